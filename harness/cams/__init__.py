@@ -1,0 +1,41 @@
+"""CAM implementations behind one signature and a small explicit registry.
+
+``cam(features, weights, class_idx, out_size) -> np.ndarray``: ``features`` float32
+``[B, h, w, C]`` (what the GAP layer averages), ``weights`` ``[C, K]`` (the Dense kernel),
+``class_idx`` ints ``[B]``, ``out_size`` ``(H, W)``; returns the raw class activation maps,
+float32 ``[B, H, W]`` on the host (no ReLU, no normalisation: see ``postprocess``).
+"""
+from __future__ import annotations
+
+from harness.cams import cupy_zoom, cv2_resize, scipy_zoom, tf_resize
+from harness.cams.registry import CamFn, CamSpec, build_registry
+
+REFERENCE = "scipy_zoom_dot"
+
+_REGISTRY = build_registry([*scipy_zoom.specs(), *tf_resize.specs(), *cv2_resize.specs(), *cupy_zoom.specs()])
+
+
+def names() -> list[str]:
+    """Every registered implementation, in registration order."""
+    return list(_REGISTRY)
+
+
+def spec(name: str) -> CamSpec:
+    """The implementation's :class:`CamSpec` (conventions, device, availability)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown CAM implementation {name!r}; registered: {', '.join(_REGISTRY)}") from None
+
+
+def get(name: str) -> CamFn:
+    """The callable ``cam(features, weights, class_idx, out_size)`` registered under ``name``."""
+    return spec(name).fn
+
+
+def available() -> list[str]:
+    """The registered implementations that can run on this machine."""
+    return [n for n, s in _REGISTRY.items() if s.unavailable_reason() is None]
+
+
+__all__ = ["REFERENCE", "CamSpec", "available", "get", "names", "spec"]

@@ -1,0 +1,66 @@
+"""A small explicit registry of CAM implementations.
+
+Each family module builds its :class:`CamSpec` objects; ``harness.cams`` hands them to
+:func:`build_registry`, which refuses duplicate names. Nothing is discovered by import magic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+CamFn = Callable[[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class CamSpec:
+    """One implementation and the conventions it follows.
+
+    ``alignment`` is ``corner`` (input sample i lands on output pixel i*(H-1)/(h-1)) or
+    ``half_pixel`` (output pixel y samples input coordinate (y+0.5)*h/H-0.5). ``interpolation``
+    names the kernel, ``order`` says whether all channels are upsampled before the dot
+    (``upsample_then_dot``, the seed's order) or the class map is projected first
+    (``dot_then_upsample``). ``rtol`` is the float error this implementation may carry, relative
+    to the reference map's range; agreement tolerances for a pair are the larger of the two.
+    ``whole_batch`` is True when the intermediates of the whole batch are held at once (else one
+    image at a time). ``slow`` marks forms that take seconds per map on the CPU; profiles cap how
+    many evaluation images they see.
+    """
+
+    name: str
+    fn: CamFn = field(repr=False, compare=False)
+    family: str
+    device: str
+    alignment: str
+    interpolation: str
+    order: str
+    description: str
+    rtol: float = 1e-5
+    slow: bool = False
+    whole_batch: bool = False
+    available: Callable[[], str | None] = field(default=lambda: None, repr=False, compare=False)
+
+    @property
+    def convention(self) -> dict[str, str]:
+        """What the output depends on: alignment and interpolation. Order of operations is not."""
+        return {"alignment": self.alignment, "interpolation": self.interpolation}
+
+    def unavailable_reason(self) -> str | None:
+        """None when this implementation can run here, else why not."""
+        return self.available()
+
+    def bytes_needed(self, batch: int, h: int, w: int, channels: int, out_hw: tuple[int, int]) -> int:
+        """Peak intermediate bytes of one call, for skipping configurations over a memory budget."""
+        H, W = out_hw
+        per_image = H * W * 4 * (channels if self.order == "upsample_then_dot" else 2)
+        return per_image * (batch if self.whole_batch else 1)
+
+
+def build_registry(specs: Iterable[CamSpec]) -> dict[str, CamSpec]:
+    registry: dict[str, CamSpec] = {}
+    for spec in specs:
+        if spec.name in registry:
+            raise ValueError(f"CAM implementation {spec.name!r} is registered twice")
+        registry[spec.name] = spec
+    return registry

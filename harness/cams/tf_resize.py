@@ -1,0 +1,84 @@
+"""TensorFlow forms: ``tf.image.resize`` (bilinear) with ``tf.einsum``.
+
+TF2's ``tf.image.resize`` is half-pixel aligned: output pixel y samples input coordinate
+(y+0.5)*h/H-0.5, clamped at the borders. Ops run where TensorFlow places them: the first GPU it
+sees, else the CPU; callers may pin a device with ``tf.device``. Results come back to the host as
+float32 NumPy arrays, which also synchronises the device.
+
+TensorFlow is imported on first use, so the registry stays importable where it is missing.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+
+import numpy as np
+
+from harness.cams.registry import CamSpec
+from harness.cams.validate import check_cam_args, class_columns
+
+
+def _tf():
+    import tensorflow as tf
+    return tf
+
+
+def _missing() -> str | None:
+    return None if importlib.util.find_spec("tensorflow") else "TensorFlow is not installed"
+
+
+def tf_resize_einsum(features, weights, class_idx, out_size):
+    """Bilinear half-pixel resize of all channels, then ``einsum`` with the class columns."""
+    tf = _tf()
+    f, w, k, out = check_cam_args(features, weights, class_idx, out_size)
+    up = tf.image.resize(f, out, method="bilinear")
+    return tf.einsum("bhwc,bc->bhw", up, class_columns(w, k)).numpy()
+
+
+def _dot_resize(f, cols, out):
+    tf = _tf()
+    maps = tf.einsum("bhwc,bc->bhw", f, cols)[..., None]
+    return tf.image.resize(maps, out, method="bilinear")[..., 0]
+
+
+def tf_dot_resize(features, weights, class_idx, out_size):
+    """``einsum`` to the class map first, then the bilinear half-pixel resize (eager)."""
+    f, w, k, out = check_cam_args(features, weights, class_idx, out_size)
+    return _dot_resize(f, class_columns(w, k), out).numpy()
+
+
+@functools.cache
+def _compiled(jit: bool):
+    return _tf().function(_dot_resize, jit_compile=jit, reduce_retracing=True)
+
+
+def _graph_call(jit: bool, features, weights, class_idx, out_size):
+    tf = _tf()
+    f, w, k, out = check_cam_args(features, weights, class_idx, out_size)
+    return _compiled(jit)(tf.constant(f), tf.constant(class_columns(w, k)),
+                          tf.constant(out, dtype=tf.int32)).numpy()
+
+
+def tf_function_dot_resize(features, weights, class_idx, out_size):
+    """The dot-first form as one ``tf.function`` graph, batched."""
+    return _graph_call(False, features, weights, class_idx, out_size)
+
+
+def tf_xla_dot_resize(features, weights, class_idx, out_size):
+    """The dot-first form compiled by XLA (``jit_compile=True``); one compile per shape."""
+    return _graph_call(True, features, weights, class_idx, out_size)
+
+
+def specs() -> list[CamSpec]:
+    common = dict(family="tf", device="tf", alignment="half_pixel", interpolation="bilinear",
+                  available=_missing)
+    return [
+        CamSpec("tf_resize_einsum", tf_resize_einsum, order="upsample_then_dot", whole_batch=True,
+                description="tf.image.resize of all channels, then tf.einsum", **common),
+        CamSpec("tf_dot_resize", tf_dot_resize, order="dot_then_upsample", whole_batch=True,
+                description="tf.einsum first, then tf.image.resize (eager)", **common),
+        CamSpec("tf_function_dot_resize", tf_function_dot_resize, order="dot_then_upsample", whole_batch=True,
+                description="dot first + resize in one tf.function", **common),
+        CamSpec("tf_xla_dot_resize", tf_xla_dot_resize, order="dot_then_upsample", whole_batch=True,
+                description="dot first + resize, XLA-compiled tf.function", **common),
+    ]

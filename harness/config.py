@@ -1,0 +1,83 @@
+"""Profiles: one frozen config object each, recorded whole in results.json."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    """What the latency stage times, and the limits that keep it from running away."""
+
+    batches: tuple[int, ...] = (1, 8, 32)
+    min_rounds: int = 5
+    max_rounds: int = 200
+    target_seconds: float = 0.5
+    memory_budget_mb: float = 1024.0
+    time_budget_s: float = 20.0
+    seed_geometry: tuple[int, int, int, int, int] = (7, 7, 512, 224, 224)
+    end_to_end_batches: tuple[int, ...] = (1, 8)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything that decides what a run trains, evaluates and times.
+
+    ``train_dataset`` trains the model; ``eval_dataset`` scores localization (maps at each image's
+    original size). ``weights`` is ``none``, ``imagenet`` or a path to a local ``.h5``.
+    ``adversarial_geometries`` are ``(h, w, H, W)`` grids of random 512-channel features for the
+    agreement stage: a square grid to a square map, and a non-square grid to a non-square map
+    (XLA's bilinear resize on the CPU goes wrong only on non-square grids; see docs/findings.md).
+    ``slow_impl_limit`` caps how many evaluation images the all-channel CPU forms (seconds per
+    map) see; it is fixed per profile so results stay deterministic, and rows record their ``n``.
+    """
+
+    name: str
+    train_dataset: str = "synthetic"
+    eval_dataset: str = "synthetic"
+    backbone: str = "vgg16"
+    weights: str = "none"
+    image_size: int = 128
+    synthetic_size: int = 160
+    train_examples: int = 800
+    val_examples: int = 100
+    eval_examples: int = 200
+    epochs: int = 4
+    batch_size: int = 32
+    learning_rate: float | None = None
+    seed: int = 0
+    slow_impl_limit: int = 32
+    adversarial_batch: int = 2
+    adversarial_geometries: tuple[tuple[int, int, int, int], ...] = ((7, 7, 224, 224), (5, 7, 300, 451))
+    tolerance_px: float = 15.0
+    gallery_size: int = 6
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def training_dict(self) -> dict:
+        """The fields that change the trained model (the cache key's config part)."""
+        keys = ("train_dataset", "backbone", "weights", "image_size", "synthetic_size", "train_examples",
+                "val_examples", "epochs", "batch_size", "learning_rate", "seed")
+        return {k: getattr(self, k) for k in keys}
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", backbone="tiny_vgg", image_size=80, train_examples=600, val_examples=100,
+        eval_examples=100, epochs=8, learning_rate=1e-3, slow_impl_limit=8, gallery_size=4,
+        latency=LatencyConfig(batches=(1, 8, 32), min_rounds=3, target_seconds=0.15, time_budget_s=6.0,
+                              end_to_end_batches=(1,))),
+    "default": Profile(name="default"),
+    "seed": Profile(
+        name="seed", train_dataset="cats_vs_dogs", eval_dataset="oxford_iiit_pet", weights="imagenet",
+        image_size=224, epochs=10, eval_examples=500, slow_impl_limit=50, learning_rate=1e-3),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}") from None

@@ -1,0 +1,119 @@
+"""The pointing game (Zhang et al., ECCV 2016, "Top-down Neural Attention by Excitation Backprop").
+
+Semantics follow TorchRay's ``benchmark/pointing_game.py``: the saliency map has the image's
+original size; the point is the **first** maximum in row-major order (``np.argmax`` on the
+flattened map); the point is a hit when some ground-truth pixel lies at Euclidean distance
+**strictly less** than ``tolerance_px`` from it. With tolerance 0 the peak pixel itself must be in
+the mask (the peak pixel is at distance 0, and 0 < 0 is false, so tolerance 0 is special-cased to
+"in the mask"). Accuracy is hits / n; the class mean averages the per-class accuracies.
+
+Pure numerics: arrays in, arrays and numbers out.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+Z_95 = 1.959963984540054
+
+
+def peak(heatmap: np.ndarray) -> tuple[int, int]:
+    """``(row, col)`` of the first maximum in row-major order."""
+    heatmap = np.asarray(heatmap)
+    return tuple(int(v) for v in np.unravel_index(int(np.argmax(heatmap)), heatmap.shape))
+
+
+def _check_pair(i: int, heatmap: np.ndarray, mask: np.ndarray) -> None:
+    if heatmap.ndim != 2 or mask.ndim != 2:
+        raise ValueError(f"pair {i}: heatmap and mask must be 2-D, got {heatmap.shape} and {mask.shape}")
+    if heatmap.shape != mask.shape:
+        raise ValueError(f"pair {i}: heatmap shape {heatmap.shape} differs from mask shape {mask.shape}; "
+                         "resize the heatmap to the image's original size first")
+    if not mask.any():
+        raise ValueError(f"pair {i}: the ground-truth mask is empty, so the pointing game is undefined for it")
+    if not np.isfinite(heatmap).all():
+        raise ValueError(f"pair {i}: the heatmap contains NaN or infinity")
+
+
+def distance_to_mask(point: tuple[int, int], mask: np.ndarray) -> float:
+    """Euclidean distance from ``point`` to the nearest True pixel of ``mask``."""
+    ys, xs = np.nonzero(mask)
+    return float(np.sqrt(np.min((ys - point[0]) ** 2 + (xs - point[1]) ** 2)))
+
+
+def pointing_hits(heatmaps: Sequence[np.ndarray], masks: Sequence[np.ndarray], tolerance_px: float = 15.0) -> np.ndarray:
+    """One bool per ``(heatmap, mask)`` pair: does the heatmap's peak point at the object?"""
+    if len(heatmaps) != len(masks):
+        raise ValueError(f"got {len(heatmaps)} heatmaps but {len(masks)} masks")
+    if tolerance_px < 0:
+        raise ValueError(f"tolerance_px must be >= 0, got {tolerance_px}")
+    hits = np.zeros(len(heatmaps), dtype=bool)
+    for i, (h, m) in enumerate(zip(heatmaps, masks)):
+        h, m = np.asarray(h), np.asarray(m, dtype=bool)
+        _check_pair(i, h, m)
+        p = peak(h)
+        hits[i] = bool(m[p]) or distance_to_mask(p, m) < tolerance_px
+    return hits
+
+
+def center_point(shape: tuple[int, int]) -> tuple[int, int]:
+    """The centre baseline's point: the pixel at ``(H // 2, W // 2)``."""
+    return shape[0] // 2, shape[1] // 2
+
+
+def center_hits(masks: Sequence[np.ndarray], tolerance_px: float = 15.0) -> np.ndarray:
+    """The centre baseline: always point at the image centre."""
+    maps = []
+    for m in masks:
+        h = np.zeros(np.shape(m), dtype=np.float32)
+        h[center_point(h.shape)] = 1.0
+        maps.append(h)
+    return pointing_hits(maps, masks, tolerance_px)
+
+
+def random_hit_probability(mask: np.ndarray, tolerance_px: float = 15.0) -> float:
+    """Exact chance that a uniformly random pixel is a hit: the tolerance-dilated mask's area share."""
+    from scipy import ndimage
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        raise ValueError("the ground-truth mask is empty, so the pointing game is undefined for it")
+    if tolerance_px == 0:
+        return float(mask.mean())
+    dist = ndimage.distance_transform_edt(~mask)
+    return float((dist < tolerance_px).mean())
+
+
+def wilson_interval(hits: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95 % by default)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = hits / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class PointingScore:
+    n: int
+    hits: int
+    pointing_acc: float
+    ci_low: float
+    ci_high: float
+    class_mean_acc: float
+    per_class: dict[int, float]
+
+
+def score(hits: np.ndarray, labels: np.ndarray) -> PointingScore:
+    """Pooled accuracy with its Wilson interval, per-class accuracy and the class mean."""
+    hits, labels = np.asarray(hits, dtype=bool), np.asarray(labels)
+    n, k = int(hits.size), int(hits.sum())
+    per_class = {int(c): float(hits[labels == c].mean()) for c in np.unique(labels)}
+    lo, hi = wilson_interval(k, n)
+    return PointingScore(n=n, hits=k, pointing_acc=k / n if n else 0.0, ci_low=lo, ci_high=hi,
+                         class_mean_acc=float(np.mean(list(per_class.values()))) if per_class else 0.0,
+                         per_class=per_class)

@@ -1,0 +1,57 @@
+"""Training the reference model: the seed's recipe with pretrained weights, all layers without."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.model.build import backbone_layers
+
+
+@dataclass(frozen=True)
+class Recipe:
+    optimizer: str
+    learning_rate: float
+    trainable: str
+
+
+def recipe_for(weights: str, learning_rate: float | None = None) -> Recipe:
+    """Pretrained: the seed's (freeze all but the last 4 backbone layers, RMSprop 1e-3).
+    Random weights: train every layer with Adam 1e-4 (``../shared/DOMAIN.md``: frozen random
+    layers learn nothing)."""
+    if weights == "none":
+        return Recipe("adam", learning_rate or 1e-4, "all")
+    return Recipe("rmsprop", learning_rate or 1e-3, "last_4_backbone_layers_and_head")
+
+
+def compile_for_training(model, recipe: Recipe) -> None:
+    import keras
+    if recipe.trainable == "last_4_backbone_layers_and_head":
+        for layer in backbone_layers(model)[:-4]:
+            layer.trainable = False
+    optimizer = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[recipe.optimizer]
+    model.compile(optimizer=optimizer(recipe.learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["acc"])
+
+
+def fit(model, train_ds, val_ds, epochs: int, verbose: int) -> dict[str, list[float]]:
+    """Train and return the history as plain lists (JSON-ready)."""
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose)
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def evaluate_accuracy(model, test_ds, verbose: int) -> float:
+    _, acc = model.evaluate(test_ds, verbose=verbose)
+    return float(acc)
+
+
+def he_initialise(model, seed: int) -> None:
+    """Re-draw every backbone conv kernel with He-normal init (biases stay zero).
+
+    Keras' applications use Glorot-uniform, which halves the signal's variance at each ReLU
+    layer: through VGG16's 13 convolutions the GAP features start ~1e-4 small and training from
+    scratch stalls at chance (measured here: loss 0.693 after 3 epochs). He init keeps the
+    variance, and the architecture is unchanged. Only for ``weights='none'``.
+    """
+    import keras
+    convs = [layer for layer in backbone_layers(model) if isinstance(layer, keras.layers.Conv2D)]
+    for i, layer in enumerate(convs):
+        layer.kernel.assign(keras.initializers.HeNormal(seed=seed * 1000 + i)(layer.kernel.shape))

@@ -1,0 +1,66 @@
+"""The HTML report: results.json in, one self-contained ``index.html`` out.
+
+Jinja2 with autoescape renders every string from the data as text; figures are base64 PNGs
+embedded as data URIs, so the file opens from disk with no network request. Whatever section is
+missing or empty renders as a short notice.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.atomic import atomic_write_text
+from harness.report import figures
+
+VERDICT_RANK = {"equivalent": 0, "convention": 1, "disagree": 2}
+
+
+def _agreement_matrix(agreement: dict) -> dict:
+    """Worst verdict per pair over all inputs, arranged as a symmetric matrix."""
+    names = list(agreement.get("conventions", {})) or sorted({r[k] for r in agreement.get("pairs", []) for k in "ab"})
+    cells: dict[tuple[str, str], dict] = {}
+    for r in agreement.get("pairs", []):
+        for key in ((r["a"], r["b"]), (r["b"], r["a"])):
+            old = cells.get(key)
+            if old is None or VERDICT_RANK[r["verdict"]] > VERDICT_RANK[old["verdict"]]:
+                cells[key] = r
+    return {"names": names, "cells": {f"{a}|{b}": v for (a, b), v in cells.items()}}
+
+
+def build_context(doc: dict) -> dict:
+    latency_rows = doc.get("latency", {}).get("rows", [])
+    loc_rows = doc.get("localization", {}).get("rows", [])
+    impls = list(doc.get("agreement", {}).get("conventions", {})) or sorted(
+        {n for g in doc.get("gallery", []) for n in g.get("maps", {})})
+    return {
+        "doc": doc,
+        "env": doc.get("environment", {}),
+        "model": doc.get("model", {}),
+        "agreement": doc.get("agreement", {}),
+        "matrix": _agreement_matrix(doc.get("agreement", {})),
+        "latency": doc.get("latency", {}),
+        "localization": doc.get("localization", {}),
+        "recommendation": doc.get("recommendation", {}),
+        "gate": doc.get("gate"),
+        "figures": {
+            "training": figures.training_curve(doc.get("model", {}).get("history", {})),
+            "latency_seed": figures.latency_per_device(latency_rows, "seed"),
+            "latency_profile": figures.latency_per_device(latency_rows, "profile"),
+            "scaling_seed": figures.batch_scaling(latency_rows, "seed"),
+            "pointing": figures.pointing_chart(loc_rows),
+        },
+        "gallery": [{"item": g, "png": figures.gallery_item(g, impls)} for g in doc.get("gallery", [])],
+    }
+
+
+def render_html(doc: dict) -> str:
+    import jinja2
+    env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
+                             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+                             undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = lambda v, fmt=".3g": "–" if v is None else format(v, fmt)
+    return env.get_template("report.html.j2").render(**build_context(doc))
+
+
+def render_report(doc: dict, out_dir: str | Path) -> Path:
+    """Write ``out_dir/index.html`` atomically and return its path."""
+    return atomic_write_text(Path(out_dir) / "index.html", render_html(doc))

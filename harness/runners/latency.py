@@ -1,0 +1,198 @@
+"""The latency stage: CAM-only, forward-only and end-to-end times on every device at hand.
+
+Each configuration gets one warm-up call (graph tracing, XLA compilation, caches), then timed
+rounds until both ``min_rounds`` and ``target_seconds`` are reached (at most ``max_rounds``).
+Every implementation returns a host array, so device work is finished when the clock stops.
+Configurations whose intermediates exceed the memory budget, or whose estimated time exceeds the
+time budget, are skipped with the reason recorded. Times are also given relative to a fixed
+calibration kernel measured in the same run, which is what the gate compares across machines.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+import tracemalloc
+from typing import Callable
+
+import numpy as np
+from scipy import ndimage
+
+from harness import cams
+from harness.config import LatencyConfig
+from harness.timing import timing_stats
+
+
+def clock(fn: Callable[[], object], cfg: LatencyConfig) -> list[float]:
+    """Warm up once, then time rounds of ``fn``; returns seconds per round."""
+    fn()
+    times: list[float] = []
+    while len(times) < cfg.min_rounds or (sum(times) < cfg.target_seconds and len(times) < cfg.max_rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def calibration_kernel() -> Callable[[], object]:
+    """A fixed single-threaded workload shaped like CAM work: an order-1 zoom of 16x16x32 by 8."""
+    data = np.random.default_rng(0).standard_normal((16, 16, 32)).astype(np.float32)
+    return lambda: ndimage.zoom(data, (8, 8, 1), order=1)
+
+
+def tf_devices() -> list[str]:
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return []
+    return ["cpu"] + [f"gpu:{i}" for i, _ in enumerate(tf.config.list_physical_devices("GPU"))]
+
+
+def devices_for(spec: cams.CamSpec) -> list[str]:
+    if spec.device == "tf":
+        return tf_devices()
+    if spec.device == "cuda":
+        return ["gpu:0"]
+    return ["cpu"]
+
+
+def placed(device: str, spec_device: str):
+    """A context that pins TensorFlow ops to ``device``; a no-op for other backends."""
+    if spec_device != "tf":
+        return contextlib.nullcontext()
+    import tensorflow as tf
+    kind, _, idx = device.partition(":")
+    return tf.device(f"/{kind.upper()}:{idx or 0}")
+
+
+def _peak_host_mb(fn: Callable[[], object], spec: cams.CamSpec) -> float | None:
+    """Peak NumPy-visible host allocation of one call (tracemalloc); None where it cannot see (TF, GPU)."""
+    if spec.device != "cpu":
+        return None
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def _row(kind: str, impl: str, device: str, geometry: str, batch: int, seconds: list[float],
+         calibration_ms: float, **extra) -> dict:
+    stats = timing_stats(seconds)
+    return {"kind": kind, "impl": impl, "device": device, "geometry": geometry, "batch": batch,
+            **stats.as_dict(), "per_image_ms": stats.median_ms / batch,
+            "throughput_per_s": 1e3 * batch / stats.median_ms if stats.median_ms > 0 else None,
+            "rel_to_calibration": stats.median_ms / calibration_ms, **extra}
+
+
+def random_inputs(batch: int, h: int, w: int, c: int, k: int = 2, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    feats = np.maximum(rng.standard_normal((batch, h, w, c)), 0).astype(np.float32)
+    weights = rng.standard_normal((c, k)).astype(np.float32)
+    return feats, weights, rng.integers(0, k, batch)
+
+
+def cam_rows(geometries: dict[str, tuple[int, int, int, int, int]], cfg: LatencyConfig, calibration_ms: float,
+             impls: list[str], log: Callable[[str], None] = lambda s: None) -> tuple[list[dict], list[dict]]:
+    """CAM-only rows for every implementation, device, geometry and batch; plus the skipped ones."""
+    rows, skipped = [], []
+    budget = cfg.memory_budget_mb * 2**20
+    for geometry, (h, w, c, H, W) in geometries.items():
+        for name in impls:
+            spec = cams.spec(name)
+            for device in devices_for(spec):
+                per_image_s = None
+                for batch in cfg.batches:
+                    where = {"impl": name, "device": device, "geometry": geometry, "batch": batch}
+                    need = spec.bytes_needed(batch, h, w, c, (H, W))
+                    if need > budget:
+                        skipped.append({**where, "reason": f"needs ~{need / 2**20:.0f} MB of intermediates, "
+                                                          f"over the {cfg.memory_budget_mb:.0f} MB budget"})
+                        continue
+                    if per_image_s and per_image_s * batch * (cfg.min_rounds + 1) > cfg.time_budget_s:
+                        skipped.append({**where, "reason": f"estimated {per_image_s * batch * (cfg.min_rounds + 1):.0f} s, "
+                                                          f"over the {cfg.time_budget_s:.0f} s time budget"})
+                        continue
+                    f, wts, k = random_inputs(batch, h, w, c)
+                    fn = spec.fn
+                    call = lambda: fn(f, wts, k, (H, W))  # noqa: E731
+                    with placed(device, spec.device):
+                        seconds = clock(call, cfg)
+                        peak = _peak_host_mb(call, spec)
+                    per_image_s = float(np.median(seconds)) / batch
+                    rows.append(_row("cam", name, device, geometry, batch, seconds, calibration_ms,
+                                     shape={"h": h, "w": w, "channels": c, "out_h": H, "out_w": W},
+                                     peak_host_mb=peak, est_intermediate_mb=need / 2**20))
+                    log(f"latency {geometry} {name} {device} b{batch}: {rows[-1]['per_image_ms']:.4g} ms/img")
+    return rows, skipped
+
+
+def compiled_forward(view):
+    """The CAM view as one ``tf.function``: ``x -> (features, predictions)``."""
+    import tensorflow as tf
+    return tf.function(lambda x: view(x, training=False), reduce_retracing=True)
+
+
+def forward_rows(forward, image_size: int, geometry: str, batches: tuple[int, ...], cfg: LatencyConfig,
+                 calibration_ms: float) -> list[dict]:
+    """Model forward alone (features and predictions back on the host), on TensorFlow's default device."""
+    rows = []
+    for batch in batches:
+        x = np.random.default_rng(batch).random((batch, image_size, image_size, 3), dtype=np.float32)
+        seconds = clock(lambda: [t.numpy() for t in forward(x)], cfg)
+        rows.append(_row("forward", "model_forward", tf_devices()[-1], geometry, batch, seconds, calibration_ms,
+                         shape={"image_size": image_size}))
+    return rows
+
+
+def end_to_end_rows(forward, weights: np.ndarray, image_size: int, out_size: tuple[int, int], cfg: LatencyConfig,
+                    calibration_ms: float, impls: list[str], log: Callable[[str], None] = lambda s: None) -> list[dict]:
+    """Forward plus CAM of the predicted class, per implementation and batch."""
+    rows = []
+    for batch in cfg.end_to_end_batches:
+        x = np.random.default_rng(batch).random((batch, image_size, image_size, 3), dtype=np.float32)
+        for name in impls:
+            spec = cams.spec(name)
+            if spec.slow and batch > 1:
+                continue
+
+            def call(fn=spec.fn):
+                feats, preds = forward(x)
+                return fn(feats.numpy(), weights, np.argmax(preds.numpy(), axis=1), out_size)
+
+            seconds = clock(call, cfg)
+            rows.append(_row("end_to_end", name, devices_for(spec)[-1], "profile", batch, seconds, calibration_ms,
+                             shape={"image_size": image_size, "out_h": out_size[0], "out_w": out_size[1]}))
+            log(f"latency end-to-end {name} b{batch}: {rows[-1]['per_image_ms']:.4g} ms/img")
+    return rows
+
+
+PET_TYPICAL_SIZE = (375, 500)
+
+
+def latency_section(profile, ctx, impls: list[str], log: Callable[[str], None] = print) -> dict:
+    """Calibration, CAM-only rows on both geometries, forward and end-to-end rows."""
+    from harness.model.build import build_model, cam_view
+
+    cfg = profile.latency
+    calibrate = calibration_kernel()
+    cal_before = timing_stats(clock(calibrate, cfg)).median_ms
+    h, w, c = ctx.section["feature_shape"]
+    out = (profile.synthetic_size,) * 2 if profile.eval_dataset == "synthetic" else PET_TYPICAL_SIZE
+    geometries = {"seed": cfg.seed_geometry, "profile": (h, w, c, *out)}
+    rows, skipped = cam_rows(geometries, cfg, cal_before, impls, log)
+
+    forward = compiled_forward(ctx.view)
+    rows += forward_rows(forward, profile.image_size, "profile", cfg.end_to_end_batches, cfg, cal_before)
+    sh, sw, sc, SH, SW = cfg.seed_geometry
+    seed_model = ctx.model if (profile.backbone, profile.image_size) == ("vgg16", SH) else build_model("vgg16", SH, 2, "none")
+    rows += forward_rows(compiled_forward(cam_view(seed_model)), SH, "seed", (1,), cfg, cal_before)
+    rows += end_to_end_rows(forward, ctx.weights, profile.image_size, out, cfg, cal_before, impls, log)
+    cal_after = timing_stats(clock(calibrate, cfg)).median_ms
+    return {"calibration": {"kernel": "scipy.ndimage.zoom(order=1) of float32 16x16x32 by (8, 8, 1)",
+                            "median_ms_before": cal_before, "median_ms_after": cal_after,
+                            "drift": cal_after / cal_before},
+            "geometries": {k: dict(zip(("h", "w", "channels", "out_h", "out_w"), v)) for k, v in geometries.items()},
+            "config": {"batches": list(cfg.batches), "min_rounds": cfg.min_rounds, "target_seconds": cfg.target_seconds,
+                       "memory_budget_mb": cfg.memory_budget_mb, "time_budget_s": cfg.time_budget_s},
+            "rows": rows, "skipped": skipped}

@@ -1,0 +1,88 @@
+"""The model stage: train the reference model or take it from the cache, then extract features."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import harness
+from harness.config import Profile
+from harness.data import sources
+from harness.data.example import Example
+from harness.model import build, cache, train
+
+TRAINING_SOURCES = [Path(build.__file__), Path(train.__file__), Path(sources.__file__),
+                    Path(sources.synthetic.__file__), Path(sources.tfds_sources.__file__)]
+
+
+@dataclass
+class ModelContext:
+    model: object
+    view: object
+    weights: np.ndarray
+    section: dict
+
+
+def training_key(profile: Profile) -> str:
+    import keras
+    import tensorflow as tf
+    return cache.cache_key({"config": profile.training_dict(), "data": sources.data_fingerprint(profile),
+                            "code": cache.source_digest(TRAINING_SOURCES), "harness": harness.__version__,
+                            "tensorflow": tf.__version__, "keras": keras.__version__})
+
+
+def _train(profile: Profile, data_dir: Path | None, download: bool, verbose: int, log: Callable[[str], None]):
+    import keras
+    import tensorflow as tf
+    keras.utils.set_random_seed(profile.seed)
+    tf.config.experimental.enable_op_determinism()
+    train_ds, val_ds, test_ds = sources.training_data(profile, data_dir, download)
+    model = build.build_model(profile.backbone, profile.image_size, 2, profile.weights)
+    recipe = train.recipe_for(profile.weights, profile.learning_rate)
+    if profile.weights == "none":
+        train.he_initialise(model, profile.seed)
+    train.compile_for_training(model, recipe)
+    log(f"training {model.name} ({profile.backbone}, {profile.image_size} px, {profile.epochs} epochs, "
+        f"{recipe.optimizer} {recipe.learning_rate:g}, trainable: {recipe.trainable})")
+    t0 = time.perf_counter()
+    history = train.fit(model, train_ds, val_ds, profile.epochs, verbose)
+    seconds = time.perf_counter() - t0
+    test_acc = train.evaluate_accuracy(model, test_ds, verbose)
+    return model, {"history": history, "test_accuracy": test_acc, "train_seconds": seconds,
+                   "recipe": recipe.__dict__}
+
+
+def model_stage(profile: Profile, cache_dir: Path | None = None, data_dir: Path | None = None,
+                download: bool = True, verbose: int = 2, log: Callable[[str], None] = print) -> ModelContext:
+    key = training_key(profile)
+    model, meta, status = cache.load_or_train(key, lambda: _train(profile, data_dir, download, verbose, log), cache_dir)
+    log(f"model cache {status}: {key}")
+    view = build.cam_view(model)
+    feature_shape = [int(d) for d in view.outputs[0].shape[1:]]
+    section = {"profile": profile.name, "config": profile.to_dict(), "backbone": profile.backbone,
+               "weights": profile.weights, "image_size": profile.image_size, "feature_shape": feature_shape,
+               "gap_input_layer": build.gap_layer(model).input._keras_history[0].name,
+               "cache_key": key, "cache_status": status, "history": meta["history"],
+               "test_accuracy": meta["test_accuracy"], "train_seconds": meta["train_seconds"],
+               "recipe": meta["recipe"], "train_dataset": profile.train_dataset,
+               "params": int(model.count_params())}
+    return ModelContext(model=model, view=view, weights=build.cam_weights(model), section=section)
+
+
+def extract_features(view, examples: list[Example], image_size: int, batch: int = 32,
+                     progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(features [N,h,w,C], predictions [N,K])`` for examples at the model's input size."""
+    import keras
+    bar = keras.utils.Progbar(len(examples), unit_name="image") if progress else None
+    feats, preds = [], []
+    for lo in range(0, len(examples), batch):
+        x = sources.to_model_input([e.image for e in examples[lo:lo + batch]], image_size)
+        f, p = view(x, training=False)
+        feats.append(f.numpy())
+        preds.append(p.numpy())
+        if bar:
+            bar.update(min(lo + batch, len(examples)))
+    return np.concatenate(feats), np.concatenate(preds)

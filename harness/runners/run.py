@@ -1,0 +1,95 @@
+"""The main job: model, agreement, localization, latency, recommendation, results.json, report.
+
+Stage verbs run a subset and update that stage's section of an existing results.json of the same
+profile (or start a new one). Everything is written atomically at the end of the run.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from harness import cams
+from harness.config import get_profile
+from harness.data import sources, synthetic
+from harness.environment import environment
+from harness.recommend import recommend
+from harness.results import ResultsError, load_results, new_results, write_results
+from harness.runners import agree, latency, localize
+from harness.runners.gallery import choose, gallery
+from harness.runners.model_stage import extract_features, model_stage
+from harness.runners.sweep import sweep
+
+STAGES = ("agree", "localize", "latency")
+PET_CLASSES = ("cat", "dog")
+
+
+def _start(out_dir: Path, profile: str, stages: tuple[str, ...]) -> dict:
+    path = out_dir / "results.json"
+    if set(stages) != set(STAGES) and path.exists():
+        try:
+            doc = load_results(path)
+            if doc.get("profile") == profile:
+                doc["environment"] = environment()
+                return doc
+        except ResultsError:
+            pass
+    return new_results(profile, environment())
+
+
+def run(profile_name: str, out_dir: str | Path, stages: tuple[str, ...] = STAGES, cache_dir: Path | None = None,
+        data_dir: Path | None = None, download: bool = True, render: bool = True, baseline: Path | None = None,
+        log: Callable[[str], None] = print) -> dict:
+    profile = get_profile(profile_name)
+    out_dir = Path(out_dir)
+    doc = _start(out_dir, profile.name, stages)
+    clock: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    ctx = model_stage(profile, cache_dir, data_dir, download, log=log)
+    doc["model"] = ctx.section
+    clock["model"] = time.perf_counter() - t0
+    log(f"test accuracy {ctx.section['test_accuracy']:.3f}")
+
+    impls = cams.available()
+    if {"agree", "localize"} & set(stages):
+        t = time.perf_counter()
+        examples = sources.eval_examples(profile, data_dir, download)
+        log(f"extracting features of {len(examples)} {profile.eval_dataset} images")
+        feats, preds = extract_features(ctx.view, examples, profile.image_size)
+        labels = np.array([e.label for e in examples])
+        doc["model"]["eval_accuracy"] = float(np.mean(np.argmax(preds, axis=1) == labels))
+        limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
+        log(f"computing CAMs with {len(impls)} implementations")
+        result = sweep(impls, feats, ctx.weights, labels, [e.mask.shape for e in examples], [e.mask for e in examples],
+                       limits, profile.tolerance_px)
+        clock["sweep"] = time.perf_counter() - t
+        if "agree" in stages:
+            t = time.perf_counter()
+            doc["agreement"] = agree.agreement_section(impls, result, profile, log)
+            clock["agreement"] = time.perf_counter() - t
+        if "localize" in stages:
+            names = synthetic.CLASS_NAMES if profile.eval_dataset == "synthetic" else PET_CLASSES
+            doc["localization"] = localize.localization_section(result, profile.eval_dataset, [e.mask for e in examples],
+                                                                labels, profile.tolerance_px, names)
+            picks = choose(result.hits, cams.REFERENCE, profile.gallery_size)
+            doc["gallery"] = gallery(picks, examples, feats, ctx.weights, impls, profile.tolerance_px)
+    if "latency" in stages:
+        t = time.perf_counter()
+        doc["latency"] = latency.latency_section(profile, ctx, impls, log)
+        clock["latency"] = time.perf_counter() - t
+
+    doc["recommendation"] = recommend(doc["agreement"], doc["latency"], doc["localization"])
+    clock["total"] = time.perf_counter() - t0
+    doc["timings_s"] = clock
+    if baseline is not None:
+        from harness.gate import compare, default_policy
+        doc["gate"] = {"baseline": str(baseline), **compare(doc, load_results(baseline), default_policy()).as_dict()}
+    write_results(out_dir / "results.json", doc)
+    log(f"wrote {out_dir / 'results.json'}")
+    if render:
+        from harness.report import render_report
+        log(f"wrote {render_report(doc, out_dir)}")
+    return doc

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from harness import cams
+from harness.cams.registry import CamSpec, build_registry
+
+
+def test_the_three_required_names_are_registered():
+    assert {"scipy_zoom_dot", "tf_resize_einsum", "cv2_resize_dot"} <= set(cams.names())
+
+
+def test_get_returns_the_callable_and_unknown_names_raise():
+    assert callable(cams.get("scipy_zoom_dot"))
+    with pytest.raises(KeyError, match="unknown CAM implementation 'nope'"):
+        cams.get("nope")
+
+
+def test_registry_refuses_duplicate_names():
+    spec = cams.spec("scipy_dot_zoom")
+    with pytest.raises(ValueError, match="registered twice"):
+        build_registry([spec, spec])
+
+
+def test_every_spec_documents_its_conventions():
+    for name in cams.names():
+        s = cams.spec(name)
+        assert s.alignment in ("corner", "half_pixel")
+        assert s.interpolation in ("spline2", "bilinear")
+        assert s.order in ("upsample_then_dot", "dot_then_upsample")
+        assert s.fn.__doc__ and s.description
+
+
+def test_every_dot_first_form_has_an_all_channel_twin_per_required_family():
+    for family in ("scipy", "tf", "cv2"):
+        orders = {cams.spec(n).order for n in cams.names() if cams.spec(n).family == family}
+        assert orders == {"upsample_then_dot", "dot_then_upsample"}
+
+
+def test_cupy_forms_report_why_they_are_unavailable_without_a_gpu():
+    reason = cams.spec("cupy_dot_zoom").unavailable_reason()
+    try:
+        import cupy  # noqa: F401
+        has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        has_gpu = False
+    assert (reason is None) == has_gpu
+
+
+def test_bytes_needed_counts_all_channels_only_for_upsample_first():
+    seed = cams.spec("scipy_zoom_dot")
+    assert seed.bytes_needed(1, 7, 7, 512, (224, 224)) == 224 * 224 * 512 * 4
+    assert seed.bytes_needed(8, 7, 7, 512, (224, 224)) == 224 * 224 * 512 * 4  # one image at a time
+    assert cams.spec("tf_resize_einsum").bytes_needed(8, 7, 7, 512, (224, 224)) == 8 * 224 * 224 * 512 * 4
+    assert cams.spec("cv2_dot_resize").bytes_needed(8, 7, 7, 512, (224, 224)) == 224 * 224 * 4 * 2
