@@ -65,7 +65,8 @@ def cats_vs_dogs(image_size: int, batch_size: int, seed: int, data_dir: Path | N
     (train, val, test), info = _load("cats_vs_dogs", data_dir, download, split=CATS_VS_DOGS_SPLITS,
                                      as_supervised=True, with_info=True)
     prep = lambda image, label: normalize_and_resize(image, label, image_size)  # noqa: E731
-    shuffle = max(1, info.splits["train"].num_examples // 4)
+    total = info.splits["train"].num_examples if "train" in info.splits else int(train.cardinality()) * 10 // 8
+    shuffle = max(1, total // 4)  # the seed's shuffle(num_examples // 4); mock data has no split info
     auto = tf.data.AUTOTUNE
     return (train.shuffle(shuffle, seed=seed).map(prep).batch(batch_size).prefetch(auto),
             val.map(prep).batch(batch_size).prefetch(auto),

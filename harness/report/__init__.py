@@ -57,7 +57,7 @@ def render_html(doc: dict) -> str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                              undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = lambda v, fmt=".3g": "–" if v is None else format(v, fmt)
+    env.filters["num"] = lambda v, fmt=".3g": format(v, fmt) if isinstance(v, (int, float)) else "–"
     return env.get_template("report.html.j2").render(**build_context(doc))
 
 
