@@ -31,7 +31,10 @@ def parser() -> argparse.ArgumentParser:
     _add_run_args(sub.add_parser("run", help="train or load the model, run every stage, write results and report"))
     for verb, text in (("agree", "agreement between implementations"), ("localize", "the pointing game"),
                        ("latency", "CPU/GPU latency")):
-        _add_run_args(sub.add_parser(verb, help=f"{text}: update that section of DIR/results.json"))
+        p = sub.add_parser(verb, help=f"{text}: update that section of DIR/results.json")
+        _add_run_args(p)
+    p.add_argument("--cams-only", action="store_true",
+                   help="time the CAM implementations alone, without a model or TensorFlow (e.g. a CuPy GPU box)")
     rep = sub.add_parser("report", help="render index.html from a results.json")
     rep.add_argument("--results", type=Path, required=True)
     rep.add_argument("--out", type=Path, required=True)
@@ -46,7 +49,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
-    from harness.runners.run import STAGES, run
+    from harness.runners.run import STAGES, run, run_cams_latency
+    if getattr(args, "cams_only", False):
+        run_cams_latency(args.profile, args.out)
+        return EXIT_OK
     stages = STAGES if args.verb == "run" else (args.verb,)
     run(args.profile, args.out, stages, args.cache_dir, args.data_dir, not args.no_download, baseline=args.baseline)
     return EXIT_OK

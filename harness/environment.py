@@ -36,12 +36,18 @@ def cpu_model() -> str:
 
 
 def visible_gpus() -> list[str]:
-    """GPUs TensorFlow sees (names), or an empty list."""
+    """GPUs TensorFlow sees, else those CuPy sees (by name), else an empty list."""
     try:
         import tensorflow as tf
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
     except ImportError:
+        pass
+    try:
+        import cupy
+        return [cupy.cuda.runtime.getDeviceProperties(i)["name"].decode()
+                for i in range(cupy.cuda.runtime.getDeviceCount())]
+    except Exception:
         return []
-    return [d.name for d in tf.config.list_physical_devices("GPU")]
 
 
 def commit(repo: Path | None = None) -> dict:

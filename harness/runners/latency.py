@@ -170,6 +170,27 @@ def end_to_end_rows(forward, weights: np.ndarray, image_size: int, out_size: tup
 PET_TYPICAL_SIZE = (375, 500)
 
 
+def _section(cfg: LatencyConfig, geometries: dict, rows: list[dict], skipped: list[dict], cal_before: float,
+             cal_after: float) -> dict:
+    return {"calibration": {"kernel": "scipy.ndimage.zoom(order=1) of float32 16x16x32 by (8, 8, 1)",
+                            "median_ms_before": cal_before, "median_ms_after": cal_after,
+                            "drift": cal_after / cal_before},
+            "geometries": {k: dict(zip(("h", "w", "channels", "out_h", "out_w"), v)) for k, v in geometries.items()},
+            "config": {"batches": list(cfg.batches), "min_rounds": cfg.min_rounds, "target_seconds": cfg.target_seconds,
+                       "memory_budget_mb": cfg.memory_budget_mb, "time_budget_s": cfg.time_budget_s},
+            "rows": rows, "skipped": skipped}
+
+
+def cams_only_section(cfg: LatencyConfig, impls: list[str], log: Callable[[str], None] = print) -> dict:
+    """CAM-only rows at the seed's geometry, no model: what runs where TensorFlow does not (a
+    CuPy-only GPU machine)."""
+    calibrate = calibration_kernel()
+    cal_before = timing_stats(clock(calibrate, cfg)).median_ms
+    geometries = {"seed": cfg.seed_geometry}
+    rows, skipped = cam_rows(geometries, cfg, cal_before, impls, log)
+    return _section(cfg, geometries, rows, skipped, cal_before, timing_stats(clock(calibrate, cfg)).median_ms)
+
+
 def latency_section(profile, ctx, impls: list[str], log: Callable[[str], None] = print) -> dict:
     """Calibration, CAM-only rows on both geometries, forward and end-to-end rows."""
     from harness.model.build import build_model, cam_view
@@ -188,11 +209,4 @@ def latency_section(profile, ctx, impls: list[str], log: Callable[[str], None] =
     seed_model = ctx.model if (profile.backbone, profile.image_size) == ("vgg16", SH) else build_model("vgg16", SH, 2, "none")
     rows += forward_rows(compiled_forward(cam_view(seed_model)), SH, "seed", (1,), cfg, cal_before)
     rows += end_to_end_rows(forward, ctx.weights, profile.image_size, out, cfg, cal_before, impls, log)
-    cal_after = timing_stats(clock(calibrate, cfg)).median_ms
-    return {"calibration": {"kernel": "scipy.ndimage.zoom(order=1) of float32 16x16x32 by (8, 8, 1)",
-                            "median_ms_before": cal_before, "median_ms_after": cal_after,
-                            "drift": cal_after / cal_before},
-            "geometries": {k: dict(zip(("h", "w", "channels", "out_h", "out_w"), v)) for k, v in geometries.items()},
-            "config": {"batches": list(cfg.batches), "min_rounds": cfg.min_rounds, "target_seconds": cfg.target_seconds,
-                       "memory_budget_mb": cfg.memory_budget_mb, "time_budget_s": cfg.time_budget_s},
-            "rows": rows, "skipped": skipped}
+    return _section(cfg, geometries, rows, skipped, cal_before, timing_stats(clock(calibrate, cfg)).median_ms)

@@ -39,6 +39,19 @@ def _start(out_dir: Path, profile: str, stages: tuple[str, ...]) -> dict:
     return new_results(profile, environment())
 
 
+def run_cams_latency(profile_name: str, out_dir: str | Path, log: Callable[[str], None] = print) -> dict:
+    """The latency stage without a model (no TensorFlow needed): CAM-only rows at the seed's
+    geometry for every implementation available here, in a results.json of its own."""
+    profile = get_profile(profile_name)
+    doc = new_results(profile.name, environment())
+    doc["model"]["note"] = "latency --cams-only: no model was trained or loaded"
+    doc["latency"] = latency.cams_only_section(profile.latency, cams.available(), log)
+    doc["recommendation"] = recommend(doc["agreement"], doc["latency"], doc["localization"])
+    write_results(Path(out_dir) / "results.json", doc)
+    log(f"wrote {Path(out_dir) / 'results.json'}")
+    return doc
+
+
 def run(profile_name: str, out_dir: str | Path, stages: tuple[str, ...] = STAGES, cache_dir: Path | None = None,
         data_dir: Path | None = None, download: bool = True, render: bool = True, baseline: Path | None = None,
         log: Callable[[str], None] = print) -> dict:
