@@ -28,6 +28,8 @@ class Profile:
     ``adversarial_geometries`` are ``(h, w, H, W)`` grids of random 512-channel features for the
     agreement stage: the seed's 7x7 to 224x224, and a non-square grid to a non-square map at
     which TF 2.21's XLA bilinear resize on the CPU is wrong (docs/findings.md).
+    ``warmup_*`` first trains on the synthetic set's easy variant (a larger target, no clutter):
+    a curriculum that gets VGG16 from random weights off its plateau (docs/findings.md).
     ``slow_impl_limit`` caps how many evaluation images the all-channel CPU forms (seconds per
     map) see; it is fixed per profile so results stay deterministic, and rows record their ``n``.
     """
@@ -44,6 +46,8 @@ class Profile:
     eval_examples: int = 200
     epochs: int = 4
     batch_size: int = 32
+    warmup_examples: int = 0
+    warmup_epochs: int = 0
     learning_rate: float | None = None
     seed: int = 0
     slow_impl_limit: int = 32
@@ -59,7 +63,7 @@ class Profile:
     def training_dict(self) -> dict:
         """The fields that change the trained model (the cache key's config part)."""
         keys = ("train_dataset", "backbone", "weights", "image_size", "synthetic_size", "train_examples",
-                "val_examples", "epochs", "batch_size", "learning_rate", "seed")
+                "val_examples", "epochs", "batch_size", "warmup_examples", "warmup_epochs", "learning_rate", "seed")
         return {k: getattr(self, k) for k in keys}
 
 

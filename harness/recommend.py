@@ -2,13 +2,15 @@
 
 Per device: the fastest member of each equivalence class, and the implementation to run in
 production: a member of the reference's class (it computes the reference's function), whose
-pointing accuracy is no worse than the reference's 95 % interval allows, and the fastest such on
-that device at batch 1. Speed is per image at the seed's geometry where it was timed, else the
+pointing accuracy on the images both saw is no lower than the reference's 95 % Wilson lower bound
+there, and the fastest such on that device at batch 1. Speed is per image at the seed's geometry where it was timed, else the
 profile's. Alongside: what switching convention would cost or gain. Pure: dicts in, dict out.
 """
 from __future__ import annotations
 
 from typing import Iterable
+
+from harness.localization import wilson_interval
 
 SPEED_TARGET_X = 1000.0
 OVERHEAD_TARGET_PCT = 1.0
@@ -36,6 +38,17 @@ def speed_table(latency: dict, batch: int = 1) -> dict[str, dict[str, float]]:
 
 def _loc_rows(localization: dict) -> dict[str, dict]:
     return {r["impl"]: r for r in localization.get("rows", [])}
+
+
+def localizes_as_well(localization: dict, reference: str, impl: str) -> bool:
+    """On the images both saw: impl's hits / n >= the reference's Wilson lower bound."""
+    if impl == reference:
+        return True
+    row = next((r for r in localization.get("convention_effect", [])
+                if r["reference"] == reference and r["impl"] == impl), None)
+    if row is None or "impl_hits" not in row:
+        return True
+    return row["impl_hits"] / row["n"] >= wilson_interval(row["reference_hits"], row["n"])[0]
 
 
 def _peak_shift(agreement: dict, a: str, b: str) -> float | None:
@@ -82,8 +95,7 @@ def recommend(agreement: dict, latency: dict, localization: dict, reference: str
             if timed:
                 best = min(timed, key=speeds.get)
                 fastest_per_class.append({"class": members, "fastest": best, "per_image_ms": speeds[best]})
-        ok_loc = lambda m: ref_loc is None or m not in loc or loc[m]["pointing_acc"] >= ref_loc["ci_low"]  # noqa: E731
-        candidates = [m for m in ref_class if m in speeds and ok_loc(m)]
+        candidates = [m for m in ref_class if m in speeds and localizes_as_well(localization, reference, m)]
         if candidates:
             pick = min(candidates, key=speeds.get)
             reason = (f"computes the reference ({reference}) function: same equivalence class; "

@@ -36,10 +36,11 @@ def test_targets_from_one_run():
 
 def test_a_member_that_localizes_worse_than_the_reference_interval_is_not_picked():
     doc = copy.deepcopy(DOC)
-    for r in doc["localization"]["rows"]:
-        if r["impl"] == "scipy_dot_zoom":
-            r["pointing_acc"] = 0.5
+    effect = next(r for r in doc["localization"]["convention_effect"] if r["impl"] == "scipy_dot_zoom")
+    effect["impl_hits"] = 60  # Wilson lower bound of 70/100 is 0.604
     assert rec(doc)["per_device"]["cpu"]["pick"] == "scipy_zoom_dot"
+    effect["impl_hits"] = 61
+    assert rec(doc)["per_device"]["cpu"]["pick"] == "scipy_dot_zoom"
 
 
 def test_empty_sections_give_an_empty_recommendation():

@@ -20,9 +20,9 @@ def to_model_input(images: list[np.ndarray], image_size: int) -> np.ndarray:
                      for img in images])
 
 
-def _synthetic_ds(profile: Profile, split: str, count: int, shuffle: bool):
+def _synthetic_ds(profile: Profile, split: str, count: int, shuffle: bool, easy: bool = False):
     import tensorflow as tf
-    examples = synthetic.make_split(profile.seed, split, count, profile.synthetic_size)
+    examples = synthetic.make_split(profile.seed, split, count, profile.synthetic_size, easy)
     x = to_model_input([e.image for e in examples], profile.image_size)
     y = np.array([e.label for e in examples], dtype=np.int64)
     ds = tf.data.Dataset.from_tensor_slices((x, y))
@@ -40,6 +40,13 @@ def training_data(profile: Profile, data_dir: Path | None = None, download: bool
     if profile.train_dataset == "cats_vs_dogs":
         return tfds_sources.cats_vs_dogs(profile.image_size, profile.batch_size, profile.seed, data_dir, download)
     raise ValueError(f"unknown training dataset {profile.train_dataset!r}; use one of {TRAIN_SOURCES}")
+
+
+def warmup_data(profile: Profile):
+    """The curriculum's first stage (synthetic only): the easy variant, or None when unused."""
+    if profile.warmup_epochs <= 0 or profile.train_dataset != "synthetic":
+        return None
+    return _synthetic_ds(profile, "train", profile.warmup_examples, shuffle=True, easy=True)
 
 
 def data_fingerprint(profile: Profile) -> dict:

@@ -17,7 +17,7 @@ from harness.data.example import Example, box_of
 
 GENERATOR_VERSION = 2
 CLASS_NAMES = ("horizontal", "vertical")
-SPLITS = {"train": 0, "val": 1, "test": 2}
+SPLITS = {"train": 0, "val": 1, "test": 2, "train_easy": 3}
 
 
 def _rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -41,12 +41,12 @@ def _disk(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, r: float) -> np.
     return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
 
 
-def _background(rng: np.random.Generator, size: int, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+def _background(rng: np.random.Generator, size: int, yy: np.ndarray, xx: np.ndarray, lines: bool = True) -> np.ndarray:
     c0, c1 = _colour(rng), _colour(rng)
     angle = rng.uniform(0, np.pi)
     t = (np.cos(angle) * yy + np.sin(angle) * xx) / (size * 1.5) + 0.5
     img = c0 * (1 - t[..., None]) + c1 * t[..., None]
-    for _ in range(rng.integers(4, 9)):
+    for _ in range(rng.integers(4, 9) if lines else 0):
         theta = rng.uniform(0, np.pi)
         offset = rng.uniform(-size / 2, size / 2)
         dist = np.abs(np.cos(theta) * (yy - size / 2) + np.sin(theta) * (xx - size / 2) - offset)
@@ -82,15 +82,19 @@ def _draw_distractor(rng, img, yy, xx, size: int, r_range: tuple[float, float]) 
     img[region & ~pattern] = b
 
 
-def make_example(seed: int, split: str, index: int, size: int = 160) -> Example:
-    """Draw example ``index`` of ``split``: a ``size`` x ``size`` image, its class and its mask."""
+def make_example(seed: int, split: str, index: int, size: int = 160, easy: bool = False) -> Example:
+    """Draw example ``index`` of ``split``: a ``size`` x ``size`` image, its class and its mask.
+
+    ``easy`` draws the warm-up variant used to start training from random weights: the same
+    target, larger, on a plain gradient without lines or distractors.
+    """
     if size < 64:
         raise ValueError(f"synthetic image size {size} is too small; use 64 px or more")
-    rng = _rng(seed, split, index)
+    rng = _rng(seed, split + "_easy" if easy else split, index)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    img = _background(rng, size, yy, xx)
-    r_range = (0.09 * size, 0.15 * size)
-    for _ in range(rng.integers(2, 5)):
+    img = _background(rng, size, yy, xx, lines=not easy)
+    r_range = (0.2 * size, 0.3 * size) if easy else (0.09 * size, 0.15 * size)
+    for _ in range(0 if easy else rng.integers(2, 5)):
         _draw_distractor(rng, img, yy, xx, size, r_range)
 
     label = int(rng.integers(0, 2))
@@ -107,6 +111,6 @@ def make_example(seed: int, split: str, index: int, size: int = 160) -> Example:
     return Example(image=image, label=label, mask=mask, box=box_of(mask))
 
 
-def make_split(seed: int, split: str, count: int, size: int = 160) -> list[Example]:
+def make_split(seed: int, split: str, count: int, size: int = 160, easy: bool = False) -> list[Example]:
     """The first ``count`` examples of ``split``."""
-    return [make_example(seed, split, i, size) for i in range(count)]
+    return [make_example(seed, split, i, size, easy) for i in range(count)]

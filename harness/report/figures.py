@@ -28,16 +28,21 @@ def _decode_png(b64: str) -> np.ndarray:
 
 
 def training_curve(history: dict) -> str | None:
+    """Loss and accuracy per epoch; warm-up epochs (``warmup_*`` keys) first, shaded."""
     if not history:
         return None
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(8, 2.8))
+    warm = len(history.get("warmup_loss", []))
     for ax, keys in zip(axes, (("loss", "val_loss"), ("acc", "val_acc"))):
         for k in keys:
-            if k in history:
-                ax.plot(range(1, len(history[k]) + 1), history[k], marker="o", label=k)
+            values = history.get(f"warmup_{k}", []) + history.get(k, [])
+            if values:
+                ax.plot(range(1, len(values) + 1), values, marker="o", label=k)
+        if warm:
+            ax.axvspan(0.5, warm + 0.5, color="#ddd", label="warm-up (easy set)")
         ax.set_xlabel("epoch")
-        ax.legend()
+        ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     return _encode(fig)
 
@@ -86,7 +91,7 @@ def pointing_chart(rows: list[dict]) -> str | None:
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1))
     y = np.arange(len(rows))
     acc = np.array([r["pointing_acc"] for r in rows])
-    err = np.array([[r["pointing_acc"] - r["ci_low"] for r in rows], [r["ci_high"] - r["pointing_acc"] for r in rows]])
+    err = np.clip([[r["pointing_acc"] - r["ci_low"] for r in rows], [r["ci_high"] - r["pointing_acc"] for r in rows]], 0, 1)
     ax.barh(y, acc, xerr=err, capsize=3,
             color=["#7f7f7f" if r["kind"] == "baseline" else "#2ca02c" for r in rows])
     ax.set_yticks(y, [r["impl"] for r in rows], fontsize=8)

@@ -43,6 +43,7 @@ def convention_effect(result: SweepResult, reference: str) -> list[dict]:
         a, b = np.array(ref_hits[:k]), np.array(result.hits[name][:k])
         rows.append({"reference": reference, "impl": name, "n": k, "mean_peak_shift_px": float(shift.mean()),
                      "max_peak_shift_px": float(shift.max()), "same_peak": float(np.mean(shift == 0)),
+                     "reference_hits": int(a.sum()), "impl_hits": int(b.sum()),
                      "hit_to_miss": int(np.sum(a & ~b)), "miss_to_hit": int(np.sum(~a & b))})
     return rows
 

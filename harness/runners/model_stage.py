@@ -48,7 +48,12 @@ def _train(profile: Profile, data_dir: Path | None, download: bool, verbose: int
     log(f"training {model.name} ({profile.backbone}, {profile.image_size} px, {profile.epochs} epochs, "
         f"{recipe.optimizer} {recipe.learning_rate:g}, trainable: {recipe.trainable})")
     t0 = time.perf_counter()
-    history = train.fit(model, train_ds, val_ds, profile.epochs, verbose)
+    warmup_ds = sources.warmup_data(profile)
+    history = {}
+    if warmup_ds is not None:
+        log(f"warm-up: {profile.warmup_epochs} epochs on {profile.warmup_examples} easy synthetic images")
+        history = {f"warmup_{k}": v for k, v in train.fit(model, warmup_ds, val_ds, profile.warmup_epochs, verbose).items()}
+    history.update(train.fit(model, train_ds, val_ds, profile.epochs, verbose))
     seconds = time.perf_counter() - t0
     test_acc = train.evaluate_accuracy(model, test_ds, verbose)
     return model, {"history": history, "test_accuracy": test_acc, "train_seconds": seconds,

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from harness import cams
-from harness.config import get_profile
+from harness.config import Profile, get_profile
 from harness.data import sources, synthetic
 from harness.environment import environment
 from harness.recommend import recommend
@@ -52,10 +52,10 @@ def run_cams_latency(profile_name: str, out_dir: str | Path, log: Callable[[str]
     return doc
 
 
-def run(profile_name: str, out_dir: str | Path, stages: tuple[str, ...] = STAGES, cache_dir: Path | None = None,
+def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...] = STAGES, cache_dir: Path | None = None,
         data_dir: Path | None = None, download: bool = True, render: bool = True, baseline: Path | None = None,
         log: Callable[[str], None] = print) -> dict:
-    profile = get_profile(profile_name)
+    profile = profile_name if isinstance(profile_name, Profile) else get_profile(profile_name)
     out_dir = Path(out_dir)
     doc = _start(out_dir, profile.name, stages)
     clock: dict[str, float] = {}

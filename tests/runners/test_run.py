@@ -1,0 +1,62 @@
+"""The main job end to end on a micro profile: every stage, the schema, the cache, the report."""
+import dataclasses
+import json
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from harness.config import PROFILES, LatencyConfig  # noqa: E402
+from harness.results import REQUIRED_KEYS, load_results  # noqa: E402
+from harness.runners.run import run  # noqa: E402
+
+MICRO = dataclasses.replace(
+    PROFILES["smoke"], name="smoke", image_size=64, synthetic_size=96, train_examples=48, val_examples=16,
+    eval_examples=12, epochs=1, slow_impl_limit=3, adversarial_batch=1,
+    adversarial_geometries=((7, 7, 24, 24), (4, 5, 30, 45)), gallery_size=2,
+    latency=LatencyConfig(batches=(1, 2), min_rounds=1, target_seconds=0.0, seed_geometry=(7, 7, 16, 32, 32),
+                          end_to_end_batches=(1,)))
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    out = tmp_path_factory.mktemp("out")
+    doc = run(MICRO, out, cache_dir=cache, log=lambda s: None)
+    return doc, out, cache
+
+
+def test_results_hold_every_section_and_load_back(first_run):
+    doc, out, _ = first_run
+    assert set(REQUIRED_KEYS) <= set(doc)
+    assert load_results(out / "results.json") == json.loads((out / "results.json").read_text())
+    assert doc["model"]["cache_status"] == "miss" and doc["model"]["feature_shape"] == [8, 8, 64]
+    assert (out / "index.html").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "results.json"]
+
+
+def test_every_stage_filled_its_section(first_run):
+    doc, _, _ = first_run
+    assert {r["input"] for r in doc["agreement"]["pairs"]} == {"model_features", "random_7x7x512_to_24x24",
+                                                               "random_4x5x512_to_30x45"}
+    assert all(r["verdict"] != "disagree" or r["explanation"] for r in doc["agreement"]["pairs"])
+    impls = {r["impl"] for r in doc["localization"]["rows"]}
+    assert {"scipy_zoom_dot", "cv2_dot_resize", "center", "random"} <= impls
+    seed = next(r for r in doc["localization"]["rows"] if r["impl"] == "scipy_zoom_dot")
+    assert seed["n"] == 3 and "slow_impl_limit" in seed["note"]
+    kinds = {(r["kind"], r["impl"]) for r in doc["latency"]["rows"]}
+    assert {("cam", "scipy_zoom_dot"), ("cam", "tf_resize_einsum"), ("cam", "cv2_resize_dot"),
+            ("forward", "model_forward"), ("end_to_end", "cv2_dot_resize")} <= kinds
+    assert doc["recommendation"]["per_device"]["cpu"]["pick"] in doc["recommendation"]["reference_class"]
+    assert len(doc["gallery"]) == 2
+
+
+def test_second_run_hits_the_cache_and_repeats_the_numbers(first_run, tmp_path):
+    doc, _, cache = first_run
+    again = run(MICRO, tmp_path, stages=("agree", "localize"), cache_dir=cache, render=False, log=lambda s: None)
+    assert again["model"]["cache_status"] == "hit"
+    assert again["model"]["test_accuracy"] == doc["model"]["test_accuracy"]
+    strip = lambda rows: [{k: v for k, v in r.items()} for r in rows]  # noqa: E731
+    assert strip(again["localization"]["rows"]) == strip(doc["localization"]["rows"])
+    assert [(r["a"], r["b"], r["input"], r["verdict"], r["max_rel"]) for r in again["agreement"]["pairs"]] == \
+        [(r["a"], r["b"], r["input"], r["verdict"], r["max_rel"]) for r in doc["agreement"]["pairs"]]
