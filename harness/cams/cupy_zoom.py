@@ -61,6 +61,17 @@ def cupy_halfpixel_bilinear_dot_zoom(features, weights, class_idx, out_size):
     return cp.asnumpy(up).astype(np.float32)
 
 
+def cupy_separable_dot_zoom(features, weights, class_idx, out_size):
+    """The seed's function on the GPU as two interpolation matrices (see ``scipy_zoom``), batched."""
+    import cupy as cp
+    from harness.cams.scipy_zoom import interpolation_matrix
+    f, cols, _ = _prepare(features, weights, class_idx, out_size)
+    maps = cp.einsum("bhwc,bc->bhw", f, cols)
+    my = cp.asarray(interpolation_matrix(f.shape[1], out_size[0]))
+    mx = cp.asarray(interpolation_matrix(f.shape[2], out_size[1]))
+    return cp.asnumpy(cp.matmul(cp.matmul(my, maps), mx.T))
+
+
 def specs() -> list[CamSpec]:
     common = dict(family="cupy", device="cuda", available=_missing)
     return [
@@ -68,6 +79,9 @@ def specs() -> list[CamSpec]:
                 order="upsample_then_dot", description="the seed on the GPU (CuPy), all channels", **common),
         CamSpec("cupy_dot_zoom", cupy_dot_zoom, alignment="corner", interpolation="spline2",
                 order="dot_then_upsample", description="the seed's function on the GPU, dot first", **common),
+        CamSpec("cupy_separable_dot_zoom", cupy_separable_dot_zoom, alignment="corner", interpolation="spline2",
+                order="dot_then_upsample", whole_batch=True,
+                description="the seed's function on the GPU as two interpolation matrices, batched", **common),
         CamSpec("cupy_halfpixel_bilinear_dot_zoom", cupy_halfpixel_bilinear_dot_zoom, alignment="half_pixel",
                 interpolation="bilinear", order="dot_then_upsample", whole_batch=True,
                 description="half-pixel bilinear on the GPU, dot first, batched", **common),

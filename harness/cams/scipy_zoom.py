@@ -10,8 +10,15 @@ the one channel (``dot_then_upsample``) is the same function in exact arithmetic
 of the work. ``grid_mode=True, mode='nearest'`` with ``order=1`` reproduces half-pixel bilinear
 (TF2's ``tf.image.resize``, ``cv2.resize``); with ``order=2`` it keeps the seed's spline but takes
 the half-pixel grid, which separates the interpolation effect from the alignment effect.
+
+``zoom`` is linear and separable (a tensor-product spline, prefiltered axis by axis), so zooming
+an ``h x w`` map equals ``My @ map @ Mx.T`` with ``My`` ``[H, h]`` and ``Mx`` ``[W, w]`` the zooms
+of the unit vectors (measured: equal to 4e-16 of the range). ``scipy_separable_dot_zoom`` computes
+the seed's function that way: two small matrix products per map, matrices cached per geometry.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from scipy import ndimage
@@ -59,6 +66,25 @@ def scipy_corner_bilinear_dot_zoom(features, weights, class_idx, out_size):
     return _dot_then_zoom(features, weights, class_idx, out_size, order=1)
 
 
+@functools.lru_cache(maxsize=64)
+def interpolation_matrix(n_in: int, n_out: int, order: int = 2, grid_mode: bool = False,
+                         mode: str = "constant") -> np.ndarray:
+    """``[n_out, n_in]`` float32 matrix ``M`` with ``M @ v == ndimage.zoom(v, n_out / n_in, ...)``."""
+    eye = np.eye(n_in)
+    m = np.stack([ndimage.zoom(eye[i], n_out / n_in, order=order, grid_mode=grid_mode, mode=mode)
+                  for i in range(n_in)], axis=1).astype(np.float32)
+    m.setflags(write=False)
+    return m
+
+
+def scipy_separable_dot_zoom(features, weights, class_idx, out_size):
+    """The seed's function as matrices: dot first, then ``My @ map @ Mx.T`` (order-2, corner)."""
+    f, wts, k, (H, W) = check_cam_args(features, weights, class_idx, out_size)
+    maps = np.einsum("bhwc,bc->bhw", f, class_columns(wts, k))
+    my, mx = interpolation_matrix(f.shape[1], H), interpolation_matrix(f.shape[2], W)
+    return np.matmul(np.matmul(my, maps), mx.T).astype(np.float32, copy=False)
+
+
 def specs() -> list[CamSpec]:
     common = dict(family="scipy", device="cpu")
     return [
@@ -67,6 +93,9 @@ def specs() -> list[CamSpec]:
                 description="the seed: zoom(order=2) of all channels, then dot", **common),
         CamSpec("scipy_dot_zoom", scipy_dot_zoom, alignment="corner", interpolation="spline2",
                 order="dot_then_upsample", description="the seed's function, dot first", **common),
+        CamSpec("scipy_separable_dot_zoom", scipy_separable_dot_zoom, alignment="corner", interpolation="spline2",
+                order="dot_then_upsample", whole_batch=True,
+                description="the seed's function as two cached interpolation matrices, dot first", **common),
         CamSpec("scipy_halfpixel_spline2_dot_zoom", scipy_halfpixel_spline2_dot_zoom, alignment="half_pixel",
                 interpolation="spline2", order="dot_then_upsample",
                 description="the seed's spline on the half-pixel grid, dot first", **common),

@@ -56,6 +56,12 @@ def gap_layer(model):
     return found[0]
 
 
+def gap_input_layer(model):
+    """The layer whose output the GAP layer averages (``block5_pool`` for VGG16)."""
+    gap_in = gap_layer(model).input
+    return next(l for l in model.layers if l.output is gap_in)
+
+
 def head_layer(model):
     """The Dense layer that reads the GAP output: its kernel is the CAM weight matrix."""
     import keras

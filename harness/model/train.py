@@ -33,8 +33,9 @@ def compile_for_training(model, recipe: Recipe) -> None:
 
 
 def fit(model, train_ds, val_ds, epochs: int, verbose: int) -> dict[str, list[float]]:
-    """Train and return the history as plain lists (JSON-ready)."""
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose)
+    """Train and return the history as plain lists (JSON-ready). The tf.data pipelines shuffle
+    themselves (seeded), so Keras' own ``shuffle`` is off."""
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose, shuffle=False)
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 

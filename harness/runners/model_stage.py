@@ -1,6 +1,7 @@
 """The model stage: train the reference model or take it from the cache, then extract features."""
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,11 @@ def _train(profile: Profile, data_dir: Path | None, download: bool, verbose: int
 
 
 def model_stage(profile: Profile, cache_dir: Path | None = None, data_dir: Path | None = None,
-                download: bool = True, verbose: int = 2, log: Callable[[str], None] = print) -> ModelContext:
+                download: bool = True, verbose: int | None = None, log: Callable[[str], None] = print) -> ModelContext:
+    """Load the profile's model from the cache or train it (Keras progress bars on a terminal,
+    one line per epoch otherwise)."""
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
     key = training_key(profile)
     model, meta, status = cache.load_or_train(key, lambda: _train(profile, data_dir, download, verbose, log), cache_dir)
     log(f"model cache {status}: {key}")
@@ -69,7 +74,7 @@ def model_stage(profile: Profile, cache_dir: Path | None = None, data_dir: Path 
     feature_shape = [int(d) for d in view.outputs[0].shape[1:]]
     section = {"profile": profile.name, "config": profile.to_dict(), "backbone": profile.backbone,
                "weights": profile.weights, "image_size": profile.image_size, "feature_shape": feature_shape,
-               "gap_input_layer": build.gap_layer(model).input._keras_history[0].name,
+               "gap_input_layer": build.gap_input_layer(model).name,
                "cache_key": key, "cache_status": status, "history": meta["history"],
                "test_accuracy": meta["test_accuracy"], "train_seconds": meta["train_seconds"],
                "recipe": meta["recipe"], "train_dataset": profile.train_dataset,

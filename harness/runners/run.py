@@ -39,13 +39,26 @@ def _start(out_dir: Path, profile: str, stages: tuple[str, ...]) -> dict:
     return new_results(profile, environment())
 
 
+def _gate(doc: dict, baseline: Path) -> dict:
+    """The gate's outcome for the report; an unusable baseline is recorded, not raised, so the
+    results are still written (``cam-harness gate`` is what fails CI)."""
+    from harness.gate import compare, default_policy
+    try:
+        return {"baseline": str(baseline), **compare(doc, load_results(baseline), default_policy()).as_dict()}
+    except ResultsError as exc:
+        return {"baseline": str(baseline), "passed": False, "compared": 0, "failures": [], "notes": [], "error": str(exc)}
+
+
 def run_cams_latency(profile_name: str, out_dir: str | Path, log: Callable[[str], None] = print) -> dict:
-    """The latency stage without a model (no TensorFlow needed): CAM-only rows at the seed's
-    geometry for every implementation available here, in a results.json of its own."""
+    """The latency stage without a model (no TensorFlow needed): agreement on the adversarial
+    inputs (so the equivalence classes and the recommendation hold) and CAM-only rows at the
+    seed's geometry for every implementation available here, in a results.json of its own."""
     profile = get_profile(profile_name)
+    impls = cams.available()
     doc = new_results(profile.name, environment())
     doc["model"]["note"] = "latency --cams-only: no model was trained or loaded"
-    doc["latency"] = latency.cams_only_section(profile.latency, cams.available(), log)
+    doc["agreement"] = agree.agreement_section(impls, None, profile, log)
+    doc["latency"] = latency.cams_only_section(profile.latency, impls, log)
     doc["recommendation"] = recommend(doc["agreement"], doc["latency"], doc["localization"])
     write_results(Path(out_dir) / "results.json", doc)
     log(f"wrote {Path(out_dir) / 'results.json'}")
@@ -98,8 +111,7 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
     clock["total"] = time.perf_counter() - t0
     doc["timings_s"] = clock
     if baseline is not None:
-        from harness.gate import compare, default_policy
-        doc["gate"] = {"baseline": str(baseline), **compare(doc, load_results(baseline), default_policy()).as_dict()}
+        doc["gate"] = _gate(doc, baseline)
     write_results(out_dir / "results.json", doc)
     log(f"wrote {out_dir / 'results.json'}")
     if render:

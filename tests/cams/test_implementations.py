@@ -57,7 +57,11 @@ def test_corner_bilinear_matches_naive_loop(h, w, c, out, rng):
     assert rel_err(got, cam_naive(f, wts, k, out, "corner")) < RTOL
 
 
-@pytest.mark.parametrize("name", available(["scipy_zoom_dot", "scipy_dot_zoom", "cupy_zoom_dot", "cupy_dot_zoom"]))
+SEED_CLASS = ["scipy_zoom_dot", "scipy_dot_zoom", "scipy_separable_dot_zoom", "cupy_zoom_dot", "cupy_dot_zoom",
+              "cupy_separable_dot_zoom"]
+
+
+@pytest.mark.parametrize("name", available(SEED_CLASS))
 @pytest.mark.parametrize("hw", [(7, 7), (5, 3)])
 def test_seed_class_matches_the_seeds_own_lines(name, hw, rng):
     f, wts, _ = random_cam_inputs(rng, 1, *hw, 64, 2)
@@ -115,3 +119,18 @@ def test_all_channel_forms_take_512_channels(name, rng):
     got = cams.get(name)(f, wts, k, (40, 56))
     twin = {"cv2_resize_dot": "cv2_dot_resize", "tf_resize_einsum": "tf_dot_resize", "scipy_zoom_dot": "scipy_dot_zoom"}[name]
     assert rel_err(got, cams.get(twin)(f, wts, k, (40, 56))) < RTOL
+
+
+@pytest.mark.parametrize("name", available(["scipy_separable_dot_zoom", "cupy_separable_dot_zoom"]))
+@pytest.mark.parametrize("h,w,c,out", SHAPES)
+def test_separable_forms_match_the_seeds_zoom_on_any_geometry(name, h, w, c, out, rng):
+    f, wts, k = random_cam_inputs(rng, 3, h, w, c)
+    got = cams.get(name)(f, wts, k, out)
+    assert got.shape == (3, *out) and got.dtype == np.float32
+    assert rel_err(got, cams.get("scipy_zoom_dot")(f, wts, k, out)) < RTOL
+
+
+def test_interpolation_matrices_are_cached_and_read_only():
+    from harness.cams.scipy_zoom import interpolation_matrix
+    m = interpolation_matrix(7, 224)
+    assert m is interpolation_matrix(7, 224) and m.shape == (224, 7) and not m.flags.writeable

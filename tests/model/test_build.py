@@ -26,6 +26,7 @@ def test_vgg16_graph_layer_names_and_shapes(vgg224):
 def test_cam_view_returns_the_gap_input_and_predictions(vgg224):
     view = build.cam_view(vgg224)
     assert build.gap_layer(vgg224).input is vgg224.get_layer("block5_pool").output
+    assert build.gap_input_layer(vgg224).name == "block5_pool"
     x = np.random.default_rng(0).random((2, 224, 224, 3), dtype=np.float32)
     feats, preds = view(x, training=False)
     assert feats.shape == (2, 7, 7, 512) and preds.shape == (2, 2)

@@ -53,8 +53,10 @@ def test_every_stage_filled_its_section(first_run):
 
 def test_second_run_hits_the_cache_and_repeats_the_numbers(first_run, tmp_path):
     doc, _, cache = first_run
-    again = run(MICRO, tmp_path, stages=("agree", "localize"), cache_dir=cache, render=False, log=lambda s: None)
+    again = run(MICRO, tmp_path, stages=("agree", "localize"), cache_dir=cache, render=False,
+                baseline=tmp_path / "missing.json", log=lambda s: None)
     assert again["model"]["cache_status"] == "hit"
+    assert again["gate"]["passed"] is False and "no such file" in again["gate"]["error"]
     assert again["model"]["test_accuracy"] == doc["model"]["test_accuracy"]
     strip = lambda rows: [{k: v for k, v in r.items()} for r in rows]  # noqa: E731
     assert strip(again["localization"]["rows"]) == strip(doc["localization"]["rows"])
