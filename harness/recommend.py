@@ -40,15 +40,24 @@ def _loc_rows(localization: dict) -> dict[str, dict]:
     return {r["impl"]: r for r in localization.get("rows", [])}
 
 
+def _effect(localization: dict, reference: str, impl: str) -> dict | None:
+    return next((r for r in localization.get("convention_effect", [])
+                 if r["reference"] == reference and r["impl"] == impl and "impl_hits" in r), None)
+
+
 def localizes_as_well(localization: dict, reference: str, impl: str) -> bool:
     """On the images both saw: impl's hits / n >= the reference's Wilson lower bound."""
-    if impl == reference:
-        return True
-    row = next((r for r in localization.get("convention_effect", [])
-                if r["reference"] == reference and r["impl"] == impl), None)
-    if row is None or "impl_hits" not in row:
-        return True
-    return row["impl_hits"] / row["n"] >= wilson_interval(row["reference_hits"], row["n"])[0]
+    row = _effect(localization, reference, impl)
+    return row is None or row["impl_hits"] / row["n"] >= wilson_interval(row["reference_hits"], row["n"])[0]
+
+
+def _localization_reason(localization: dict, reference: str, impl: str) -> str:
+    row = _effect(localization, reference, impl)
+    if row is None:
+        return ""
+    low = wilson_interval(row["reference_hits"], row["n"])[0]
+    return (f"on the {row['n']} images both scored it hit {row['impl_hits']} times, the reference "
+            f"{row['reference_hits']} (95 % lower bound {low:.3f}); ")
 
 
 def _peak_shift(agreement: dict, a: str, b: str) -> float | None:
@@ -56,6 +65,12 @@ def _peak_shift(agreement: dict, a: str, b: str) -> float | None:
         if r["input"] == "model_features" and {r["a"], r["b"]} == {a, b}:
             return r["peak_shift_px"]
     return None
+
+
+def _acc_delta(loc: dict[str, dict], pick: str, alt: str) -> float | None:
+    """Pointing-accuracy change from switching ``pick`` to ``alt``, when both saw the same images."""
+    a, b = loc.get(pick), loc.get(alt)
+    return b["pointing_acc"] - a["pointing_acc"] if a and b and a["n"] == b["n"] else None
 
 
 def _class_of(classes: list[list[str]], name: str) -> list[str]:
@@ -85,7 +100,6 @@ def targets(latency: dict, classes: list[list[str]], reference: str, pick_cpu: s
 def recommend(agreement: dict, latency: dict, localization: dict, reference: str = "scipy_zoom_dot") -> dict:
     classes = agreement.get("equivalence_classes", [])
     loc = _loc_rows(localization)
-    ref_loc = loc.get(reference)
     ref_class = _class_of(classes, reference)
     per_device = {}
     for device, speeds in sorted(speed_table(latency).items()):
@@ -99,8 +113,7 @@ def recommend(agreement: dict, latency: dict, localization: dict, reference: str
         if candidates:
             pick = min(candidates, key=speeds.get)
             reason = (f"computes the reference ({reference}) function: same equivalence class; "
-                      + (f"pointing accuracy {loc[pick]['pointing_acc']:.3f} vs reference {ref_loc['pointing_acc']:.3f} "
-                         f"(interval {ref_loc['ci_low']:.3f}-{ref_loc['ci_high']:.3f}); " if ref_loc and pick in loc else "")
+                      + _localization_reason(localization, reference, pick)
                       + f"fastest such here at {speeds[pick]:.4g} ms per image"
                       + (f", {speeds[reference] / speeds[pick]:.0f}x faster than {reference}" if reference in speeds else ""))
         else:
@@ -115,7 +128,7 @@ def recommend(agreement: dict, latency: dict, localization: dict, reference: str
             switching.append({
                 "impl": alt, "class": entry["class"], "speedup_vs_pick": speeds[pick] / speeds[alt],
                 "mean_peak_shift_px_vs_reference": _peak_shift(agreement, reference, alt),
-                "pointing_acc_delta": (loc[alt]["pointing_acc"] - ref_loc["pointing_acc"]) if ref_loc and alt in loc else None,
+                "pointing_acc_delta_vs_pick": _acc_delta(loc, pick, alt),
             })
         per_device[device] = {"pick": pick, "reason": reason, "per_image_ms": speeds.get(pick),
                               "fastest_per_class": fastest_per_class, "switching": switching}

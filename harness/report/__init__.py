@@ -26,6 +26,14 @@ def _agreement_matrix(agreement: dict) -> dict:
     return {"names": names, "cells": {f"{a}|{b}": v for (a, b), v in cells.items()}}
 
 
+def _explained_pairs(agreement: dict) -> list[dict]:
+    """The non-equivalent pairs worth reading: between the first members of two equivalence
+    classes (the others repeat them), plus every ``disagree``."""
+    representatives = {c[0] for c in agreement.get("equivalence_classes", [])}
+    return [r for r in agreement.get("pairs", []) if r["verdict"] == "disagree"
+            or (r["verdict"] != "equivalent" and {r["a"], r["b"]} <= representatives)]
+
+
 def build_context(doc: dict) -> dict:
     latency_rows = doc.get("latency", {}).get("rows", [])
     loc_rows = doc.get("localization", {}).get("rows", [])
@@ -37,6 +45,7 @@ def build_context(doc: dict) -> dict:
         "model": doc.get("model", {}),
         "agreement": doc.get("agreement", {}),
         "matrix": _agreement_matrix(doc.get("agreement", {})),
+        "explained_pairs": _explained_pairs(doc.get("agreement", {})),
         "latency": doc.get("latency", {}),
         "localization": doc.get("localization", {}),
         "recommendation": doc.get("recommendation", {}),

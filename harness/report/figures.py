@@ -79,7 +79,7 @@ def batch_scaling(rows: list[dict], geometry: str) -> str | None:
     ax.set_yscale("log")
     ax.set_xlabel("batch size")
     ax.set_ylabel("ms per image")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3, which="both")
     return _encode(fig)
 
@@ -102,14 +102,18 @@ def pointing_chart(rows: list[dict]) -> str | None:
     return _encode(fig)
 
 
+PANELS_PER_ROW = 7
+
+
 def gallery_item(item: dict, impls: list[str]) -> str:
     """The image, then each implementation's heatmap over it, with the mask outline and the peak."""
     plt = _plt()
     image, mask = _decode_png(item["image_png"]), _decode_png(item["mask_png"]) > 127
     names = [n for n in impls if n in item["maps"]]
-    cols = len(names) + 1
-    fig, axes = plt.subplots(1, cols, figsize=(1.9 * cols, 2.3))
-    axes = np.atleast_1d(axes)
+    cols = min(PANELS_PER_ROW, len(names) + 1)
+    rows = -(-(len(names) + 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.5 * rows), squeeze=False)
+    axes = axes.ravel()
     axes[0].imshow(image)
     axes[0].contour(mask, [0.5], colors="white", linewidths=1)
     axes[0].set_title(f"#{item['index']} class {item['label']}", fontsize=8)
@@ -119,7 +123,7 @@ def gallery_item(item: dict, impls: list[str]) -> str:
         ax.imshow(_decode_png(m["png"]), cmap="jet", alpha=0.5)
         ax.contour(mask, [0.5], colors="white", linewidths=1)
         ax.plot(m["peak"][1], m["peak"][0], marker="x", color="white" if m["hit"] else "red", ms=9, mew=2.5)
-        ax.set_title(f"{name}\n{'hit' if m['hit'] else 'MISS'}", fontsize=6, color="black" if m["hit"] else "red")
+        ax.set_title(f"{name}\n{'hit' if m['hit'] else 'MISS'}", fontsize=7, color="black" if m["hit"] else "red")
     for ax in axes:
         ax.axis("off")
     return _encode(fig)

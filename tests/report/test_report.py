@@ -45,3 +45,13 @@ def test_no_gpu_and_a_gpu_row_both_render():
     doc["latency"]["rows"].append({**doc["latency"]["rows"][2], "impl": "cupy_dot_zoom", "device": "gpu:0"})
     html = render_html(doc)
     assert "cupy_dot_zoom" in html and "none visible to TensorFlow" in html
+
+
+def test_explained_pairs_are_class_representatives_and_every_disagreement():
+    from harness.report import _explained_pairs
+    doc = copy.deepcopy(FIXTURE)
+    doc["agreement"]["pairs"].append({**doc["agreement"]["pairs"][1], "a": "scipy_dot_zoom", "b": "tf_resize_einsum"})
+    doc["agreement"]["pairs"].append({**doc["agreement"]["pairs"][2], "verdict": "disagree"})
+    rows = _explained_pairs(doc["agreement"])
+    assert [(r["a"], r["b"], r["verdict"]) for r in rows] == [
+        ("scipy_zoom_dot", "cv2_dot_resize", "convention"), ("cv2_dot_resize", "tf_resize_einsum", "disagree")]
