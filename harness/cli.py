@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -76,11 +75,13 @@ def _gate(args) -> int:
 
 
 def _accept(args) -> int:
-    from harness.atomic import atomic_write
-    from harness.results import load_results
+    """Store the results as the profile's baseline, without the gallery images (the gate reads none)."""
+    from harness.results import load_results, write_results
     doc = load_results(args.results)
+    doc.pop("gallery", None)
+    doc.pop("gate", None)
     target = args.baselines_dir / f"{doc['profile']}.json"
-    atomic_write(target, lambda tmp: shutil.copyfile(args.results, tmp))
+    write_results(target, doc)
     print(f"accepted {args.results} as {target}")
     return EXIT_OK
 

@@ -31,3 +31,13 @@ def test_unserialisable_json_raises_before_touching_the_file(tmp_path):
     with pytest.raises(ValueError):
         atomic_write_json(target, {"x": float("nan")})
     assert target.read_text() == "old"
+
+
+def test_written_files_get_the_usual_mode_not_mkstemps_0600(tmp_path):
+    import os
+    mask = os.umask(0o022)
+    try:
+        p = atomic_write_json(tmp_path / "r.json", {})
+    finally:
+        os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o644

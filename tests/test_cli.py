@@ -27,9 +27,15 @@ def test_report_verb_on_a_missing_file_exits_2(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_accept_copies_the_results_as_the_profile_baseline(tmp_path):
-    assert main(["accept", "--results", str(FIXTURE), "--baselines-dir", str(tmp_path)]) == 0
-    assert json.loads((tmp_path / "smoke.json").read_text()) == json.loads(FIXTURE.read_text())
+def test_accept_stores_the_results_without_gallery_as_the_profile_baseline(tmp_path):
+    doc = json.loads(FIXTURE.read_text())
+    doc["gallery"] = [{"image_png": "xyz"}]
+    src = tmp_path / "results.json"
+    src.write_text(json.dumps(doc))
+    assert main(["accept", "--results", str(src), "--baselines-dir", str(tmp_path / "b")]) == 0
+    stored = json.loads((tmp_path / "b" / "smoke.json").read_text())
+    assert "gallery" not in stored
+    assert stored == {k: v for k, v in doc.items() if k != "gallery"}
 
 
 def test_python_dash_m_entry_point():
