@@ -72,7 +72,7 @@ PROFILES: dict[str, Profile] = {
         name="smoke", backbone="tiny_vgg", image_size=80, train_examples=600, val_examples=100,
         eval_examples=100, epochs=8, warmup_examples=200, warmup_epochs=1, learning_rate=1e-3,
         slow_impl_limit=8, gallery_size=4,
-        latency=LatencyConfig(batches=(1, 8, 32), min_rounds=3, target_seconds=0.15, time_budget_s=6.0,
+        latency=LatencyConfig(batches=(1, 8, 32), min_rounds=5, target_seconds=0.3, time_budget_s=6.0,
                               end_to_end_batches=(1,))),
     "default": Profile(name="default", batch_size=8, warmup_examples=400, warmup_epochs=2, train_examples=600,
                        epochs=2),
