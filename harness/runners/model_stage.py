@@ -61,14 +61,44 @@ def _train(profile: Profile, data_dir: Path | None, download: bool, verbose: int
                    "recipe": recipe.__dict__}
 
 
+def _train_into_cache(profile: Profile, key: str, cache_dir: Path | None, data_dir: Path | None, download: bool,
+                      verbose: int, replies) -> None:
+    """Child-process body: fill the cache entry ``key`` (training if needed) and report back."""
+    try:
+        _, _, status = cache.load_or_train(key, lambda: _train(profile, data_dir, download, verbose, print), cache_dir)
+        replies.put(("ok", status))
+    except BaseException as exc:  # reported to the parent, which raises it there
+        replies.put(("error", exc))
+
+
+def _fill_cache_in_child(profile: Profile, key: str, cache_dir: Path | None, data_dir: Path | None, download: bool,
+                         verbose: int) -> str:
+    """Train in a spawned process, so the process that then times CAMs never trained: TensorFlow
+    ops ran up to 3.4x slower after in-process training (docs/findings.md), which made cold and
+    warm runs incomparable. Returns the cache status the child saw."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    replies = ctx.Queue()
+    child = ctx.Process(target=_train_into_cache, args=(profile, key, cache_dir, data_dir, download, verbose, replies))
+    child.start()
+    child.join()
+    if replies.empty():
+        raise RuntimeError(f"the training process died (exit code {child.exitcode}) before filling the model cache")
+    kind, value = replies.get()
+    if kind == "error":
+        raise value
+    return value
+
+
 def model_stage(profile: Profile, cache_dir: Path | None = None, data_dir: Path | None = None,
                 download: bool = True, verbose: int | None = None, log: Callable[[str], None] = print) -> ModelContext:
-    """Load the profile's model from the cache or train it (Keras progress bars on a terminal,
-    one line per epoch otherwise)."""
+    """Load the profile's model from the cache, training it first in a child process when the
+    entry is missing or corrupt (Keras progress bars on a terminal, one line per epoch otherwise)."""
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     key = training_key(profile)
-    model, meta, status = cache.load_or_train(key, lambda: _train(profile, data_dir, download, verbose, log), cache_dir)
+    status = _fill_cache_in_child(profile, key, cache_dir, data_dir, download, verbose)
+    model, meta, _ = cache.load_or_train(key, lambda: _train(profile, data_dir, download, verbose, log), cache_dir)
     log(f"model cache {status}: {key}")
     view = build.cam_view(model)
     feature_shape = [int(d) for d in view.outputs[0].shape[1:]]
