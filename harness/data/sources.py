@@ -56,6 +56,11 @@ def data_fingerprint(profile: Profile) -> dict:
     return {"source": profile.train_dataset, "splits": tfds_sources.CATS_VS_DOGS_SPLITS}
 
 
+def class_names(profile: Profile) -> tuple[str, ...]:
+    """Names of the evaluation set's classes, in label order."""
+    return synthetic.CLASS_NAMES if profile.eval_dataset == "synthetic" else tfds_sources.SPECIES_NAMES
+
+
 def eval_examples(profile: Profile, data_dir: Path | None = None, download: bool = True) -> list[Example]:
     """The profile's localization set, each example at its original size."""
     if profile.eval_dataset == "synthetic":

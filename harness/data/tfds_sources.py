@@ -24,6 +24,7 @@ MANUAL_FILES = {
 }
 CATS_VS_DOGS_SPLITS = ["train[:80%]", "train[80%:90%]", "train[90%:]"]
 TRIMAP_PET, TRIMAP_BORDER = 1, 3
+SPECIES_NAMES = ("cat", "dog")
 
 
 class DataUnavailableError(RuntimeError):

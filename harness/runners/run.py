@@ -13,7 +13,7 @@ import numpy as np
 
 from harness import cams
 from harness.config import Profile, get_profile
-from harness.data import sources, synthetic
+from harness.data import sources
 from harness.environment import environment
 from harness.recommend import recommend
 from harness.results import ResultsError, load_results, new_results, write_results
@@ -23,7 +23,6 @@ from harness.runners.model_stage import extract_features, model_stage
 from harness.runners.sweep import sweep
 
 STAGES = ("agree", "localize", "latency")
-PET_CLASSES = ("cat", "dog")
 
 
 def _start(out_dir: Path, profile: str, stages: tuple[str, ...]) -> dict:
@@ -97,9 +96,8 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
             doc["agreement"] = agree.agreement_section(impls, result, profile, log)
             clock["agreement"] = time.perf_counter() - t
         if "localize" in stages:
-            names = synthetic.CLASS_NAMES if profile.eval_dataset == "synthetic" else PET_CLASSES
             doc["localization"] = localize.localization_section(result, profile.eval_dataset, [e.mask for e in examples],
-                                                                labels, profile.tolerance_px, names)
+                                                                labels, profile.tolerance_px, sources.class_names(profile))
             picks = choose(result.hits, cams.REFERENCE, profile.gallery_size)
             doc["gallery"] = gallery(picks, examples, feats, ctx.weights, impls, profile.tolerance_px)
     if "latency" in stages:
