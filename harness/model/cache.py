@@ -46,6 +46,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def entry_ok(key: str, cache_dir: Path | None = None) -> bool:
+    """True when the entry exists and its ``.keras`` file matches the recorded checksum (no load)."""
+    cache_dir = Path(cache_dir or default_cache_dir())
+    model_path, meta_path = cache_dir / f"{key}.keras", cache_dir / f"{key}.json"
+    try:
+        return json.loads(meta_path.read_text()).get("sha256") == _sha256(model_path)
+    except (OSError, ValueError):
+        return False
+
+
 def _load(model_path: Path, meta_path: Path):
     import keras
     meta = json.loads(meta_path.read_text())

@@ -97,7 +97,8 @@ def model_stage(profile: Profile, cache_dir: Path | None = None, data_dir: Path 
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     key = training_key(profile)
-    status = _fill_cache_in_child(profile, key, cache_dir, data_dir, download, verbose)
+    status = "hit" if cache.entry_ok(key, cache_dir) else _fill_cache_in_child(
+        profile, key, cache_dir, data_dir, download, verbose)
     model, meta, _ = cache.load_or_train(key, lambda: _train(profile, data_dir, download, verbose, log), cache_dir)
     log(f"model cache {status}: {key}")
     view = build.cam_view(model)

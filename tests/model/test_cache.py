@@ -64,3 +64,11 @@ def test_keys_change_with_every_input():
     assert cache.cache_key(base) == cache.cache_key(dict(reversed(list(base.items()))))
     assert cache.cache_key(base) != cache.cache_key({**base, "config": {"epochs": 5}})
     assert cache.cache_key(base) != cache.cache_key({**base, "code": "abd"})
+
+
+def test_entry_ok_checks_presence_and_checksum_without_loading(tmp_path):
+    assert not cache.entry_ok("k4", tmp_path)
+    cache.load_or_train("k4", tiny, tmp_path)
+    assert cache.entry_ok("k4", tmp_path)
+    (tmp_path / "k4.keras").write_bytes(b"corrupt")
+    assert not cache.entry_ok("k4", tmp_path)
