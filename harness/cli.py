@@ -22,6 +22,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="tfds data folder (default $TFDS_DATA_DIR)")
     p.add_argument("--no-download", action="store_true", help="use prepared tfds data only")
     p.add_argument("--baseline", type=Path, default=None, help="gate the results against this baseline too")
+    p.add_argument("--model", type=Path, default=None,
+                   help="evaluate this .keras model instead of training one (e.g. the pinned baselines/smoke.keras)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -34,6 +36,12 @@ def parser() -> argparse.ArgumentParser:
         _add_run_args(p)
     p.add_argument("--cams-only", action="store_true",
                    help="time the CAM implementations alone, without a model or TensorFlow (e.g. a CuPy GPU box)")
+    tr = sub.add_parser("train", help="train the profile's model (or find it cached) and check its test accuracy "
+                                      "against the profile's floor; exit 1 below it")
+    tr.add_argument("--profile", choices=list(PROFILES), default="default")
+    tr.add_argument("--cache-dir", type=Path, default=None)
+    tr.add_argument("--data-dir", type=Path, default=None)
+    tr.add_argument("--no-download", action="store_true")
     rep = sub.add_parser("report", help="render index.html from a results.json")
     rep.add_argument("--results", type=Path, required=True)
     rep.add_argument("--out", type=Path, required=True)
@@ -41,9 +49,21 @@ def parser() -> argparse.ArgumentParser:
     gate.add_argument("--results", type=Path, required=True)
     gate.add_argument("--baseline", type=Path, required=True)
     gate.add_argument("--policy", type=Path, default=None, help="thresholds JSON (default: the built-in policy)")
-    acc = sub.add_parser("accept", help="accept a results file as the new baseline of its profile")
+    acc = sub.add_parser("accept", help="accept a results file (and the model it was computed on) as the new "
+                                        "baseline of its profile")
     acc.add_argument("--results", type=Path, required=True)
     acc.add_argument("--baselines-dir", type=Path, default=Path("baselines"))
+    acc.add_argument("--model", type=Path, default=None,
+                     help="the .keras file the results were computed on (default: the path they record)")
+    abp = sub.add_parser("ab", help="time the CAM implementations of a base revision and the working tree on this "
+                                    "machine, interleaved; exit 1 on a significant slowdown, 2 on unusable input")
+    abp.add_argument("--base", default=None, help="git revision to compare with (default: the commit recorded in "
+                                                  "baselines/<profile>.json)")
+    abp.add_argument("--profile", choices=list(PROFILES), default="smoke", help="geometries and batches to time")
+    abp.add_argument("--policy", type=Path, default=None, help="thresholds JSON (factor: check ab.median_ratio)")
+    abp.add_argument("--baselines-dir", type=Path, default=Path("baselines"))
+    abp.add_argument("--repo", type=Path, default=Path("."), help="the working tree to time as the head")
+    abp.add_argument("--out", type=Path, required=True, help="folder for ab.json")
     return ap
 
 
@@ -53,7 +73,21 @@ def _run(args) -> int:
         run_cams_latency(args.profile, args.out)
         return EXIT_OK
     stages = STAGES if args.verb == "run" else (args.verb,)
-    run(args.profile, args.out, stages, args.cache_dir, args.data_dir, not args.no_download, baseline=args.baseline)
+    run(args.profile, args.out, stages, args.cache_dir, args.data_dir, not args.no_download, baseline=args.baseline,
+        model_path=args.model)
+    return EXIT_OK
+
+
+def _train(args) -> int:
+    from harness.config import get_profile
+    from harness.runners.model_stage import model_stage
+    profile = get_profile(args.profile)
+    ctx = model_stage(profile, args.cache_dir, args.data_dir, not args.no_download)
+    acc, floor = ctx.section["test_accuracy"], profile.min_test_accuracy
+    print(f"{profile.name}: test accuracy {acc:.4f} (floor {floor:g}); model {ctx.section['model_file']}")
+    if acc < floor:
+        print(f"train: FAIL: test accuracy {acc:.4f} is below the profile's floor {floor:g}")
+        return EXIT_REGRESSION
     return EXIT_OK
 
 
@@ -75,19 +109,30 @@ def _gate(args) -> int:
 
 
 def _accept(args) -> int:
-    """Store the results as the profile's baseline, without the gallery images (the gate reads none)."""
-    from harness.results import load_results, write_results
-    doc = load_results(args.results)
-    doc.pop("gallery", None)
-    doc.pop("gate", None)
-    target = args.baselines_dir / f"{doc['profile']}.json"
-    write_results(target, doc)
-    print(f"accepted {args.results} as {target}")
+    from harness.runners.accept import accept
+    for line in accept(args.results, args.baselines_dir, args.model):
+        print(line)
     return EXIT_OK
 
 
-VERBS = {"run": _run, "agree": _run, "localize": _run, "latency": _run, "report": _report, "gate": _gate,
-         "accept": _accept}
+def _ab(args) -> int:
+    from harness.config import get_profile
+    from harness.gate import default_policy, load_policy
+    from harness.gate.table import format_ab
+    from harness.runners.ab import ab, base_revision
+    from harness.runners.latency import cam_geometries
+    from harness.runners.model_stage import feature_shape
+    policy = load_policy(args.policy) if args.policy else default_policy()
+    profile = get_profile(args.profile)
+    base = args.base or base_revision(args.baselines_dir / f"{profile.name}.json")
+    doc = ab(profile, cam_geometries(profile, feature_shape(profile)), policy, args.out, base, args.repo)
+    print(format_ab(doc))
+    return EXIT_OK if doc["passed"] else EXIT_REGRESSION
+
+
+VERBS = {"run": _run, "agree": _run, "localize": _run, "latency": _run, "train": _train, "report": _report,
+         "gate": _gate, "accept": _accept, "ab": _ab}
+STRICT_VERBS = ("gate", "ab", "accept")  # every error exits 2, so that 1 always means a regression
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,4 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         return VERBS[args.verb](args)
     except (ResultsError, DataUnavailableError, WeightsUnavailableError, ValueError, KeyError) as exc:
         print(f"cam-harness {args.verb}: error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except Exception as exc:
+        if args.verb not in STRICT_VERBS:
+            raise
+        print(f"cam-harness {args.verb}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE

@@ -54,6 +54,7 @@ class Profile:
     adversarial_batch: int = 2
     adversarial_geometries: tuple[tuple[int, int, int, int], ...] = ((7, 7, 224, 224), (4, 5, 300, 451))
     tolerance_px: float = 15.0
+    min_test_accuracy: float = 0.9
     gallery_size: int = 6
     latency: LatencyConfig = field(default_factory=LatencyConfig)
 
@@ -78,7 +79,8 @@ PROFILES: dict[str, Profile] = {
                        epochs=2),
     "seed": Profile(
         name="seed", train_dataset="cats_vs_dogs", eval_dataset="oxford_iiit_pet", weights="imagenet",
-        image_size=224, epochs=10, eval_examples=500, slow_impl_limit=50, learning_rate=1e-3),
+        image_size=224, epochs=10, eval_examples=500, slow_impl_limit=50, learning_rate=1e-3,
+        min_test_accuracy=0.85),
 }
 
 

@@ -33,7 +33,7 @@ def validate(doc: object, source: str = "results") -> dict:
     missing = [k for k in REQUIRED_KEYS if k not in doc]
     if missing:
         raise ResultsError(f"{source}: missing top-level keys {missing}; is this a cam-harness results.json?")
-    if doc["schema_version"] != SCHEMA_VERSION:
+    if type(doc["schema_version"]) is not int or doc["schema_version"] != SCHEMA_VERSION:
         raise ResultsError(f"{source}: schema_version {doc['schema_version']!r} is not the supported "
                            f"{SCHEMA_VERSION}; regenerate it with this version of cam-harness")
     for key in SECTIONS:
@@ -51,6 +51,11 @@ def load_results(path: str | Path) -> dict:
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); the file is truncated "
                            "or corrupt, so regenerate it") from None
+    except RecursionError:
+        raise ResultsError(f"{path}: nested too deeply to be a cam-harness results.json; regenerate it") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); check the path and its "
+                           "permissions") from None
     return validate(doc, str(path))
 
 

@@ -42,6 +42,13 @@ def training_data(profile: Profile, data_dir: Path | None = None, download: bool
     raise ValueError(f"unknown training dataset {profile.train_dataset!r}; use one of {TRAIN_SOURCES}")
 
 
+def test_data(profile: Profile, data_dir: Path | None = None, download: bool = True):
+    """The test split alone, as :func:`training_data` builds it (to score a model given as a file)."""
+    if profile.train_dataset == "synthetic":
+        return _synthetic_ds(profile, "test", profile.eval_examples, shuffle=False)
+    return training_data(profile, data_dir, download)[2]
+
+
 def warmup_data(profile: Profile):
     """The curriculum's first stage (synthetic only): the easy variant, or None when unused."""
     if profile.warmup_epochs <= 0 or profile.train_dataset != "synthetic":

@@ -1,9 +1,19 @@
-"""Compare a results document against a baseline under a policy."""
+"""Compare a results document against a stored baseline under a policy. No running, no timing.
+
+What travels between machines is gated everywhere: agreement verdicts, equivalence classes,
+Pearson r, pointing accuracy and model accuracy (functions of the pinned model and the code).
+Latency is compared only when both documents ran on the same machine fingerprint; otherwise the
+outcome says so and names the differing fields (``cam-harness ab`` judges latency instead).
+Documents that cannot be compared (other profile, other configuration, bad values) raise
+:class:`ResultsError`, which the CLI turns into exit 2.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.gate.fingerprint import config_fingerprint, differences, gpu_only_names, machine_differences
 from harness.gate.policy import Policy
+from harness.gate.values import LATENCY_KEY, check_values, latency_where
 from harness.results import ResultsError
 
 
@@ -12,21 +22,25 @@ class GateOutcome:
     compared: int = 0
     failures: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    latency_gated: bool = False
+    machine_differences: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
     def as_dict(self) -> dict:
-        return {"passed": self.passed, "compared": self.compared, "failures": self.failures, "notes": self.notes}
-
-
-def _latency_key(r: dict) -> tuple:
-    return r["kind"], r["impl"], r["device"], r["geometry"], r["batch"]
+        return {"passed": self.passed, "compared": self.compared, "failures": self.failures, "notes": self.notes,
+                "latency_gated": self.latency_gated, "machine_differences": self.machine_differences}
 
 
 def _index(rows, key):
     return {key(r): r for r in rows}
+
+
+def _skip_budget(skip: dict) -> str:
+    """``memory`` (a deterministic estimate) or ``time`` (depends on the machine's speed)."""
+    return skip.get("budget") or ("memory" if "MB of intermediates" in skip.get("reason", "") else "time")
 
 
 class _Run:
@@ -40,70 +54,109 @@ class _Run:
         self.outcome.compared += 1
         reason = chk.fails(current, baseline)
         if reason:
-            self.outcome.failures.append({"metric": metric, "what": what, "current": current, "baseline": baseline,
-                                          "threshold": chk.describe(), "reason": reason})
+            self.fail(metric, what, current, baseline, chk.describe(), reason)
 
-    def missing(self, metric: str, what: str) -> None:
+    def fail(self, metric: str, what: str, current, baseline, threshold: str, reason: str) -> None:
+        self.outcome.failures.append({"metric": metric, "what": what, "current": current, "baseline": baseline,
+                                      "threshold": threshold, "reason": reason})
+
+    def missing(self, metric: str, what: str, reason: str = "missing from the results") -> None:
         if self.policy.check(metric) is not None:
-            self.outcome.failures.append({"metric": metric, "what": what, "current": None, "baseline": "present",
-                                          "threshold": "must be present", "reason": "missing from the results"})
+            self.fail(metric, what, None, "present", "must be present", reason)
 
 
-def compare(results: dict, baseline: dict, policy: Policy) -> GateOutcome:
-    """Every policy check over every row the two documents share. Raises ResultsError when they
-    cannot be compared (different profiles, nothing in common)."""
+def _check_comparable(results: dict, baseline: dict, gpu_only: set[str]) -> None:
     if results.get("profile") != baseline.get("profile"):
         raise ResultsError(f"profiles differ: results are {results.get('profile')!r}, baseline is "
                            f"{baseline.get('profile')!r}; gate against the baseline of the same profile")
-    out = GateOutcome()
-    run = _Run(policy, out)
+    changed = differences(config_fingerprint(results, gpu_only), config_fingerprint(baseline, gpu_only))
+    if changed:
+        shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+        hint = (" (the results were computed on another model than the baseline's pinned one: run with "
+                "--model baselines/<profile>.keras)" if "model.sha256" in changed else "")
+        raise ResultsError(f"configuration differs from the baseline in: {shown}{hint}; the numbers are not "
+                           "comparable, so re-accept a baseline for the new configuration")
 
-    cur_lat = _index(results["latency"].get("rows", []), _latency_key)
-    skipped = {(s.get("kind", "cam"), s["impl"], s["device"], s["geometry"], s["batch"])
-               for s in results["latency"].get("skipped", [])}
-    for key, base in _index(baseline["latency"].get("rows", []), _latency_key).items():
-        what = "latency " + " ".join(map(str, key))
-        if key in cur_lat:
-            run.check("latency.rel_to_calibration", what, cur_lat[key]["rel_to_calibration"], base["rel_to_calibration"])
-        elif key in skipped:
-            out.notes.append(f"{what}: skipped in the current run (budget), not compared")
-        elif not key[2].startswith("gpu"):
+
+def _latency(run: _Run, results: dict, baseline: dict, gated: bool, gpu_only: set[str]) -> None:
+    key = lambda r: tuple(r[k] for k in LATENCY_KEY)  # noqa: E731
+    cur = _index(results["latency"].get("rows", []), key)
+    skip_key = lambda s: (s.get("kind", "cam"), s["impl"], s["device"], s["geometry"], s["batch"])  # noqa: E731
+    cur_skips = _index(results["latency"].get("skipped", []), skip_key)
+    base_skips = _index(baseline["latency"].get("skipped", []), skip_key)
+    for k, base in _index(baseline["latency"].get("rows", []), key).items():
+        what = latency_where(base)
+        if k in cur:
+            if gated:
+                run.check("latency.rel_to_calibration", what, cur[k]["rel_to_calibration"], base["rel_to_calibration"])
+        elif k in cur_skips:
+            if k in base_skips:
+                continue
+            skip = cur_skips[k]
+            if gated or _skip_budget(skip) == "memory":
+                run.missing("latency.rel_to_calibration", what,
+                            f"skipped in the results ({skip.get('reason')}) but measured in the baseline")
+            else:
+                run.outcome.notes.append(f"{what}: skipped for its time budget on this machine, measured in the baseline")
+        elif k[1] not in gpu_only:
             run.missing("latency.rel_to_calibration", what)
 
+
+def _agreement(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) -> None:
     pair_key = lambda r: (r["a"], r["b"], r["input"])  # noqa: E731
     cur_pairs = _index(results["agreement"].get("pairs", []), pair_key)
     for key, base in _index(baseline["agreement"].get("pairs", []), pair_key).items():
         what = "agreement {} vs {} on {}".format(*key)
         if key not in cur_pairs:
-            if _gpu_only(baseline, key[:2]):
-                continue
-            run.missing("agreement.verdict", what)
+            if not set(key[:2]) & gpu_only:
+                run.missing("agreement.verdict", what)
             continue
         run.check("agreement.verdict", what, cur_pairs[key]["verdict"], base["verdict"])
         run.check("agreement.pearson", what, cur_pairs[key]["pearson"], base["pearson"])
-    if baseline["agreement"].get("equivalence_classes") is not None and "equivalence_classes" in results["agreement"]:
-        strip = lambda classes: sorted(sorted(m for m in c if not _gpu_only(baseline, (m,))) for c in classes)  # noqa: E731
+    if "equivalence_classes" in baseline["agreement"]:
+        if "equivalence_classes" not in results["agreement"]:
+            run.missing("agreement.equivalence_classes", "equivalence classes")
+            return
+        strip = lambda classes: sorted(c for c in (sorted(m for m in c if m not in gpu_only) for c in classes) if c)  # noqa: E731
         run.check("agreement.equivalence_classes", "equivalence classes",
-                  [c for c in strip(results["agreement"]["equivalence_classes"]) if c],
-                  [c for c in strip(baseline["agreement"]["equivalence_classes"]) if c])
+                  strip(results["agreement"]["equivalence_classes"]), strip(baseline["agreement"]["equivalence_classes"]))
 
+
+def _localization(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) -> None:
     cur_loc = _index(results["localization"].get("rows", []), lambda r: r["impl"])
     for impl, base in _index(baseline["localization"].get("rows", []), lambda r: r["impl"]).items():
+        what = f"pointing accuracy {impl}"
         if impl in cur_loc:
-            run.check("localization.pointing_acc", f"pointing accuracy {impl}", cur_loc[impl]["pointing_acc"], base["pointing_acc"])
-        elif not _gpu_only(baseline, (impl,)):
-            run.missing("localization.pointing_acc", f"pointing accuracy {impl}")
+            run.check("localization.pointing_acc", what, cur_loc[impl]["pointing_acc"], base["pointing_acc"])
+        elif impl not in gpu_only:
+            run.missing("localization.pointing_acc", what)
 
-    if "test_accuracy" in baseline["model"] and "test_accuracy" in results["model"]:
-        run.check("model.test_accuracy", "model test accuracy", results["model"]["test_accuracy"], baseline["model"]["test_accuracy"])
 
-    if out.compared == 0:
+def compare(results: dict, baseline: dict, policy: Policy) -> GateOutcome:
+    """Every policy check over every row of the baseline. Raises :class:`ResultsError` when the
+    documents cannot be compared: another profile, another configuration, a bad value."""
+    check_values(results, "results")
+    check_values(baseline, "baseline")
+    gpu_only = gpu_only_names(results, baseline)
+    _check_comparable(results, baseline, gpu_only)
+    out = GateOutcome(machine_differences=machine_differences(results, baseline))
+    out.latency_gated = not out.machine_differences
+    run = _Run(policy, out)
+    if not out.latency_gated:
+        out.notes.append("latency was NOT gated against this baseline: the machine fingerprint differs in "
+                         + ", ".join(out.machine_differences)
+                         + "; times from different machines are not comparable. `cam-harness ab` compares "
+                           "latency with the baseline's commit on this machine")
+    _latency(run, results, baseline, out.latency_gated, gpu_only)
+    _agreement(run, results, baseline, gpu_only)
+    _localization(run, results, baseline, gpu_only)
+    if "test_accuracy" in baseline["model"]:
+        if "test_accuracy" in results["model"]:
+            run.check("model.test_accuracy", "model test accuracy", results["model"]["test_accuracy"],
+                      baseline["model"]["test_accuracy"])
+        else:
+            run.missing("model.test_accuracy", "model test accuracy")
+    if out.compared == 0 and not out.failures:
         raise ResultsError("nothing to compare: the results and the baseline share no rows; "
                            "regenerate the baseline with `cam-harness accept`")
     return out
-
-
-def _gpu_only(doc: dict, names) -> bool:
-    """Rows of GPU-only implementations (``device == 'cuda'``) are compared only where both runs had them."""
-    conventions = doc["agreement"].get("conventions", {})
-    return any(conventions.get(n, {}).get("device") == "cuda" for n in names)

@@ -5,17 +5,22 @@ calibration kernel, since absolute times differ between machines); ``mode='abs'`
 current - baseline with ``limit`` (for the deterministic agreement and localization numbers).
 ``direction`` says which way is worse: ``lower_is_better`` fails when the value rises past the
 limit, ``higher_is_better`` when it falls past it, ``equal`` on any change (limit unused).
+
+``ab.median_ratio`` is the same-machine A/B comparison's factor (``cam-harness ab``): a row
+regresses when head/base of the medians exceeds it *and* the bootstrap interval of that ratio
+excludes 1. :class:`AbSettings` holds the rest of that comparison's knobs.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 DIRECTIONS = ("lower_is_better", "higher_is_better", "equal")
 MODES = ("ratio", "abs")
 METRICS = ("latency.rel_to_calibration", "agreement.verdict", "agreement.equivalence_classes",
-           "agreement.pearson", "localization.pointing_acc", "model.test_accuracy")
+           "agreement.pearson", "localization.pointing_acc", "model.test_accuracy", "ab.median_ratio")
 
 
 @dataclass(frozen=True)
@@ -32,14 +37,16 @@ class Check:
             raise ValueError(f"check {self.metric}: direction must be one of {DIRECTIONS}, got {self.direction!r}")
         if self.mode not in MODES:
             raise ValueError(f"check {self.metric}: mode must be one of {MODES}, got {self.mode!r}")
+        if isinstance(self.limit, bool) or not isinstance(self.limit, (int, float)) or not math.isfinite(self.limit) \
+                or self.limit < 0 or (self.mode == "ratio" and self.limit == 0):
+            raise ValueError(f"check {self.metric}: limit must be a finite number >= 0 (> 0 for a ratio), "
+                             f"got {self.limit!r}")
 
     def fails(self, current, baseline) -> str | None:
         """A readable reason when ``current`` regressed against ``baseline``, else None."""
         if self.direction == "equal":
             return None if current == baseline else f"changed from {baseline!r} to {current!r}"
         if self.mode == "ratio":
-            if baseline <= 0:
-                return None
             change = current / baseline
             worse = change > self.limit if self.direction == "lower_is_better" else change < self.limit
             return f"{change:.2f}x the baseline, limit {self.limit:g}x" if worse else None
@@ -54,14 +61,38 @@ class Check:
 
 
 @dataclass(frozen=True)
+class AbSettings:
+    """How ``cam-harness ab`` samples: interleaved ``rounds`` per configuration, each measurement
+    at least ``min_measure_s`` long (calls repeated), configurations whose base costs more than
+    ``config_budget_s`` in all skipped, and a ``confidence`` bootstrap interval of the ratio."""
+
+    rounds: int = 15
+    min_measure_s: float = 0.02
+    config_budget_s: float = 4.0
+    confidence: float = 0.95
+    resamples: int = 2000
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"ab.{f.name} must be a positive finite number, got {v!r}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"ab.confidence must lie in (0, 1), got {self.confidence!r}")
+        if int(self.rounds) != self.rounds or self.rounds < 5:
+            raise ValueError(f"ab.rounds must be an integer >= 5, got {self.rounds!r}")
+
+
+@dataclass(frozen=True)
 class Policy:
     checks: tuple[Check, ...]
+    ab: AbSettings = field(default_factory=AbSettings)
 
     def check(self, metric: str) -> Check | None:
         return next((c for c in self.checks if c.metric == metric), None)
 
     def as_dict(self) -> dict:
-        return {"checks": [asdict(c) for c in self.checks]}
+        return {"checks": [asdict(c) for c in self.checks], "ab": asdict(self.ab)}
 
 
 def default_policy() -> Policy:
@@ -73,15 +104,16 @@ def default_policy() -> Policy:
         Check("agreement.pearson", "higher_is_better", "abs", 0.01),
         Check("localization.pointing_acc", "higher_is_better", "abs", 0.03),
         Check("model.test_accuracy", "higher_is_better", "abs", 0.03),
+        Check("ab.median_ratio", "lower_is_better", "ratio", 1.25),
     ))
 
 
 def load_policy(path: str | Path) -> Policy:
-    """A policy file: ``{"checks": [{"metric", "direction", "mode", "limit"}, ...]}``."""
+    """A policy file: ``{"checks": [{"metric", "direction", "mode", "limit"}, ...], "ab": {...}}``."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
-        return Policy(tuple(Check(**c) for c in doc["checks"]))
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        return Policy(tuple(Check(**c) for c in doc["checks"]), AbSettings(**doc.get("ab", {})))
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise ValueError(f"policy file {path} is unusable ({type(exc).__name__}: {exc}); "
                          "expected {\"checks\": [{\"metric\", \"direction\", \"mode\", \"limit\"}]}") from None

@@ -38,7 +38,7 @@ def source_digest(paths: list[Path]) -> str:
     return h.hexdigest()[:20]
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -51,7 +51,7 @@ def entry_ok(key: str, cache_dir: Path | None = None) -> bool:
     cache_dir = Path(cache_dir or default_cache_dir())
     model_path, meta_path = cache_dir / f"{key}.keras", cache_dir / f"{key}.json"
     try:
-        return json.loads(meta_path.read_text()).get("sha256") == _sha256(model_path)
+        return json.loads(meta_path.read_text()).get("sha256") == file_sha256(model_path)
     except (OSError, ValueError):
         return False
 
@@ -59,7 +59,7 @@ def entry_ok(key: str, cache_dir: Path | None = None) -> bool:
 def _load(model_path: Path, meta_path: Path):
     import keras
     meta = json.loads(meta_path.read_text())
-    if meta.get("sha256") != _sha256(model_path):
+    if meta.get("sha256") != file_sha256(model_path):
         raise ValueError("checksum mismatch")
     return keras.models.load_model(model_path, compile=False, safe_mode=True), meta
 
@@ -84,6 +84,6 @@ def load_or_train(key: str, train: Callable[[], tuple[Any, dict]], cache_dir: Pa
             status = "rebuilt"
     model, meta = train()
     atomic_write(model_path, lambda tmp: model.save(tmp))
-    meta = {**meta, "key": key, "sha256": _sha256(model_path)}
+    meta = {**meta, "key": key, "sha256": file_sha256(model_path)}
     atomic_write_json(meta_path, meta)
     return model, meta, status

@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from harness import cams
 from harness.config import LatencyConfig
+from harness.runners.ab_worker import inputs as random_inputs
 from harness.timing import timing_stats
 
 
@@ -85,11 +86,11 @@ def _row(kind: str, impl: str, device: str, geometry: str, batch: int, seconds: 
             "rel_to_calibration": stats.median_ms / calibration_ms, **extra}
 
 
-def random_inputs(batch: int, h: int, w: int, c: int, k: int = 2, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    feats = np.maximum(rng.standard_normal((batch, h, w, c)), 0).astype(np.float32)
-    weights = rng.standard_normal((c, k)).astype(np.float32)
-    return feats, weights, rng.integers(0, k, batch)
+def cam_geometries(profile, feature_shape) -> dict[str, tuple[int, int, int, int, int]]:
+    """``{"seed": the seed's 7x7x512 -> 224x224, "profile": the model's grid -> the data's map size}``."""
+    h, w, c = feature_shape
+    out = (profile.synthetic_size,) * 2 if profile.eval_dataset == "synthetic" else PET_TYPICAL_SIZE
+    return {"seed": tuple(profile.latency.seed_geometry), "profile": (h, w, c, *out)}
 
 
 def cam_rows(geometries: dict[str, tuple[int, int, int, int, int]], cfg: LatencyConfig, calibration_ms: float,
@@ -106,11 +107,11 @@ def cam_rows(geometries: dict[str, tuple[int, int, int, int, int]], cfg: Latency
                     where = {"impl": name, "device": device, "geometry": geometry, "batch": batch}
                     need = spec.bytes_needed(batch, h, w, c, (H, W))
                     if need > budget:
-                        skipped.append({**where, "reason": f"needs ~{need / 2**20:.0f} MB of intermediates, "
+                        skipped.append({**where, "budget": "memory", "reason": f"needs ~{need / 2**20:.0f} MB of intermediates, "
                                                           f"over the {cfg.memory_budget_mb:.0f} MB budget"})
                         continue
                     if per_image_s and per_image_s * batch * (cfg.min_rounds + 1) > cfg.time_budget_s:
-                        skipped.append({**where, "reason": f"estimated {per_image_s * batch * (cfg.min_rounds + 1):.0f} s, "
+                        skipped.append({**where, "budget": "time", "reason": f"estimated {per_image_s * batch * (cfg.min_rounds + 1):.0f} s, "
                                                           f"over the {cfg.time_budget_s:.0f} s time budget"})
                         continue
                     f, wts, k = random_inputs(batch, h, w, c)
@@ -198,9 +199,8 @@ def latency_section(profile, ctx, impls: list[str], log: Callable[[str], None] =
     cfg = profile.latency
     calibrate = calibration_kernel()
     cal_before = timing_stats(clock(calibrate, cfg)).median_ms
-    h, w, c = ctx.section["feature_shape"]
-    out = (profile.synthetic_size,) * 2 if profile.eval_dataset == "synthetic" else PET_TYPICAL_SIZE
-    geometries = {"seed": cfg.seed_geometry, "profile": (h, w, c, *out)}
+    geometries = cam_geometries(profile, ctx.section["feature_shape"])
+    out = geometries["profile"][3:]
     rows, skipped = cam_rows(geometries, cfg, cal_before, impls, log)
 
     forward = compiled_forward(ctx.view)

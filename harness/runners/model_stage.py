@@ -15,7 +15,7 @@ from harness.data import sources
 from harness.data.example import Example
 from harness.model import build, cache, train
 
-TRAINING_SOURCES = [Path(build.__file__), Path(train.__file__), Path(sources.__file__),
+TRAINING_SOURCES = [Path(build.__file__), Path(train.__file__), Path(sources.__file__), Path(__file__),
                     Path(sources.synthetic.__file__), Path(sources.tfds_sources.__file__)]
 
 
@@ -56,7 +56,7 @@ def _train(profile: Profile, data_dir: Path | None, download: bool, verbose: int
         history = {f"warmup_{k}": v for k, v in train.fit(model, warmup_ds, val_ds, profile.warmup_epochs, verbose).items()}
     history.update(train.fit(model, train_ds, val_ds, profile.epochs, verbose))
     seconds = time.perf_counter() - t0
-    test_acc = train.evaluate_accuracy(model, test_ds, verbose)
+    test_acc = train.evaluate_accuracy(model, test_ds)
     return model, {"history": history, "test_accuracy": test_acc, "train_seconds": seconds,
                    "recipe": recipe.__dict__}
 
@@ -101,14 +101,40 @@ def model_stage(profile: Profile, cache_dir: Path | None = None, data_dir: Path 
         profile, key, cache_dir, data_dir, download, verbose)
     model, meta, _ = cache.load_or_train(key, lambda: _train(profile, data_dir, download, verbose, log), cache_dir)
     log(f"model cache {status}: {key}")
+    model_file = Path(cache_dir or cache.default_cache_dir()) / f"{key}.keras"
+    return _context(profile, model, model_file, meta["sha256"], {
+        "cache_key": key, "cache_status": status, "history": meta["history"], "test_accuracy": meta["test_accuracy"],
+        "train_seconds": meta["train_seconds"], "recipe": meta["recipe"]})
+
+
+def model_from_file(profile: Profile, path: Path, data_dir: Path | None = None, download: bool = True,
+                    log: Callable[[str], None] = print) -> ModelContext:
+    """A trained model given as a ``.keras`` file (a pinned baseline model, or the user's): loaded
+    in safe mode, never trained; its test accuracy is measured on the profile's test split."""
+    import keras
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--model {path}: no such file; pass a .keras file (for the pinned smoke model: "
+                         "baselines/smoke.keras)")
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:
+        raise ValueError(f"--model {path}: Keras cannot load it ({type(exc).__name__}: {exc}); pass a .keras file "
+                         "saved by Keras 3") from None
+    test_acc = train.evaluate_accuracy(model, sources.test_data(profile, data_dir, download))
+    log(f"model loaded from {path}")
+    return _context(profile, model, path, cache.file_sha256(path), {
+        "cache_key": None, "cache_status": "file", "history": {}, "test_accuracy": test_acc,
+        "train_seconds": None, "recipe": None})
+
+
+def _context(profile: Profile, model, model_file: Path, sha256: str, origin: dict) -> ModelContext:
     view = build.cam_view(model)
-    feature_shape = [int(d) for d in view.outputs[0].shape[1:]]
     section = {"profile": profile.name, "config": profile.to_dict(), "backbone": profile.backbone,
-               "weights": profile.weights, "image_size": profile.image_size, "feature_shape": feature_shape,
-               "gap_input_layer": build.gap_input_layer(model).name,
-               "cache_key": key, "cache_status": status, "history": meta["history"],
-               "test_accuracy": meta["test_accuracy"], "train_seconds": meta["train_seconds"],
-               "recipe": meta["recipe"], "train_dataset": profile.train_dataset,
+               "weights": profile.weights, "image_size": profile.image_size,
+               "feature_shape": [int(d) for d in view.outputs[0].shape[1:]],
+               "gap_input_layer": build.gap_input_layer(model).name, "model_file": str(model_file), "sha256": sha256,
+               **origin, "min_test_accuracy": profile.min_test_accuracy, "train_dataset": profile.train_dataset,
                "params": int(model.count_params())}
     return ModelContext(model=model, view=view, weights=build.cam_weights(model), section=section)
 
@@ -127,3 +153,9 @@ def extract_features(view, examples: list[Example], image_size: int, batch: int 
         if bar:
             bar.update(min(lo + batch, len(examples)))
     return np.concatenate(feats), np.concatenate(preds)
+
+
+def feature_shape(profile: Profile) -> list[int]:
+    """The CAM feature grid ``[h, w, C]`` of the profile's architecture (no training, no weights)."""
+    model = build.build_model(profile.backbone, profile.image_size, 2, "none")
+    return [int(d) for d in build.gap_layer(model).input.shape[1:]]

@@ -19,7 +19,7 @@ from harness.recommend import recommend
 from harness.results import ResultsError, load_results, new_results, write_results
 from harness.runners import agree, latency, localize
 from harness.runners.gallery import choose, gallery
-from harness.runners.model_stage import extract_features, model_stage
+from harness.runners.model_stage import extract_features, model_from_file, model_stage
 from harness.runners.sweep import sweep
 
 STAGES = ("agree", "localize", "latency")
@@ -66,14 +66,19 @@ def run_cams_latency(profile_name: str, out_dir: str | Path, log: Callable[[str]
 
 def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...] = STAGES, cache_dir: Path | None = None,
         data_dir: Path | None = None, download: bool = True, render: bool = True, baseline: Path | None = None,
-        log: Callable[[str], None] = print) -> dict:
+        model_path: Path | None = None, log: Callable[[str], None] = print) -> dict:
+    """Every stage in ``stages`` on the profile's model: trained (or taken from the cache), or the
+    ``.keras`` file at ``model_path`` (never trained; a pinned baseline model, for instance)."""
     profile = profile_name if isinstance(profile_name, Profile) else get_profile(profile_name)
     out_dir = Path(out_dir)
     doc = _start(out_dir, profile.name, stages)
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
 
-    ctx = model_stage(profile, cache_dir, data_dir, download, log=log)
+    if model_path is not None:
+        ctx = model_from_file(profile, model_path, data_dir, download, log=log)
+    else:
+        ctx = model_stage(profile, cache_dir, data_dir, download, log=log)
     doc["model"] = ctx.section
     clock["model"] = time.perf_counter() - t0
     log(f"test accuracy {ctx.section['test_accuracy']:.3f}")

@@ -49,10 +49,10 @@ def test_one_implementation_4x_faster_in_the_baseline_fails(doc, tmp_path, capsy
 
 
 def test_every_pointing_accuracy_0_3_higher_in_the_baseline_fails(doc, tmp_path, capsys):
-    base = copy.deepcopy(doc)
-    for r in base["localization"]["rows"]:
-        r["pointing_acc"] += 0.3
-    assert gate(write(tmp_path, "r.json", doc), write(tmp_path, "b.json", base)) == 1
+    base, cur = copy.deepcopy(doc), copy.deepcopy(doc)
+    for b, c in zip(base["localization"]["rows"], cur["localization"]["rows"]):
+        b["pointing_acc"], c["pointing_acc"] = 0.9, 0.6
+    assert gate(write(tmp_path, "r.json", cur), write(tmp_path, "b.json", base)) == 1
     assert capsys.readouterr().out.count("pointing accuracy") == len(doc["localization"]["rows"])
 
 
@@ -72,13 +72,167 @@ def test_better_numbers_do_not_fail(doc):
     assert compare(cur, doc, default_policy()).passed
 
 
-def test_a_missing_row_fails_unless_the_run_recorded_it_as_skipped(doc):
+def test_a_missing_row_fails(doc):
     cur = copy.deepcopy(doc)
     cur["latency"]["rows"] = [r for r in cur["latency"]["rows"] if r["impl"] != "cv2_dot_resize"]
     assert [f["reason"] for f in compare(cur, doc, default_policy()).failures] == ["missing from the results"]
-    cur["latency"]["skipped"].append({"impl": "cv2_dot_resize", "device": "cpu", "geometry": "seed", "batch": 1, "reason": "x"})
-    outcome = compare(cur, doc, default_policy())
-    assert outcome.passed and any("cv2_dot_resize" in n for n in outcome.notes)
+
+
+def _skip_cv2(doc, budget):
+    cur = copy.deepcopy(doc)
+    cur["latency"]["rows"] = [r for r in cur["latency"]["rows"] if r["impl"] != "cv2_dot_resize"]
+    cur["latency"]["skipped"].append({"impl": "cv2_dot_resize", "device": "cpu", "geometry": "seed", "batch": 1,
+                                      "budget": budget, "reason": f"over the {budget} budget"})
+    return cur
+
+
+def _other_machine(doc):
+    out = copy.deepcopy(doc)
+    out["environment"]["machine"]["cpu_simd_flags"] = ["avx", "avx2"]
+    return out
+
+
+def test_a_row_skipped_on_the_same_machine_fails_unless_the_baseline_skipped_it_too(doc):
+    cur = _skip_cv2(doc, "time")
+    failures = compare(cur, doc, default_policy()).failures
+    assert len(failures) == 1 and "skipped in the results" in failures[0]["reason"]
+    assert compare(cur, cur, default_policy()).passed
+
+
+def test_every_row_skipped_fails(doc):
+    cur = copy.deepcopy(doc)
+    cur["latency"]["skipped"] += [{**{k: r[k] for k in ("kind", "impl", "device", "geometry", "batch")},
+                                   "budget": "time", "reason": "x"} for r in cur["latency"]["rows"]]
+    cur["latency"]["rows"] = []
+    assert len(compare(cur, doc, default_policy()).failures) == len(doc["latency"]["rows"])
+
+
+def test_on_another_machine_a_time_budget_skip_is_a_note_and_a_memory_budget_skip_fails(doc):
+    outcome = compare(_other_machine(_skip_cv2(doc, "time")), doc, default_policy())
+    assert outcome.passed and any("cv2_dot_resize" in n and "time budget" in n for n in outcome.notes)
+    outcome = compare(_other_machine(_skip_cv2(doc, "memory")), doc, default_policy())
+    assert [f["what"] for f in outcome.failures] == ["latency row cam cv2_dot_resize cpu seed 1"]
+
+
+def test_latency_is_gated_only_on_the_same_machine_and_the_output_says_which_fields_differ(doc, tmp_path, capsys):
+    slow = copy.deepcopy(doc)
+    for r in slow["latency"]["rows"]:
+        r["rel_to_calibration"] *= 100
+    assert not compare(slow, doc, default_policy()).passed
+    other = _other_machine(slow)
+    outcome = compare(other, doc, default_policy())
+    assert outcome.passed and not outcome.latency_gated and outcome.machine_differences == ["cpu_simd_flags"]
+    assert gate(write(tmp_path, "r.json", other), write(tmp_path, "b.json", doc)) == 0
+    out = capsys.readouterr().out
+    assert "latency NOT gated" in out and "cpu_simd_flags" in out
+
+
+def test_a_2x_slowdown_of_one_row_on_the_same_machine_passes_the_stored_gate_and_4x_fails(doc):
+    """The stored gate's latency limit is coarse (2.5x); fine slowdowns are the A/B comparison's job."""
+    for factor, passed in ((2.0, True), (4.0, False)):
+        cur = copy.deepcopy(doc)
+        cur["latency"]["rows"][1]["rel_to_calibration"] *= factor
+        assert compare(cur, doc, default_policy()).passed is passed
+
+
+@pytest.mark.parametrize("field, change", [
+    ("model.config.tolerance_px", lambda d: d["model"]["config"].update(tolerance_px=40.0)),
+    ("model.config.latency.batches", lambda d: d["model"]["config"]["latency"].update(batches=[1])),
+    ("model.sha256", lambda d: d["model"].update(sha256="1" * 64)),
+    ("latency.config.memory_budget_mb", lambda d: d["latency"]["config"].update(memory_budget_mb=2048.0)),
+    ("latency.geometries.seed.out_h", lambda d: d["latency"]["geometries"]["seed"].update(out_h=300)),
+    ("localization.tolerance_px", lambda d: d["localization"].update(tolerance_px=40.0)),
+    ("agreement.inputs[model_features].n.scipy_zoom_dot", lambda d: d["agreement"]["inputs"][0]["n"].update(scipy_zoom_dot=9)),
+    ("localization.rows[scipy_dot_zoom].n", lambda d: d["localization"]["rows"][1].update(n=99)),
+])
+def test_a_changed_configuration_field_exits_2_naming_it(doc, tmp_path, capsys, field, change):
+    cur = copy.deepcopy(doc)
+    change(cur)
+    assert gate(write(tmp_path, "r.json", cur), write(tmp_path, "b.json", doc)) == 2
+    err = capsys.readouterr().err
+    assert "configuration differs" in err and field in err
+
+
+@pytest.mark.parametrize("side", ["results", "baseline"])
+@pytest.mark.parametrize("where, value", [
+    (("latency", "rows", 0, "rel_to_calibration"), float("nan")),
+    (("latency", "rows", 0, "rel_to_calibration"), float("inf")),
+    (("latency", "rows", 1, "median_ms"), 0.0),
+    (("latency", "rows", 1, "rel_to_calibration"), -1.0),
+    (("latency", "rows", 1, "rel_to_calibration"), "1.5"),
+    (("latency", "rows", 1, "rel_to_calibration"), None),
+    (("localization", "rows", 0, "pointing_acc"), float("nan")),
+    (("agreement", "pairs", 0, "pearson"), float("nan")),
+    (("agreement", "pairs", 0, "verdict"), 3),
+    (("model", "test_accuracy"), float("nan")),
+    (("model", "test_accuracy"), True),
+])
+def test_a_bad_value_in_either_file_exits_2_naming_the_row(doc, tmp_path, capsys, side, where, value):
+    bad = copy.deepcopy(doc)
+    node = bad
+    for k in where[:-1]:
+        node = node[k]
+    node[where[-1]] = value
+    files = {"results": doc, "baseline": doc, side: bad}
+    assert gate(write(tmp_path, "r.json", files["results"]), write(tmp_path, "b.json", files["baseline"])) == 2
+    err = capsys.readouterr().err
+    assert side in err and where[-1] in err and "Traceback" not in err
+
+
+def test_nothing_passes_because_the_baseline_is_zero(doc, tmp_path):
+    base = copy.deepcopy(doc)
+    for r in base["latency"]["rows"]:
+        r["rel_to_calibration"] = 0.0
+    assert gate(write(tmp_path, "r.json", doc), write(tmp_path, "b.json", base)) == 2
+
+
+def test_dropping_test_accuracy_fails(doc, tmp_path, capsys):
+    cur = copy.deepcopy(doc)
+    del cur["model"]["test_accuracy"]
+    assert gate(write(tmp_path, "r.json", cur), write(tmp_path, "b.json", doc)) == 1
+    assert "model test accuracy" in capsys.readouterr().out
+
+
+def test_a_dropped_equivalence_class_list_fails(doc):
+    cur = copy.deepcopy(doc)
+    del cur["agreement"]["equivalence_classes"]
+    assert [f["metric"] for f in compare(cur, doc, default_policy()).failures] == ["agreement.equivalence_classes"]
+
+
+def _gpu_run(doc):
+    """The same CPU numbers plus CuPy rows, pairs and classes, on another machine (a GPU)."""
+    gpu = _other_machine(doc)
+    gpu["environment"]["machine"]["gpus"] = ["NVIDIA H100"]
+    gpu["agreement"]["conventions"]["cupy_dot_zoom"] = {"alignment": "corner", "interpolation": "spline2",
+                                                        "device": "cuda"}
+    gpu["agreement"]["pairs"].append({**gpu["agreement"]["pairs"][0], "b": "cupy_dot_zoom", "n": 100})
+    gpu["agreement"]["inputs"][0]["n"]["cupy_dot_zoom"] = 100
+    gpu["agreement"]["equivalence_classes"][0].append("cupy_dot_zoom")
+    gpu["localization"]["rows"].append({**gpu["localization"]["rows"][1], "impl": "cupy_dot_zoom"})
+    gpu["latency"]["rows"].append({**gpu["latency"]["rows"][1], "impl": "cupy_dot_zoom", "device": "gpu:0"})
+    return gpu
+
+
+def test_a_gpu_run_against_a_cpu_baseline_passes_its_cpu_checks(doc):
+    gpu = _gpu_run(doc)
+    outcome = compare(gpu, doc, default_policy())
+    assert outcome.passed, outcome.failures
+    assert outcome.compared >= len(doc["agreement"]["pairs"]) + len(doc["localization"]["rows"])
+    assert compare(doc, gpu, default_policy()).passed
+    gpu["localization"]["rows"][0]["pointing_acc"] -= 0.2
+    assert [f["what"] for f in compare(gpu, doc, default_policy()).failures] == ["pointing accuracy scipy_zoom_dot"]
+
+
+def test_schema_version_true_is_not_1(doc, tmp_path):
+    doc["schema_version"] = True
+    assert gate(FIXTURE, write(tmp_path, "b.json", doc)) == 2
+
+
+def test_a_deeply_nested_file_exits_2(tmp_path, capsys):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    assert gate(FIXTURE, deep) == 2
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_truncated_baseline_exits_2(tmp_path, capsys):
@@ -121,6 +275,15 @@ def test_policy_file_round_trip_and_bad_policy_exits_2(tmp_path):
     assert load_policy(p) == default_policy()
     p.write_text(json.dumps({"checks": [{"metric": "latency.rel_to_calibration", "direction": "sideways"}]}))
     assert gate(FIXTURE, FIXTURE, "--policy", str(p)) == 2
+
+
+@pytest.mark.parametrize("limit", [float("nan"), float("inf"), -1, "2", None, True])
+def test_a_policy_limit_that_is_not_a_finite_number_exits_2(tmp_path, capsys, limit):
+    p = tmp_path / "policy.json"
+    p.write_text(json.dumps({"checks": [{"metric": "latency.rel_to_calibration", "direction": "lower_is_better",
+                                         "mode": "ratio", "limit": limit}]}))
+    assert gate(FIXTURE, FIXTURE, "--policy", str(p)) == 2
+    assert "limit" in capsys.readouterr().err
 
 
 def test_checks_have_directions():

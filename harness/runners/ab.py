@@ -1,0 +1,225 @@
+"""``cam-harness ab``: the CAM implementations of two revisions timed on one machine, interleaved.
+
+The base revision is exported with ``git archive`` into a temporary folder of its own and timed in
+its own process; the head (the working tree) in another. Both processes run this revision's
+``ab_worker.py`` with ``PYTHONPATH`` pointing at their tree, so they build the same inputs and
+differ only in the ``harness`` package they import. For every configuration (implementation,
+device, geometry, batch) both sides are warmed up, then measured in rounds A, B, B, A, ... so
+that drift and load hit both alike. :mod:`harness.gate.ab_stats` turns the rounds into a ratio of
+medians with a bootstrap interval and a verdict under the policy's factor.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from harness import cams
+from harness.config import Profile
+from harness.gate.ab_stats import ab_verdict, ratio_estimate
+from harness.gate.policy import Policy
+from harness.results import ResultsError
+
+WORKER = Path(__file__).with_name("ab_worker.py")
+AB_SCHEMA_VERSION = 1
+
+
+class AbError(ResultsError):
+    """The comparison could not be made (bad revision, a side that would not start)."""
+
+
+def _git(repo: Path, *args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+    except FileNotFoundError:
+        raise AbError("git is not installed; `cam-harness ab` needs it to export the base revision") from None
+    except subprocess.CalledProcessError as exc:
+        raise AbError(f"git {' '.join(args)} failed in {repo}: {exc.stderr.strip() or exc}") from None
+
+
+def export_revision(repo: Path, rev: str, dest: Path) -> str:
+    """Write the ``harness`` package of ``rev`` under ``dest``; return the commit's full SHA."""
+    try:
+        sha = _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}") if rev else ""
+    except AbError:
+        sha = ""
+    if not sha:
+        raise AbError(f"revision {rev!r} is not a commit of {repo}; in a shallow clone run `git fetch --unshallow`, "
+                      "or pass --base with a revision that exists")
+    try:
+        blob = subprocess.run(["git", "archive", "--format=tar", sha, "harness"], cwd=repo, capture_output=True,
+                              check=True).stdout
+    except subprocess.CalledProcessError as exc:
+        raise AbError(f"git archive {sha[:12]} harness failed: {exc.stderr.decode(errors='replace').strip()}") from None
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        tar.extractall(dest, filter="data")
+    return sha
+
+
+class Side:
+    """One worker process timing the ``harness`` package found under ``tree``."""
+
+    def __init__(self, label: str, tree: Path, log_path: Path):
+        self.label, self.tree = label, Path(tree).resolve()
+        self._log = open(log_path, "w")
+        env = {**os.environ, "PYTHONPATH": str(self.tree), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        self.proc = subprocess.Popen([sys.executable, "-P", str(WORKER)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
+        hello = self._read()
+        where = Path(hello.get("harness", "")).resolve()
+        if self.tree not in where.parents:
+            self.close()
+            raise AbError(f"the {label} side imported harness from {where}, not from {self.tree}")
+        self.configs = {tuple(c) for c in hello["configs"]}
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self._log.flush()
+            tail = Path(self._log.name).read_text(errors="replace")[-2000:]
+            raise AbError(f"the {self.label} worker ({self.tree}) exited with code {self.proc.poll()}:\n{tail}")
+        return json.loads(line)
+
+    def ask(self, **msg) -> dict:
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write('{"op": "quit"}\n')
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+        self._log.close()
+
+
+def _skip(where: dict, reason: str) -> dict:
+    return {**where, "reason": reason}
+
+
+def time_config(base: Side, head: Side, where: dict, shape: list[int], policy: Policy) -> dict:
+    """Warm both sides, size one measurement, then interleaved rounds; a row or a skip/error entry."""
+    ab = policy.ab
+    prepared = {}
+    for side in (base, head):
+        reply = side.ask(op="prepare", impl=where["impl"], device=where["device"], shape=shape)
+        if "error" not in reply:
+            reply = side.ask(op="time", number=1)
+        if "error" in reply:
+            return {**where, "error": f"{side.label}: {reply['error']}", "side": side.label}
+        prepared[side.label] = reply["seconds"]
+    number = max(1, math.ceil(ab.min_measure_s / prepared["base"]))
+    cost = prepared["base"] * number * ab.rounds * 2
+    if cost > ab.config_budget_s:
+        return _skip(where, f"about {cost:.1f} s at {ab.rounds} rounds, over the {ab.config_budget_s:g} s budget "
+                            "per configuration")
+    series = {"base": [], "head": []}
+    for r in range(int(ab.rounds)):
+        for side in ((base, head) if r % 2 == 0 else (head, base)):
+            reply = side.ask(op="time", number=number)
+            if "error" in reply:
+                return {**where, "error": f"{side.label}: {reply['error']}", "side": side.label}
+            series[side.label].append(reply["seconds"])
+    est = ratio_estimate(series["base"], series["head"], ab.confidence, int(ab.resamples))
+    factor = policy.check("ab.median_ratio").limit
+    return {**where, "number": number, **est.as_dict(), "verdict": ab_verdict(est, factor), "factor": factor,
+            "base_s": series["base"], "head_s": series["head"]}
+
+
+def configurations(profile: Profile, geometries: dict[str, tuple[int, int, int, int, int]],
+                   shared: set[tuple[str, str]], only: set[str] | None = None) -> tuple[list[tuple[dict, list[int]]], list[dict]]:
+    """``(where, shape)`` for every shared implementation (or those in ``only``) and device x
+    geometry x batch, plus the skipped ones with their reasons."""
+    todo, skipped = [], []
+    shared = {p for p in shared if only is None or p[0] in only}
+    budget = profile.latency.memory_budget_mb * 2**20
+    for geometry, (h, w, c, H, W) in geometries.items():
+        for impl, device in sorted(shared, key=lambda p: (cams.names().index(p[0]) if p[0] in cams.names() else 999, p)):
+            for batch in profile.latency.batches:
+                where = {"impl": impl, "device": device, "geometry": geometry, "batch": batch}
+                spec = cams.spec(impl) if impl in cams.names() else None
+                if spec is not None and spec.slow:
+                    skipped.append(_skip(where, "slow form (seconds per map): timed by the latency stage, not A/B"))
+                elif spec is not None and spec.bytes_needed(batch, h, w, c, (H, W)) > budget:
+                    skipped.append(_skip(where, f"over the {profile.latency.memory_budget_mb:.0f} MB memory budget"))
+                else:
+                    todo.append((where, [batch, h, w, c, H, W]))
+    return todo, skipped
+
+
+def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict, policy: Policy, work_dir: Path,
+           log: Callable[[str], None] = print, only: set[str] | None = None) -> dict:
+    """Time every configuration both trees share; the ``ab.json`` document (without provenance)."""
+    t0 = time.perf_counter()
+    base = Side("base", base_tree, work_dir / "base.log")
+    try:
+        head = Side("head", head_tree, work_dir / "head.log")
+    except BaseException:
+        base.close()
+        raise
+    try:
+        todo, skipped = configurations(profile, geometries, base.configs & head.configs, only)
+        rows, errors = [], []
+        for i, (where, shape) in enumerate(todo, 1):
+            row = time_config(base, head, where, shape, policy)
+            if "error" in row:
+                errors.append(row)
+            elif "reason" in row:
+                skipped.append(row)
+            else:
+                rows.append(row)
+                log(f"ab [{i}/{len(todo)}] {where['impl']} {where['device']} {where['geometry']} b{where['batch']}: "
+                    f"{row['ratio']:.3f}x [{row['ci_low']:.3f}, {row['ci_high']:.3f}] {row['verdict']}")
+    finally:
+        base.close()
+        head.close()
+    regressions = [r for r in rows if r["verdict"] == "slower"] + [e for e in errors if e["side"] == "head"]
+    ratios = sorted(r["ratio"] for r in rows)
+    return {"schema_version": AB_SCHEMA_VERSION, "kind": "ab", "profile": profile.name,
+            "policy": policy.as_dict(), "geometries": {k: list(v) for k, v in geometries.items()},
+            "rows": rows, "skipped": skipped, "errors": errors,
+            "only_in_base": sorted(map(list, base.configs - head.configs)),
+            "only_in_head": sorted(map(list, head.configs - base.configs)),
+            "ratio_range": [ratios[0], ratios[-1]] if ratios else None,
+            "regressions": [{k: r.get(k) for k in ("impl", "device", "geometry", "batch", "ratio", "ci_low", "ci_high",
+                                                     "error")} for r in regressions],
+            "passed": not regressions, "seconds": time.perf_counter() - t0}
+
+
+def base_revision(baseline: Path) -> str:
+    """The commit recorded in a stored baseline."""
+    from harness.results import load_results
+    doc = load_results(baseline)
+    sha = doc["environment"].get("commit", {}).get("sha")
+    if not sha:
+        raise AbError(f"{baseline} records no commit; pass --base REV")
+    return sha
+
+
+def ab(profile: Profile, geometries: dict, policy: Policy, out_dir: Path, base_rev: str, repo: Path,
+       log: Callable[[str], None] = print) -> dict:
+    """Export ``base_rev``, compare it with the working tree at ``repo``, write ``out_dir/ab.json``."""
+    from harness.atomic import atomic_write_json
+    from harness.environment import environment
+    repo = Path(_git(repo, "rev-parse", "--show-toplevel"))
+    with tempfile.TemporaryDirectory(prefix="cam-harness-ab-") as tmp:
+        tmp = Path(tmp)
+        sha = export_revision(repo, base_rev, tmp / "base")
+        log(f"ab: base {base_rev} ({sha[:12]}) against the working tree {repo}")
+        doc = run_ab(tmp / "base", repo, profile, geometries, policy, tmp, log)
+    env = environment()
+    doc = {**doc, "base": {"rev": base_rev, "sha": sha}, "head": {"tree": str(repo), **env["commit"]},
+           "environment": env}
+    atomic_write_json(Path(out_dir) / "ab.json", doc)
+    return doc

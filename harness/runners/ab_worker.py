@@ -1,0 +1,94 @@
+"""One side of ``cam-harness ab``: a process that times the CAM implementations of one source tree.
+
+Run as ``python -P ab_worker.py`` with ``PYTHONPATH`` set to the tree whose ``harness`` package it
+must time (the base revision's export or the working tree). It uses only what every revision of
+the package has had: ``harness.cams.available()``, ``spec(name)`` and ``get(name)``. This file is
+always the head's copy, so both sides build identical inputs. It speaks JSON lines on
+stdin/stdout:
+
+* on start: ``{"ready": true, "harness": <package path>, "configs": [[impl, device], ...]}``;
+* ``{"op": "prepare", "impl", "device", "shape": [b, h, w, c, H, W]}``: build inputs, call once
+  (warm-up: tracing, compilation, caches), answer ``{"call_s": seconds}``;
+* ``{"op": "time", "number": k}``: call ``k`` times, answer ``{"seconds": per call}``;
+* ``{"op": "quit"}``.
+
+Errors answer ``{"error": text}``. Nothing here may import other harness modules, which differ
+between revisions.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+import traceback
+
+import numpy as np
+
+
+def inputs(batch: int, h: int, w: int, c: int, k: int = 2, seed: int = 0):
+    """The latency stage's random inputs: ReLU'd normal features, normal weights, random classes."""
+    rng = np.random.default_rng(seed)
+    feats = np.maximum(rng.standard_normal((batch, h, w, c)), 0).astype(np.float32)
+    weights = rng.standard_normal((c, k)).astype(np.float32)
+    return feats, weights, rng.integers(0, k, batch)
+
+
+def _devices(spec_device: str) -> list[str]:
+    if spec_device == "tf":
+        import tensorflow as tf
+        return ["cpu"] + [f"gpu:{i}" for i, _ in enumerate(tf.config.list_physical_devices("GPU"))]
+    return ["gpu:0"] if spec_device == "cuda" else ["cpu"]
+
+
+def _placed(device: str, spec_device: str):
+    if spec_device != "tf":
+        return contextlib.nullcontext()
+    import tensorflow as tf
+    kind, _, idx = device.partition(":")
+    return tf.device(f"/{kind.upper()}:{idx or 0}")
+
+
+def main() -> None:
+    import harness
+    from harness import cams
+
+    configs = [[name, device] for name in cams.available() for device in _devices(cams.spec(name).device)]
+    out = sys.stdout
+    out.write(json.dumps({"ready": True, "harness": harness.__file__, "configs": configs}) + "\n")
+    out.flush()
+    call = None
+    for line in sys.stdin:
+        msg = json.loads(line)
+        try:
+            if msg["op"] == "quit":
+                break
+            if msg["op"] == "prepare":
+                spec = cams.spec(msg["impl"])
+                b, h, w, c, H, W = msg["shape"]
+                f, wts, k = inputs(b, h, w, c)
+                fn, placement = spec.fn, (msg["device"], spec.device)
+
+                def call(fn=fn, f=f, wts=wts, k=k, out_size=(H, W), placement=placement):
+                    with _placed(*placement):
+                        return fn(f, wts, k, out_size)
+
+                t0 = time.perf_counter()
+                call()
+                reply = {"call_s": time.perf_counter() - t0}
+            elif msg["op"] == "time":
+                number = int(msg["number"])
+                t0 = time.perf_counter()
+                for _ in range(number):
+                    call()
+                reply = {"seconds": (time.perf_counter() - t0) / number}
+            else:
+                reply = {"error": f"unknown op {msg['op']!r}"}
+        except Exception as exc:  # reported to the parent, which records the row as failed
+            reply = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=3)}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()

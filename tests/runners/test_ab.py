@@ -1,0 +1,121 @@
+"""cam-harness ab end to end: two source trees timed in two worker processes, interleaved.
+
+The trees are copies of this package; a planted regression wraps one implementation so that each
+call busy-waits until it has taken ``factor`` times its own duration, a slowdown of exactly that
+factor whatever the machine.
+"""
+import dataclasses
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness.cli import main
+from harness.config import PROFILES, LatencyConfig
+from harness.gate import default_policy
+from harness.runners.ab import AbError, Side, export_revision, run_ab
+
+PLANT = '''
+import dataclasses as _dc, time as _time
+
+
+def _planted(fn, factor):
+    def slower(*args, **kwargs):
+        t0 = _time.perf_counter()
+        out = fn(*args, **kwargs)
+        spent = _time.perf_counter() - t0
+        while _time.perf_counter() - t0 < factor * spent:
+            pass
+        return out
+    return slower
+
+
+for _name, _factor in {plants!r}.items():
+    _REGISTRY[_name] = _dc.replace(_REGISTRY[_name], fn=_planted(_REGISTRY[_name].fn, _factor))
+'''
+PROFILE = dataclasses.replace(PROFILES["smoke"], latency=LatencyConfig(batches=(1,)))
+GEOMETRIES = {"seed": (7, 7, 512, 224, 224)}
+ONLY = {"scipy_separable_dot_zoom", "tf_function_dot_resize", "cv2_dot_resize"}
+
+
+def tree(root: Path, plants: dict[str, float] | None = None) -> Path:
+    shutil.copytree(Path(harness.__file__).parent, root / "harness", ignore=shutil.ignore_patterns("__pycache__"))
+    if plants:
+        with open(root / "harness" / "cams" / "__init__.py", "a") as fh:
+            fh.write(PLANT.format(plants=plants))
+    return root
+
+
+def ab(tmp_path, plants):
+    base, head = tree(tmp_path / "base"), tree(tmp_path / "head", plants)
+    return run_ab(base, head, PROFILE, GEOMETRIES, default_policy(), tmp_path, log=lambda s: None, only=ONLY)
+
+
+def verdicts(doc):
+    return {r["impl"]: r["verdict"] for r in doc["rows"]}
+
+
+def test_an_unchanged_tree_passes(tmp_path):
+    doc = ab(tmp_path, None)
+    assert doc["passed"] and set(verdicts(doc)) == ONLY and set(verdicts(doc).values()) == {"same"}
+
+
+def test_planted_1_5x_slowdowns_of_the_recommended_cpu_form_and_a_tensorflow_form_fail(tmp_path):
+    doc = ab(tmp_path, {"scipy_separable_dot_zoom": 1.5, "tf_function_dot_resize": 1.5})
+    assert verdicts(doc) == {"scipy_separable_dot_zoom": "slower", "tf_function_dot_resize": "slower",
+                             "cv2_dot_resize": "same"}
+    assert not doc["passed"]
+    for r in doc["rows"]:
+        if r["verdict"] == "slower":
+            assert 1.35 < r["ratio"] < 1.7 and r["ci_low"] > 1.0
+
+
+def test_each_side_imports_its_own_tree(tmp_path):
+    side = Side("base", tree(tmp_path / "t"), tmp_path / "log")
+    try:
+        assert ("scipy_separable_dot_zoom", "cpu") in side.configs
+    finally:
+        side.close()
+
+
+def test_a_tree_without_harness_is_refused(tmp_path):
+    """The worker would import the installed package instead; the side notices and refuses."""
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AbError, match="imported harness from .* not from"):
+        Side("base", tmp_path / "empty", tmp_path / "log")
+
+
+def test_a_worker_that_dies_is_reported_with_its_log(tmp_path):
+    broken = tree(tmp_path / "t")
+    (broken / "harness" / "cams" / "__init__.py").write_text("raise ImportError('planted breakage')")
+    with pytest.raises(AbError, match="(?s)exited with code 1.*planted breakage"):
+        Side("base", broken, tmp_path / "log")
+
+
+def test_export_revision_writes_the_package_of_that_commit(tmp_path):
+    repo = tmp_path / "repo"
+    tree(repo)
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    git("add", "harness")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    (repo / "harness" / "cams" / "__init__.py").write_text("changed after the commit")
+    sha = export_revision(repo, "HEAD", tmp_path / "out")
+    assert len(sha) == 40
+    exported = (tmp_path / "out" / "harness" / "cams" / "__init__.py").read_text()
+    assert exported == (Path(harness.__file__).parent / "cams" / "__init__.py").read_text()
+    with pytest.raises(AbError, match="not a commit"):
+        export_revision(repo, "no-such-rev", tmp_path / "out2")
+
+
+def test_cli_exits_2_on_a_bad_revision_and_on_a_baseline_without_a_commit(tmp_path, capsys):
+    assert main(["ab", "--base", "no-such-rev-anywhere", "--out", str(tmp_path)]) == 2
+    assert "not a commit" in capsys.readouterr().err
+    base = json.loads((Path(__file__).parent.parent / "gate" / "fixtures" / "results_small.json").read_text())
+    (tmp_path / "smoke.json").write_text(json.dumps(base))
+    assert main(["ab", "--baselines-dir", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "records no commit" in capsys.readouterr().err
+    assert not (tmp_path / "ab.json").exists()
