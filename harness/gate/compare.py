@@ -43,6 +43,9 @@ def _skip_budget(skip: dict) -> str:
     return skip.get("budget") or ("memory" if "MB of intermediates" in skip.get("reason", "") else "time")
 
 
+LOCALIZATION_METRICS = (("localization.class_mean_acc", "class_mean_acc"), ("localization.pointing_acc", "pointing_acc"))
+
+
 class _Run:
     def __init__(self, policy: Policy, outcome: GateOutcome):
         self.policy, self.outcome = policy, outcome
@@ -125,11 +128,12 @@ def _agreement(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) -> 
 def _localization(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) -> None:
     cur_loc = _index(results["localization"].get("rows", []), lambda r: r["impl"])
     for impl, base in _index(baseline["localization"].get("rows", []), lambda r: r["impl"]).items():
-        what = f"pointing accuracy {impl}"
         if impl in cur_loc:
-            run.check("localization.pointing_acc", what, cur_loc[impl]["pointing_acc"], base["pointing_acc"])
+            for metric, field in LOCALIZATION_METRICS:
+                run.check(metric, f"{field} {impl}", cur_loc[impl].get(field), base.get(field))
         elif impl not in gpu_only:
-            run.missing("localization.pointing_acc", what)
+            for metric, field in LOCALIZATION_METRICS:
+                run.missing(metric, f"{field} {impl}")
 
 
 def compare(results: dict, baseline: dict, policy: Policy) -> GateOutcome:

@@ -31,7 +31,7 @@ def format_ab(doc: dict) -> str:
              f"{' + uncommitted changes' if doc['head'].get('dirty') else ''}; {len(rows)} configurations, "
              f"{len(doc['regressions'])} regressions, {len(doc['skipped'])} skipped, {doc['seconds']:.0f} s)"]
     if doc["ratio_range"]:
-        lines.append(f"head/base ratio of medians over all rows: {doc['ratio_range'][0]:.3f} to {doc['ratio_range'][1]:.3f}")
+        lines.append(f"head/base ratio over all rows: {doc['ratio_range'][0]:.3f} to {doc['ratio_range'][1]:.3f}")
     if doc["regressions"]:
         lines += _table(("impl", "device", "geometry", "batch", "ratio", "interval", "error"),
                         [(r["impl"], r["device"], r["geometry"], r["batch"], r.get("ratio") or "",

@@ -67,7 +67,6 @@ def check_values(doc: dict, source: str) -> None:
         where = f"localization row {row.get('impl')}"
         _text(source, where, row, ("impl",))
         for field in ("pointing_acc", "class_mean_acc"):
-            if field in row or field == "pointing_acc":
-                _number(source, where, field, row.get(field), 0.0, 1.0)
+            _number(source, where, field, row.get(field), 0.0, 1.0)
     if "test_accuracy" in doc["model"]:
         _number(source, "model", "test_accuracy", doc["model"]["test_accuracy"], 0.0, 1.0)

@@ -13,21 +13,24 @@ stdin/stdout:
 * ``{"op": "quit"}``.
 
 Errors answer ``{"error": text}``. Nothing here may import other harness modules, which differ
-between revisions.
+between revisions. With ``CAM_HARNESS_AB_CPU`` set, the process pins itself to that CPU before
+it imports anything that starts threads, so every thread it ever has runs there.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 import traceback
 
-import numpy as np
+PIN_VARIABLE = "CAM_HARNESS_AB_CPU"
 
 
 def inputs(batch: int, h: int, w: int, c: int, k: int = 2, seed: int = 0):
     """The latency stage's random inputs: ReLU'd normal features, normal weights, random classes."""
+    import numpy as np
     rng = np.random.default_rng(seed)
     feats = np.maximum(rng.standard_normal((batch, h, w, c)), 0).astype(np.float32)
     weights = rng.standard_normal((c, k)).astype(np.float32)
@@ -50,6 +53,8 @@ def _placed(device: str, spec_device: str):
 
 
 def main() -> None:
+    if os.environ.get(PIN_VARIABLE):
+        os.sched_setaffinity(0, {int(os.environ[PIN_VARIABLE])})
     import harness
     from harness import cams
 

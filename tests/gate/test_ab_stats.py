@@ -6,9 +6,22 @@ from harness.gate.ab_stats import RatioEstimate, ab_verdict, ratio_estimate
 
 
 def test_ratio_of_medians_is_exact_on_known_series():
-    est = ratio_estimate([1.0, 2.0, 3.0, 4.0, 100.0], [3.0, 6.0, 9.0, 12.0, 1.0])
-    assert est.base_median_s == 3.0 and est.head_median_s == 6.0 and est.ratio == 2.0
+    est = ratio_estimate([1.0, 2.0, 3.0, 4.0, 100.0], [3.0, 6.0, 9.0, 12.0, 1.0], quantile=0.5)
+    assert est.base_s == 3.0 and est.head_s == 6.0 and est.ratio == 2.0
     assert est.ci_low <= est.ratio <= est.ci_high
+
+
+def test_the_lower_quartile_ignores_a_slow_mode_that_the_median_follows():
+    """Bimodal interference: 7 of 15 head measurements in a 1.6x slow mode, none of the base's."""
+    base = [1.0] * 15
+    head = [1.0] * 8 + [1.6] * 7
+    assert ratio_estimate(base, head).ratio == 1.0
+    assert ratio_estimate(base, [1.0] * 7 + [1.6] * 8, quantile=0.5).ratio == 1.6
+
+
+def test_a_uniform_slowdown_moves_the_lower_quartile_by_its_factor():
+    base = np.linspace(1.0, 2.0, 15)
+    assert ratio_estimate(base, 1.5 * base).ratio == pytest.approx(1.5)
 
 
 def test_interval_is_deterministic_and_narrows_with_less_noise():
@@ -29,7 +42,7 @@ def test_a_scaled_copy_has_a_degenerate_interval_at_the_scale():
 
 
 def _est(ratio, low, high):
-    return RatioEstimate(rounds=15, base_median_s=1.0, head_median_s=ratio, ratio=ratio, ci_low=low, ci_high=high,
+    return RatioEstimate(rounds=15, quantile=0.25, base_s=1.0, head_s=ratio, ratio=ratio, ci_low=low, ci_high=high,
                          confidence=0.95)
 
 
