@@ -10,9 +10,10 @@ large-range map cannot hide another's error. ``a`` is the pair's reference side:
 * ``peak_shift_px``: Euclidean distance between the first row-major maxima.
 
 Verdicts: ``equivalent`` when ``max_rel`` stays within the pair's tolerance (the same function
-within float error); ``convention`` when it does not but the two follow different, documented
-conventions (alignment, interpolation); ``disagree`` otherwise: same conventions, different
-numbers, a bug to chase.
+within float error); ``convention`` when it does not, the two declare different conventions
+(alignment, interpolation), **and** each matches the oracle of its own convention
+(:mod:`harness.cams.oracles`); ``disagree`` otherwise: a bug to chase on at least one side (the
+explanation names which side missed its oracle).
 """
 from __future__ import annotations
 
@@ -101,15 +102,20 @@ def convention_differences(conv_a: dict[str, str], conv_b: dict[str, str]) -> li
             for field in CONVENTION_TEXT if conv_a[field] != conv_b[field]]
 
 
-def verdict(summary: PairSummary, tolerance: float, conv_a: dict[str, str], conv_b: dict[str, str]) -> tuple[str, str]:
-    """``(verdict, explanation)`` for a pair; see the module docstring."""
+def verdict(summary: PairSummary, tolerance: float, conv_a: dict[str, str], conv_b: dict[str, str],
+            off_oracle: tuple[str, ...] = ()) -> tuple[str, str]:
+    """``(verdict, explanation)`` for a pair; ``off_oracle`` names the sides (``a``/``b`` or
+    implementation names) that missed the oracle of their declared convention on this input."""
     if summary.max_rel <= tolerance:
         return "equivalent", f"max difference {summary.max_rel:.1e} of the range is within float tolerance {tolerance:.0e}"
     diffs = convention_differences(conv_a, conv_b)
+    if off_oracle:
+        return "disagree", (f"{' and '.join(off_oracle)} {'does' if len(off_oracle) == 1 else 'do'} not match the "
+                            "oracle of its declared convention: a bug to chase")
     if diffs:
         return "convention", "; ".join(diffs)
-    return "disagree", (f"same conventions ({conv_a['alignment']}, {conv_a['interpolation']}) but max difference "
-                        f"{summary.max_rel:.1e} of the range exceeds tolerance {tolerance:.0e}: a bug to chase")
+    return "disagree", (f"same conventions ({conv_a['alignment']}, {conv_a['interpolation']}) but the maps differ "
+                        f"beyond the float tolerance {tolerance:.0e}: a bug to chase")
 
 
 def equivalence_classes(names: list[str], equivalent: Iterable[tuple[str, str]]) -> list[list[str]]:

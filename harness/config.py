@@ -53,7 +53,7 @@ class Profile:
     slow_impl_limit: int = 32
     adversarial_batch: int = 2
     adversarial_geometries: tuple[tuple[int, int, int, int], ...] = ((7, 7, 224, 224), (4, 5, 300, 451))
-    tolerance_px: float = 15.0
+    tolerance_frac: float = 0.03
     min_test_accuracy: float = 0.9
     gallery_size: int = 6
     latency: LatencyConfig = field(default_factory=LatencyConfig)

@@ -1,16 +1,29 @@
 """The production recommendation, derived from the agreement, latency and localization sections.
 
-Per device: the fastest member of each equivalence class, and the implementation to run in
-production: a member of the reference's class (it computes the reference's function), whose
-pointing accuracy on the images both saw is no lower than the reference's 95 % Wilson lower bound
-there, and the fastest such on that device at batch 1. Speed is per image at the seed's geometry where it was timed, else the
-profile's. Alongside: what switching convention would cost or gain. Pure: dicts in, dict out.
+Per device, the implementation to run in production is the fastest at batch 1 among those that
+
+* are **directly** equivalent to the reference: every pair row with the reference, on every
+  input, says ``equivalent`` (membership of its equivalence class is not enough: classes are
+  connected components, so a chain of near-equal pairs could join two different functions);
+* are not what any ``disagree`` verdict points at, on any input: the side that misses the oracle
+  of its declared convention, or both sides when neither does;
+* localize no worse than the reference on the images both scored: an exact one-sided McNemar
+  test on the discordant images (reference hit and candidate miss, against the reverse) must
+  not find the candidate worse at the 5 % level.
+
+When no implementation of the reference's function runs on a device, the fallback is the fastest
+implementation there with no ``disagree`` verdict that passes the same localization test; it
+changes the convention, and says so. When nothing qualifies, the pick is ``None`` and the reason
+says why. Speed is per image at the seed's geometry where it was timed, else the profile's.
+Alongside: what switching convention would cost or gain. Pure: dicts in, dict out.
 """
 from __future__ import annotations
 
 from typing import Iterable
 
-from harness.localization import wilson_interval
+from scipy.stats import binomtest
+
+MCNEMAR_ALPHA = 0.05
 
 SPEED_TARGET_X = 1000.0
 OVERHEAD_TARGET_PCT = 1.0
@@ -45,19 +58,50 @@ def _effect(localization: dict, reference: str, impl: str) -> dict | None:
                  if r["reference"] == reference and r["impl"] == impl and "impl_hits" in r), None)
 
 
+def mcnemar_worse_p(reference_only: int, candidate_only: int) -> float:
+    """One-sided exact McNemar p-value that the candidate hits less often than the reference:
+    ``P(X >= reference_only)`` for ``X ~ Binomial(reference_only + candidate_only, 1/2)``."""
+    n = reference_only + candidate_only
+    return 1.0 if n == 0 else float(binomtest(reference_only, n, 0.5, alternative="greater").pvalue)
+
+
 def localizes_as_well(localization: dict, reference: str, impl: str) -> bool:
-    """On the images both saw: impl's hits / n >= the reference's Wilson lower bound."""
+    """No significant loss of hits against the reference on the images both saw (exact McNemar)."""
     row = _effect(localization, reference, impl)
-    return row is None or row["impl_hits"] / row["n"] >= wilson_interval(row["reference_hits"], row["n"])[0]
+    return row is None or mcnemar_worse_p(row["hit_to_miss"], row["miss_to_hit"]) >= MCNEMAR_ALPHA
 
 
 def _localization_reason(localization: dict, reference: str, impl: str) -> str:
     row = _effect(localization, reference, impl)
     if row is None:
         return ""
-    low = wilson_interval(row["reference_hits"], row["n"])[0]
+    p = mcnemar_worse_p(row["hit_to_miss"], row["miss_to_hit"])
     return (f"on the {row['n']} images both scored it hit {row['impl_hits']} times, the reference "
-            f"{row['reference_hits']} (95 % lower bound {low:.3f}); ")
+            f"{row['reference_hits']} ({row['hit_to_miss']} lost, {row['miss_to_hit']} gained; exact McNemar "
+            f"p = {p:.3g} for 'worse'); ")
+
+
+def directly_equivalent(agreement: dict, reference: str) -> set[str]:
+    """Implementations whose every pair row with ``reference`` is ``equivalent`` (and the reference)."""
+    verdicts: dict[str, set[str]] = {}
+    for r in agreement.get("pairs", []):
+        if reference in (r["a"], r["b"]):
+            other = r["b"] if r["a"] == reference else r["a"]
+            verdicts.setdefault(other, set()).add(r["verdict"])
+    return {reference} | {n for n, v in verdicts.items() if v == {"equivalent"}}
+
+
+def disagreeing(agreement: dict) -> set[str]:
+    """Implementations that a ``disagree`` verdict points at, on any input: the side(s) that
+    missed the oracle of their declared convention (``oracle_checks``), and both sides where
+    neither did (the oracle cannot say which is wrong)."""
+    off = {r["impl"] for r in agreement.get("oracle_checks", []) if not r["matches"]}
+    out: set[str] = set(off)
+    for r in agreement.get("pairs", []):
+        if r["verdict"] == "disagree":
+            culprits = {r["a"], r["b"]} & off
+            out |= culprits or {r["a"], r["b"]}
+    return out
 
 
 def _peak_shift(agreement: dict, a: str, b: str) -> float | None:
@@ -101,6 +145,8 @@ def recommend(agreement: dict, latency: dict, localization: dict, reference: str
     classes = agreement.get("equivalence_classes", [])
     loc = _loc_rows(localization)
     ref_class = _class_of(classes, reference)
+    banned = disagreeing(agreement)
+    same_function = directly_equivalent(agreement, reference)
     per_device = {}
     for device, speeds in sorted(speed_table(latency).items()):
         fastest_per_class = []
@@ -109,17 +155,24 @@ def recommend(agreement: dict, latency: dict, localization: dict, reference: str
             if timed:
                 best = min(timed, key=speeds.get)
                 fastest_per_class.append({"class": members, "fastest": best, "per_image_ms": speeds[best]})
-        candidates = [m for m in ref_class if m in speeds and localizes_as_well(localization, reference, m)]
+        candidates = [m for m in speeds if m in same_function and m not in banned
+                      and localizes_as_well(localization, reference, m)]
+        fallback = [m for m in speeds if m not in banned and localizes_as_well(localization, reference, m)]
         if candidates:
             pick = min(candidates, key=speeds.get)
-            reason = (f"computes the reference ({reference}) function: same equivalence class; "
-                      + _localization_reason(localization, reference, pick)
+            reason = (f"computes the reference ({reference}) function: equivalent to it on every input, and in no "
+                      "disagreement; " + _localization_reason(localization, reference, pick)
                       + f"fastest such here at {speeds[pick]:.4g} ms per image"
                       + (f", {speeds[reference] / speeds[pick]:.0f}x faster than {reference}" if reference in speeds else ""))
+        elif fallback:
+            pick = min(fallback, key=speeds.get)
+            reason = (f"no implementation equivalent to the reference ({reference}) qualifies on {device}; fastest "
+                      "with no disagreement that localizes as well, which changes the convention (see switching); "
+                      + _localization_reason(localization, reference, pick).rstrip("; "))
         else:
-            pick = min(speeds, key=speeds.get) if speeds else None
-            reason = (f"no implementation of the reference's convention runs on {device}; fastest available, "
-                      "which changes the convention (see switching)") if pick else "nothing was timed"
+            pick = None
+            reason = (f"nothing qualifies on {device}: every timed implementation is in a disagreement or "
+                      "localizes worse than the reference" if speeds else "nothing was timed")
         switching = []
         for entry in fastest_per_class:
             if reference in entry["class"] or pick is None:

@@ -102,12 +102,18 @@ def test_random_hit_probability_is_the_dilated_area_share():
     assert random_hit_probability(m, 0) == pytest.approx(1 / 441)
 
 
-def test_wilson_interval_matches_the_textbook_formula():
-    lo, hi = wilson_interval(81, 263)  # Wilson (1927) style example; computed by hand below
-    p, n, z = 81 / 263, 263, 1.959963984540054
-    c = (p + z * z / (2 * n)) / (1 + z * z / n)
-    d = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    assert (lo, hi) == pytest.approx((c - d, c + d))
+@pytest.mark.parametrize("hits, n, low, high", [
+    (81, 263, 0.2553, 0.3662),  # Newcombe (1998), Stat. Med. 17:857, table I, example (a), method 3
+    (15, 148, 0.0624, 0.1605),  # example (b)
+    (0, 20, 0.0, 0.1611),       # example (c)
+    (1, 29, 0.0061, 0.1718),    # example (d)
+])
+def test_wilson_interval_matches_published_values(hits, n, low, high):
+    lo, hi = wilson_interval(hits, n)
+    assert (lo, hi) == pytest.approx((low, high), abs=5e-5)
+
+
+def test_wilson_interval_edges():
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
 
 

@@ -1,8 +1,12 @@
+"""The recommendation: every branch, on a small results document edited per case."""
 import copy
 import json
 from pathlib import Path
 
-from harness.recommend import recommend, speed_table
+import pytest
+from scipy.stats import binom
+
+from harness.recommend import mcnemar_worse_p, recommend, speed_table
 
 DOC = json.loads((Path(__file__).parent / "gate" / "fixtures" / "results_small.json").read_text())
 
@@ -11,15 +15,23 @@ def rec(doc=DOC):
     return recommend(doc["agreement"], doc["latency"], doc["localization"])
 
 
-def test_cpu_pick_is_the_fastest_member_of_the_reference_class():
-    r = rec()["per_device"]["cpu"]
+def cpu(doc=DOC):
+    return rec(doc)["per_device"]["cpu"]
+
+
+def effect(doc, impl):
+    return next(r for r in doc["localization"]["convention_effect"] if r["impl"] == impl)
+
+
+def test_cpu_pick_is_the_fastest_implementation_directly_equivalent_to_the_reference():
+    r = cpu()
     assert r["pick"] == "scipy_dot_zoom"
     assert "1500x faster than scipy_zoom_dot" in r["reason"]
     assert "hit 70 times, the reference 70" in r["reason"]
 
 
 def test_fastest_per_class_and_switching_cost():
-    r = rec()["per_device"]["cpu"]
+    r = cpu()
     assert [c["fastest"] for c in r["fastest_per_class"]] == ["scipy_dot_zoom", "cv2_dot_resize"]
     (switch,) = r["switching"]
     assert switch["impl"] == "cv2_dot_resize"
@@ -35,13 +47,85 @@ def test_targets_from_one_run():
     assert not t["recommended_overhead"]["met"]
 
 
-def test_a_member_that_localizes_worse_than_the_reference_interval_is_not_picked():
+def test_a_class_member_joined_through_a_chain_is_not_picked():
+    """cv2_dot_resize is put in the reference's class (as a chain through another member would),
+    but its own pairs with the reference are not all equivalent."""
     doc = copy.deepcopy(DOC)
-    effect = next(r for r in doc["localization"]["convention_effect"] if r["impl"] == "scipy_dot_zoom")
-    effect["impl_hits"] = 60  # Wilson lower bound of 70/100 is 0.604
-    assert rec(doc)["per_device"]["cpu"]["pick"] == "scipy_zoom_dot"
-    effect["impl_hits"] = 61
-    assert rec(doc)["per_device"]["cpu"]["pick"] == "scipy_dot_zoom"
+    doc["agreement"]["equivalence_classes"] = [["scipy_zoom_dot", "scipy_dot_zoom", "cv2_dot_resize", "tf_resize_einsum"]]
+    doc["agreement"]["pairs"].append({**doc["agreement"]["pairs"][0], "b": "cv2_dot_resize", "input": "random_x"})
+    assert cpu(doc)["pick"] == "scipy_dot_zoom"
+
+
+def test_an_implementation_equivalent_on_one_input_but_not_another_is_not_picked():
+    doc = copy.deepcopy(DOC)
+    doc["agreement"]["pairs"].append({**doc["agreement"]["pairs"][0], "input": "random_x", "verdict": "convention"})
+    assert cpu(doc)["pick"] == "scipy_zoom_dot"
+
+
+def test_an_implementation_with_any_disagreement_is_never_picked():
+    doc = copy.deepcopy(DOC)
+    doc["agreement"]["pairs"].append({"a": "scipy_dot_zoom", "b": "tf_resize_einsum", "input": "random_x",
+                                      "verdict": "disagree", "pearson": 0.5, "max_rel": 0.7})
+    assert cpu(doc)["pick"] == "scipy_zoom_dot"
+
+
+def test_a_member_that_loses_significantly_many_hits_is_not_picked():
+    doc = copy.deepcopy(DOC)
+    e = effect(doc, "scipy_dot_zoom")
+    e.update(hit_to_miss=6, miss_to_hit=0, impl_hits=64)  # exact one-sided p = 0.5**6 = 0.016
+    assert cpu(doc)["pick"] == "scipy_zoom_dot"
+    e.update(hit_to_miss=4, miss_to_hit=0, impl_hits=66)  # p = 0.0625: not significant
+    assert cpu(doc)["pick"] == "scipy_dot_zoom"
+
+
+def test_a_disagreement_bans_only_the_side_that_misses_its_oracle():
+    """A buggy implementation disagrees with everyone; the oracle says which side is wrong."""
+    doc = copy.deepcopy(DOC)
+    doc["agreement"]["pairs"].append({"a": "scipy_dot_zoom", "b": "tf_resize_einsum", "input": "random_x",
+                                      "verdict": "disagree", "pearson": 0.5, "max_rel": 0.7})
+    doc["agreement"]["oracle_checks"] = [{"impl": "tf_resize_einsum", "input": "random_x", "matches": False},
+                                         {"impl": "scipy_dot_zoom", "input": "random_x", "matches": True}]
+    assert cpu(doc)["pick"] == "scipy_dot_zoom"
+
+
+def test_fallback_without_an_equivalent_implementation_changes_the_convention_and_says_so():
+    doc = copy.deepcopy(DOC)
+    for r in doc["latency"]["rows"]:
+        if r["impl"] in ("scipy_zoom_dot", "scipy_dot_zoom"):
+            r["device"] = "elsewhere"
+    r = cpu(doc)
+    assert r["pick"] == "cv2_dot_resize" and "changes the convention" in r["reason"]
+
+
+def test_fallback_never_picks_a_disagreeing_implementation():
+    doc = copy.deepcopy(DOC)
+    for r in doc["latency"]["rows"]:
+        if r["impl"] in ("scipy_zoom_dot", "scipy_dot_zoom"):
+            r["device"] = "elsewhere"
+    doc["agreement"]["pairs"].append({"a": "cv2_dot_resize", "b": "scipy_dot_zoom", "input": "random_x",
+                                      "verdict": "disagree", "pearson": 0.5, "max_rel": 0.7})
+    assert cpu(doc)["pick"] == "tf_resize_einsum"
+
+
+def test_nothing_qualifies_gives_no_pick_and_says_why():
+    doc = copy.deepcopy(DOC)
+    doc["agreement"]["pairs"] += [{"a": n, "b": "x", "input": "random_x", "verdict": "disagree", "pearson": 0.0,
+                                   "max_rel": 1.0} for n in ("scipy_zoom_dot", "scipy_dot_zoom", "cv2_dot_resize",
+                                                             "tf_resize_einsum")]
+    r = cpu(doc)
+    assert r["pick"] is None and "nothing qualifies" in r["reason"] and r["switching"] == []
+
+
+@pytest.mark.parametrize("lost, gained", [(0, 0), (5, 0), (6, 0), (10, 3), (20, 20)])
+def test_mcnemar_matches_the_binomial_tail(lost, gained):
+    n = lost + gained
+    expected = 1.0 if n == 0 else binom.sf(lost - 1, n, 0.5)
+    assert mcnemar_worse_p(lost, gained) == pytest.approx(expected, rel=1e-12)
+
+
+def test_mcnemar_known_values():
+    assert mcnemar_worse_p(6, 0) == pytest.approx(1 / 64)
+    assert mcnemar_worse_p(3, 1) == pytest.approx(5 / 16)
 
 
 def test_empty_sections_give_an_empty_recommendation():

@@ -26,12 +26,21 @@ def _agreement_matrix(agreement: dict) -> dict:
     return {"names": names, "cells": {f"{a}|{b}": v for (a, b), v in cells.items()}}
 
 
-def _explained_pairs(agreement: dict) -> list[dict]:
-    """The non-equivalent pairs worth reading: between the first members of two equivalence
-    classes (the others repeat them), plus every ``disagree``."""
-    representatives = {c[0] for c in agreement.get("equivalence_classes", [])}
-    return [r for r in agreement.get("pairs", []) if r["verdict"] == "disagree"
-            or (r["verdict"] != "equivalent" and {r["a"], r["b"]} <= representatives)]
+def _explanation_groups(agreement: dict) -> list[dict]:
+    """One entry per distinct (verdict, explanation) of the non-equivalent pairs, disagreements
+    first, with the pairs it covers and the range of their max difference."""
+    groups: dict[tuple[str, str], dict] = {}
+    for r in agreement.get("pairs", []):
+        if r["verdict"] == "equivalent":
+            continue
+        g = groups.setdefault((r["verdict"], r["explanation"]), {"verdict": r["verdict"], "explanation": r["explanation"],
+                                                                 "pairs": [], "max_rel": []})
+        g["pairs"].append(f"{r['a']} vs {r['b']} ({r['input']})")
+        g["max_rel"].append(r["max_rel"])
+    out = sorted(groups.values(), key=lambda g: (-VERDICT_RANK[g["verdict"]], -len(g["pairs"])))
+    for g in out:
+        g["max_rel"] = (min(g["max_rel"]), max(g["max_rel"]))
+    return out
 
 
 def build_context(doc: dict) -> dict:
@@ -45,7 +54,7 @@ def build_context(doc: dict) -> dict:
         "model": doc.get("model", {}),
         "agreement": doc.get("agreement", {}),
         "matrix": _agreement_matrix(doc.get("agreement", {})),
-        "explained_pairs": _explained_pairs(doc.get("agreement", {})),
+        "explanation_groups": _explanation_groups(doc.get("agreement", {})),
         "latency": doc.get("latency", {}),
         "localization": doc.get("localization", {}),
         "recommendation": doc.get("recommendation", {}),
@@ -56,6 +65,7 @@ def build_context(doc: dict) -> dict:
             "latency_profile": figures.latency_per_device(latency_rows, "profile"),
             "scaling_seed": figures.batch_scaling(latency_rows, "seed"),
             "pointing": figures.pointing_chart(loc_rows),
+            "tolerance_sweep": figures.tolerance_sweep_chart(doc.get("localization", {}).get("tolerance_sweep")),
         },
         "gallery": [{"item": g, "png": figures.gallery_item(g, impls)} for g in doc.get("gallery", [])],
     }

@@ -7,9 +7,20 @@ import io
 import numpy as np
 
 
+MAX_GALLERY_PIXELS = 4096 * 4096  # decoded pixels per gallery image; larger ones become a placeholder
+
+
+class BadImage(ValueError):
+    """A gallery image that is not drawn; the message says why."""
+
+
 def _plt():
+    """pyplot on the Agg backend, with every string drawn as plain text (no mathtext: a ``$`` in an
+    implementation or dataset name must not be parsed)."""
     import matplotlib
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False
+    matplotlib.rcParams["text.usetex"] = False
     import matplotlib.pyplot as plt
     return plt
 
@@ -23,8 +34,25 @@ def _encode(fig) -> str:
 
 
 def _decode_png(b64: str) -> np.ndarray:
-    from PIL import Image
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
+    """A base64 PNG as an array; :class:`BadImage` when it is not one, or when it would decode
+    to more than ``MAX_GALLERY_PIXELS`` (its header is read before any pixel is)."""
+    import binascii
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+            img = Image.open(io.BytesIO(base64.b64decode(b64, validate=True)))
+        if img.format != "PNG":
+            raise BadImage(f"not a PNG ({img.format})")
+        if img.width * img.height > MAX_GALLERY_PIXELS:
+            raise BadImage(f"{img.width}x{img.height} pixels, over the report's limit of {MAX_GALLERY_PIXELS:,}")
+        return np.asarray(img)
+    except (binascii.Error, TypeError, ValueError, OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, BadImage):
+            raise
+        raise BadImage(f"not a decodable PNG ({type(exc).__name__})") from None
 
 
 def training_curve(history: dict) -> str | None:
@@ -85,28 +113,68 @@ def batch_scaling(rows: list[dict], geometry: str) -> str | None:
 
 
 def pointing_chart(rows: list[dict]) -> str | None:
+    """Class-mean accuracy (the headline) as bars; the pooled rate with its Wilson interval as dots."""
     if not rows:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1))
     y = np.arange(len(rows))
-    acc = np.array([r["pointing_acc"] for r in rows])
+    pooled = np.array([r["pointing_acc"] for r in rows])
     err = np.clip([[r["pointing_acc"] - r["ci_low"] for r in rows], [r["ci_high"] - r["pointing_acc"] for r in rows]], 0, 1)
-    ax.barh(y, acc, xerr=err, capsize=3,
-            color=["#7f7f7f" if r["kind"] == "baseline" else "#2ca02c" for r in rows])
+    ax.barh(y, [r["class_mean_acc"] for r in rows], color=["#7f7f7f" if r["kind"] == "baseline" else "#2ca02c" for r in rows],
+            label="class mean (headline)")
+    ax.errorbar(pooled, y, xerr=err, fmt="o", color="black", ms=3, capsize=3, label="pooled, 95 % Wilson interval")
     ax.set_yticks(y, [r["impl"] for r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("pointing accuracy (95 % Wilson interval)")
+    ax.set_xlabel("pointing accuracy")
+    ax.legend(loc="lower left", bbox_to_anchor=(1.01, 0), fontsize=8)
     ax.grid(axis="x", alpha=0.3)
+    return _encode(fig)
+
+
+def tolerance_sweep_chart(sweep: dict | None) -> str | None:
+    """Class-mean pointing accuracy against the tolerance (percent of the longer side)."""
+    if not sweep or not sweep.get("rows"):
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    x = 100 * np.asarray(sweep["fractions"])
+    for name, acc in sweep["rows"].items():
+        dashed = name in ("center", "random")
+        ax.plot(x, acc, linestyle="--" if dashed else "-", color="#7f7f7f" if dashed else None, label=name, lw=1.2)
+    ax.set_xlabel("tolerance, % of the image's longer side (TorchRay: 15 px on ~500 px = 3 %)")
+    ax.set_ylabel("class-mean pointing accuracy")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
     return _encode(fig)
 
 
 PANELS_PER_ROW = 7
 
 
+def placeholder(text: str) -> str:
+    """A small PNG that says why an image is not shown."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4, 0.6))
+    ax.text(0.01, 0.5, text, fontsize=8, va="center")
+    ax.axis("off")
+    return _encode(fig)
+
+
 def gallery_item(item: dict, impls: list[str]) -> str:
-    """The image, then each implementation's heatmap over it, with the mask outline and the peak."""
+    """The image, then each implementation's heatmap over it, with the mask outline and the peak;
+    a placeholder naming the problem when an image of the item cannot be drawn."""
+    try:
+        return _gallery_item(item, impls)
+    except BadImage as exc:
+        return placeholder(f"gallery image #{item.get('index')} not shown: {exc}")
+    except (KeyError, TypeError, IndexError) as exc:
+        return placeholder(f"gallery image #{item.get('index')} not shown: malformed entry ({type(exc).__name__}: {exc})")
+
+
+def _gallery_item(item: dict, impls: list[str]) -> str:
     plt = _plt()
     image, mask = _decode_png(item["image_png"]), _decode_png(item["mask_png"]) > 127
     names = [n for n in impls if n in item["maps"]]

@@ -27,14 +27,30 @@ def pair_tolerance(a: str, b: str) -> float:
     return max(cams.spec(a).rtol, cams.spec(b).rtol)
 
 
-def pair_rows(input_name: str, result: SweepResult) -> list[dict]:
+def oracle_rows(input_name: str, result: SweepResult) -> list[dict]:
+    """Each implementation against the oracle of its declared convention on this input."""
+    rows = []
+    for name, stats in result.oracle_stats.items():
+        if not stats:
+            continue
+        summary = agreement.summarize(stats)
+        tol = cams.spec(name).rtol
+        rows.append({"impl": name, "input": input_name, "convention": cams.spec(name).convention, "n": summary.n,
+                     "max_rel": summary.max_rel, "pearson": summary.pearson, "tolerance": tol,
+                     "matches": summary.max_rel <= tol})
+    return rows
+
+
+def pair_rows(input_name: str, result: SweepResult, oracle: list[dict]) -> list[dict]:
+    off = {r["impl"] for r in oracle if not r["matches"]}
     rows = []
     for (a, b), stats in result.pair_stats.items():
         if not stats:
             continue
         summary = agreement.summarize(stats)
         tol = pair_tolerance(a, b)
-        verdict, why = agreement.verdict(summary, tol, cams.spec(a).convention, cams.spec(b).convention)
+        verdict, why = agreement.verdict(summary, tol, cams.spec(a).convention, cams.spec(b).convention,
+                                         tuple(n for n in (a, b) if n in off))
         rows.append({"a": a, "b": b, "input": input_name, **summary.as_dict(), "tolerance": tol,
                      "verdict": verdict, "explanation": why})
     return rows
@@ -56,12 +72,15 @@ def twin_rows(rows: list[dict]) -> list[dict]:
 def agreement_section(impls: list[str], model_sweep: SweepResult | None, profile: Profile,
                       log: Callable[[str], None] = print) -> dict:
     """Rows for the model's features (from the shared sweep) and for the adversarial inputs."""
-    rows = pair_rows("model_features", model_sweep) if model_sweep else []
+    oracle = oracle_rows("model_features", model_sweep) if model_sweep else []
+    rows = pair_rows("model_features", model_sweep, oracle) if model_sweep else []
     inputs = [{"name": "model_features", "n": model_sweep.n if model_sweep else {}}] if model_sweep else []
     for name, (f, w, k, size) in adversarial_inputs(profile).items():
         log(f"agreement on {name}")
         res = sweep(impls, f, w, k, [size] * len(f))
-        rows += pair_rows(name, res)
+        checks = oracle_rows(name, res)
+        oracle += checks
+        rows += pair_rows(name, res, checks)
         inputs.append({"name": name, "n": res.n, "shape": list(f.shape), "out_size": list(size)})
     everywhere_equivalent = {}
     for r in rows:
@@ -72,6 +91,7 @@ def agreement_section(impls: list[str], model_sweep: SweepResult | None, profile
         "reference": cams.REFERENCE,
         "inputs": inputs,
         "pairs": rows,
+        "oracle_checks": oracle,
         "equivalence_classes": classes,
         "dot_first_twins": twin_rows(rows),
         "conventions": {n: {**cams.spec(n).convention, "order": cams.spec(n).order,

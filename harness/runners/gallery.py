@@ -13,7 +13,7 @@ import numpy as np
 from harness import cams
 from harness.cams.postprocess import minmax_normalize
 from harness.data.example import Example
-from harness.localization import peak, pointing_hits
+from harness.localization import tolerance_for, peak, pointing_hits
 
 
 def png_b64(array: np.ndarray) -> str:
@@ -35,7 +35,7 @@ def choose(hits_by_impl: dict[str, list[bool]], reference: str, count: int) -> l
 
 
 def gallery(indices: list[int], examples: list[Example], features: np.ndarray, weights: np.ndarray,
-            impls: list[str], tolerance_px: float) -> list[dict]:
+            impls: list[str], tolerance_frac: float) -> list[dict]:
     items = []
     for i in indices:
         ex = examples[i]
@@ -46,6 +46,6 @@ def gallery(indices: list[int], examples: list[Example], features: np.ndarray, w
             m = cams.get(name)(features[i:i + 1], weights, np.array([ex.label]), size)[0]
             entry["maps"][name] = {"png": png_b64((minmax_normalize(m[None])[0] * 255).astype(np.uint8)),
                                    "min": float(m.min()), "max": float(m.max()), "peak": list(peak(m)),
-                                   "hit": bool(pointing_hits([m], [ex.mask], tolerance_px)[0])}
+                                   "hit": bool(pointing_hits([m], [ex.mask], tolerance_for(size, tolerance_frac))[0])}
         items.append(entry)
     return items

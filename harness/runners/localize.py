@@ -1,4 +1,5 @@
-"""The localization stage: pointing-game rows per implementation, baselines, convention effect."""
+"""The localization stage: pointing-game rows per implementation, baselines, convention effect,
+and accuracy against tolerance."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -8,24 +9,28 @@ import numpy as np
 from harness import cams, localization
 from harness.runners.sweep import SweepResult
 
+SWEEP_FRACTIONS = tuple(round(0.005 * i, 3) for i in range(21))  # 0 to 10 % of the longer side
 
-def _row(impl: str, kind: str, dataset: str, hits: np.ndarray, labels: np.ndarray, tolerance: float, **extra) -> dict:
+
+def _row(impl: str, kind: str, dataset: str, hits: np.ndarray, labels: np.ndarray, **extra) -> dict:
     s = localization.score(hits, labels)
     return {"impl": impl, "kind": kind, "dataset": dataset, "n": s.n, "hits": s.hits,
-            "pointing_acc": s.pointing_acc, "ci_low": s.ci_low, "ci_high": s.ci_high,
-            "class_mean_acc": s.class_mean_acc, "per_class": {str(k): v for k, v in s.per_class.items()},
-            "tolerance_px": tolerance, **extra}
+            "class_mean_acc": s.class_mean_acc, "pointing_acc": s.pointing_acc, "ci_low": s.ci_low,
+            "ci_high": s.ci_high, "per_class": {str(k): v for k, v in s.per_class.items()}, **extra}
 
 
-def random_row(dataset: str, masks: Sequence[np.ndarray], labels: np.ndarray, tolerance: float) -> dict:
+def _class_mean(values: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean([values[labels == c].mean() for c in np.unique(labels)]))
+
+
+def random_row(dataset: str, masks: Sequence[np.ndarray], labels: np.ndarray, tolerances: np.ndarray) -> dict:
     """The uniform random point, computed exactly: per image, the tolerance-dilated mask's area share."""
-    p = np.array([localization.random_hit_probability(m, tolerance) for m in masks])
+    p = np.array([localization.random_hit_probability(m, t) for m, t in zip(masks, tolerances)])
     per_class = {str(int(c)): float(p[labels == c].mean()) for c in np.unique(labels)}
     acc = float(p.mean())
     return {"impl": "random", "kind": "baseline", "dataset": dataset, "n": len(p), "hits": None,
-            "pointing_acc": acc, "ci_low": acc, "ci_high": acc,
-            "class_mean_acc": float(np.mean(list(per_class.values()))), "per_class": per_class,
-            "tolerance_px": tolerance,
+            "class_mean_acc": _class_mean(p, labels), "pointing_acc": acc, "ci_low": acc, "ci_high": acc,
+            "per_class": per_class,
             "method": "exact expectation: mean share of pixels within the tolerance of the mask; no sampling, so no interval"}
 
 
@@ -48,21 +53,48 @@ def convention_effect(result: SweepResult, reference: str) -> list[dict]:
     return rows
 
 
+def tolerance_sweep(distances: dict[str, np.ndarray], sides: np.ndarray, labels: np.ndarray,
+                    masks: Sequence[np.ndarray]) -> dict:
+    """Class-mean pointing accuracy at each tolerance of ``SWEEP_FRACTIONS`` (of the longer side),
+    per implementation and for both baselines."""
+    rows = {}
+    for name, d in distances.items():
+        n = len(d)
+        rows[name] = [_class_mean(localization.hits_at(d, f * sides[:n]).astype(float), labels[:n])
+                      for f in SWEEP_FRACTIONS]
+    rows["random"] = [_class_mean(np.array([localization.random_hit_probability(m, f * s) for m, s in zip(masks, sides)]),
+                                  labels) for f in SWEEP_FRACTIONS]
+    return {"fractions": list(SWEEP_FRACTIONS), "metric": "class_mean_acc", "rows": rows}
+
+
 def localization_section(result: SweepResult, dataset: str, masks: Sequence[np.ndarray], labels: np.ndarray,
-                         tolerance: float, class_names: Sequence[str]) -> dict:
+                         tolerance_frac: float, class_names: Sequence[str]) -> dict:
+    """Rows headed by the class-mean accuracy (TorchRay's headline), with the pooled rate beside it."""
     labels = np.asarray(labels)
-    rows = [_row(name, "cam", dataset, np.array(result.hits[name]), labels[: result.n[name]], tolerance,
+    sides = np.array([max(np.shape(m)) for m in masks], dtype=np.float64)
+    tolerances = tolerance_frac * sides
+    rows = [_row(name, "cam", dataset, np.array(result.hits[name]), labels[: result.n[name]],
                  note=None if result.n[name] == len(labels) else
                  f"first {result.n[name]} of {len(labels)} images (profile's slow_impl_limit)")
             for name in result.impls]
-    rows.append(_row("center", "baseline", dataset, localization.center_hits(masks, tolerance), labels, tolerance,
+    center_d = localization.center_distances(masks)
+    rows.append(_row("center", "baseline", dataset, localization.hits_at(center_d, tolerances), labels,
                      method="always the pixel (H//2, W//2)"))
-    rows.append(random_row(dataset, masks, labels, tolerance))
+    rows.append(random_row(dataset, masks, labels, tolerances))
     reference = cams.REFERENCE if cams.REFERENCE in result.impls else result.impls[0]
     cam_rows = [r for r in rows if r["kind"] == "cam"]
-    best = max(cam_rows, key=lambda r: r["pointing_acc"]) if cam_rows else None
+    full = [r for r in cam_rows if r["n"] == len(labels)] or cam_rows
+    best = max(full, key=lambda r: r["class_mean_acc"]) if full else None
+    worst = min(full, key=lambda r: r["class_mean_acc"]) if full else None
     center = rows[-2]
-    return {"dataset": dataset, "tolerance_px": tolerance, "class_names": list(class_names), "n_images": len(labels),
+    distances = {name: np.array(result.distances[name]) for name in result.impls}
+    distances["center"] = center_d
+    return {"dataset": dataset, "headline": "class_mean_acc",
+            "tolerance": {"fraction_of_longer_side": tolerance_frac, "px_min": float(tolerances.min()),
+                          "px_max": float(tolerances.max())},
+            "class_names": list(class_names), "n_images": len(labels),
             "rows": rows, "convention_effect": convention_effect(result, reference),
+            "tolerance_sweep": tolerance_sweep(distances, sides, labels, masks),
             "best_cam": best["impl"] if best else None,
-            "best_minus_center": (best["pointing_acc"] - center["pointing_acc"]) if best else None}
+            "best_minus_center": (best["class_mean_acc"] - center["class_mean_acc"]) if best else None,
+            "best_minus_worst": (best["class_mean_acc"] - worst["class_mean_acc"]) if best else None}

@@ -1,8 +1,9 @@
 """One pass of every implementation over a set of feature maps, feeding agreement and localization.
 
 Maps are computed a chunk at a time and never kept whole, so large evaluation sets fit in
-memory: per image the sweep keeps each implementation's peak and hit, and per pair of
-implementations the per-map agreement statistics.
+memory: per image the sweep keeps each implementation's peak, hit and peak-to-mask distance; per
+pair of implementations, and per implementation against the oracle of its declared convention
+(:mod:`harness.cams.oracles`), the per-map agreement statistics.
 """
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+import json
+
 from harness import agreement, cams
-from harness.localization import peak, pointing_hits
+from harness.cams.oracles import oracle_cam
+from harness.localization import hits_at, peak, peak_distances
 
 
 @dataclass
@@ -22,7 +26,9 @@ class SweepResult:
     n: dict[str, int]
     peaks: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     hits: dict[str, list[bool]] = field(default_factory=dict)
+    distances: dict[str, list[float]] = field(default_factory=dict)
     pair_stats: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
+    oracle_stats: dict[str, list[dict]] = field(default_factory=dict)
 
 
 def _chunks(out_sizes: Sequence[tuple[int, int]], chunk: int) -> list[tuple[int, int]]:
@@ -37,23 +43,34 @@ def _chunks(out_sizes: Sequence[tuple[int, int]], chunk: int) -> list[tuple[int,
 
 def sweep(impls: list[str], features: np.ndarray, weights: np.ndarray, class_idx: np.ndarray,
           out_sizes: Sequence[tuple[int, int]], masks: Sequence[np.ndarray] | None = None,
-          limits: dict[str, int] | None = None, tolerance_px: float = 15.0, chunk: int = 16,
+          limits: dict[str, int] | None = None, tolerance_px=15.0, chunk: int = 16,
           progress: Callable[[int, int], None] = lambda done, total: None) -> SweepResult:
     """Run every implementation on ``features[i]`` -> ``out_sizes[i]``; ``limits`` caps an
-    implementation to the first ``limits[name]`` images (deterministic, recorded as ``n``)."""
+    implementation to the first ``limits[name]`` images (deterministic, recorded as ``n``).
+    ``tolerance_px`` is one tolerance for all images or one per image."""
+    tolerances = np.broadcast_to(np.asarray(tolerance_px, dtype=np.float64), (len(features),))
     limits = limits or {}
     total = len(features)
     n = {name: min(total, limits.get(name, total)) for name in impls}
     result = SweepResult(impls=list(impls), n=n, peaks={k: [] for k in impls}, hits={k: [] for k in impls},
-                         pair_stats={p: [] for p in combinations(impls, 2)})
+                         distances={k: [] for k in impls}, pair_stats={p: [] for p in combinations(impls, 2)},
+                         oracle_stats={k: [] for k in impls})
     for lo, hi in _chunks(list(out_sizes), chunk):
         maps = {name: cams.get(name)(features[lo:hi], weights, class_idx[lo:hi], out_sizes[lo])
                 for name in impls if lo < n[name]}
+        oracles: dict[str, np.ndarray] = {}
         for name, m in maps.items():
             m = m[: n[name] - lo]
             result.peaks[name].extend(peak(x) for x in m)
             if masks is not None:
-                result.hits[name].extend(pointing_hits(list(m), list(masks[lo:lo + len(m)]), tolerance_px).tolist())
+                dist = peak_distances(list(m), list(masks[lo:lo + len(m)]))
+                result.distances[name].extend(dist.tolist())
+                result.hits[name].extend(hits_at(dist, tolerances[lo:lo + len(m)]).tolist())
+            conv = json.dumps(cams.spec(name).convention, sort_keys=True)
+            if conv not in oracles:
+                oracles[conv] = oracle_cam(cams.spec(name).convention, features[lo:hi], weights, class_idx[lo:hi],
+                                           out_sizes[lo])
+            result.oracle_stats[name].append(agreement.per_map_stats(oracles[conv][: len(m)], m))
         for a, b in result.pair_stats:
             if a in maps and b in maps:
                 k = min(len(maps[a]), n[a] - lo, n[b] - lo)

@@ -45,7 +45,7 @@ def test_cam_weights_are_the_dense_kernel(vgg224):
 def test_tiny_backbone_has_vgg_naming_and_a_finer_grid():
     m = build.build_model("tiny_vgg", 80, 2, "none")
     assert "block3_pool" in [l.name for l in m.layers]
-    assert tuple(build.gap_layer(m).input.shape) == (None, 10, 10, 64)
+    assert tuple(build.gap_layer(m).input.shape) == (None, 5, 5, 64)
 
 
 def test_a_model_without_gap_is_refused():

@@ -32,12 +32,17 @@ def test_hostile_strings_are_escaped():
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
 
 
-@pytest.mark.parametrize("section", ["agreement", "latency", "localization", "recommendation", "model"])
-def test_a_missing_or_empty_section_renders_a_notice(section):
+@pytest.mark.parametrize("section, notice", [
+    ("agreement", "No agreement results."), ("latency", "No latency results."),
+    ("localization", "No localization results."), ("recommendation", "No recommendation"),
+    ("model", "No model section."),
+])
+def test_a_missing_or_empty_section_renders_a_notice(section, notice):
     doc = copy.deepcopy(FIXTURE)
+    assert notice not in render_html(doc)
     doc[section] = {}
     html = render_html(doc)
-    assert "<html" in html and "</html>" in html
+    assert notice in html and "</html>" in html
 
 
 def test_no_gpu_and_a_gpu_row_both_render():
@@ -47,11 +52,69 @@ def test_no_gpu_and_a_gpu_row_both_render():
     assert "cupy_dot_zoom" in html and "none visible to TensorFlow" in html
 
 
-def test_explained_pairs_are_class_representatives_and_every_disagreement():
-    from harness.report import _explained_pairs
+def test_non_equivalent_pairs_are_grouped_by_explanation_disagreements_first():
+    from harness.report import _explanation_groups
     doc = copy.deepcopy(FIXTURE)
-    doc["agreement"]["pairs"].append({**doc["agreement"]["pairs"][1], "a": "scipy_dot_zoom", "b": "tf_resize_einsum"})
-    doc["agreement"]["pairs"].append({**doc["agreement"]["pairs"][2], "verdict": "disagree"})
-    rows = _explained_pairs(doc["agreement"])
-    assert [(r["a"], r["b"], r["verdict"]) for r in rows] == [
-        ("scipy_zoom_dot", "cv2_dot_resize", "convention"), ("cv2_dot_resize", "tf_resize_einsum", "disagree")]
+    doc["agreement"]["pairs"].append({**doc["agreement"]["pairs"][1], "a": "scipy_dot_zoom", "b": "tf_resize_einsum",
+                                      "max_rel": 0.5})
+    doc["agreement"]["pairs"].append({**doc["agreement"]["pairs"][2], "verdict": "disagree", "explanation": "a bug"})
+    groups = _explanation_groups(doc["agreement"])
+    assert [(g["verdict"], g["explanation"], len(g["pairs"])) for g in groups] == [
+        ("disagree", "a bug", 1), ("convention", doc["agreement"]["pairs"][1]["explanation"], 2)]
+    assert groups[1]["max_rel"] == (doc["agreement"]["pairs"][1]["max_rel"], 0.5)
+    assert "scipy_dot_zoom vs tf_resize_einsum (model_features)" in groups[1]["pairs"]
+
+
+def _png_header_only(width: int, height: int) -> str:
+    """A PNG whose header claims ``width`` x ``height``: what a 140 KB 'decompression bomb' shows
+    before any pixel is decoded (its pixel data here is a few bytes)."""
+    import base64
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    return base64.b64encode(png).decode()
+
+
+def _gallery_doc():
+    from harness.runners.gallery import png_b64
+    import numpy as np
+    img = np.zeros((16, 16, 3), np.uint8)
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:8, 4:8] = 255
+    doc = copy.deepcopy(FIXTURE)
+    doc["gallery"] = [{"index": 0, "label": 1, "size": [16, 16], "image_png": png_b64(img), "mask_png": png_b64(mask),
+                       "maps": {"scipy_dot_zoom": {"png": png_b64(mask), "peak": [5, 5], "hit": True}}}]
+    return doc
+
+
+@pytest.mark.parametrize("bad, why", [
+    (_png_header_only(12000, 12000), "over the report's limit"),
+    ("not base64 at all!", "not a decodable PNG"),
+    ("aGVsbG8=", "not a decodable PNG"),
+])
+def test_a_bad_or_huge_gallery_image_becomes_a_placeholder(bad, why):
+    from harness.report import figures
+    doc = _gallery_doc()
+    doc["gallery"][0]["image_png"] = bad
+    with pytest.raises(figures.BadImage, match=why):
+        figures._decode_png(bad)
+    html = render_html(doc)
+    assert 'alt="gallery image 0"' in html
+
+
+def test_a_dollar_sign_in_a_name_is_drawn_as_text():
+    """Regression: '$' started matplotlib's mathtext and no report was written."""
+    doc = _gallery_doc()
+    name = "impl_$x^{2$_cost"
+    for r in doc["latency"]["rows"]:
+        r["impl"] = name if r["impl"] == "cv2_dot_resize" else r["impl"]
+    doc["localization"]["rows"][0]["impl"] = name
+    doc["gallery"][0]["maps"][name] = doc["gallery"][0]["maps"]["scipy_dot_zoom"]
+    doc["agreement"]["conventions"][name] = doc["agreement"]["conventions"]["cv2_dot_resize"]
+    html = render_html(doc)
+    assert "impl_$x^{2$_cost" in html

@@ -1,0 +1,90 @@
+"""Convention oracles: each convention's CAM computed from its definition, in float64, by a path
+that no implementation takes. The agreement stage holds every implementation to the oracle of
+the convention its ``CamSpec`` declares, so an implementation with no peer is checked too.
+
+* The class map is ``sum_c features[b, :, :, c] * weights[c, class_idx[b]]``, in float64.
+* Where each output pixel samples the input (``source_coordinates``):
+  - ``corner``: output pixel ``y`` samples input coordinate ``y * (h - 1) / (H - 1)``
+    (``scipy.ndimage.zoom``'s default, the seed's);
+  - ``half_pixel``: ``(y + 0.5) * h / H - 0.5`` (TF2 ``tf.image.resize``, ``cv2.resize``,
+    ``zoom(grid_mode=True)``); outside ``[0, h - 1]`` the edge sample is repeated.
+* How it interpolates there:
+  - ``bilinear``: the two neighbouring samples weighted ``1 - t`` and ``t``, written out as an
+    ``[H, h]`` matrix from that formula (no library resize), applied as ``My @ map @ Mx.T``;
+  - ``spline2``: SciPy's quadratic B-spline *evaluated* at those coordinates by
+    ``ndimage.map_coordinates`` (the implementations use ``ndimage.zoom``, or matrices built
+    from it; here the coordinates are ours, so an alignment or axis error shows). The boundary
+    mode is the one the convention implies: ``constant`` for corner (zoom's default), ``nearest``
+    for half-pixel.
+
+Pure numerics; imports no implementation.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy import ndimage
+
+
+def class_maps(features: np.ndarray, weights: np.ndarray, class_idx: np.ndarray) -> np.ndarray:
+    """``[B, h, w]`` float64: each image's features dotted with its class's weight column."""
+    f = np.asarray(features, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    return np.stack([f[b] @ w[:, int(k)] for b, k in enumerate(np.asarray(class_idx))]) if len(f) else \
+        np.zeros((0, *f.shape[1:3]))
+
+
+def source_coordinates(n_in: int, n_out: int, alignment: str) -> np.ndarray:
+    """The input coordinate each of ``n_out`` output pixels samples (unclamped)."""
+    y = np.arange(n_out, dtype=np.float64)
+    if alignment == "corner":
+        return y * (n_in - 1) / (n_out - 1) if n_out > 1 else np.zeros(1)
+    if alignment == "half_pixel":
+        return (y + 0.5) * n_in / n_out - 0.5
+    raise ValueError(f"unknown alignment {alignment!r}")
+
+
+def bilinear_matrix(n_in: int, n_out: int, alignment: str) -> np.ndarray:
+    """``[n_out, n_in]``: row ``y`` holds the linear-interpolation weights at ``y``'s coordinate."""
+    src = np.clip(source_coordinates(n_in, n_out, alignment), 0, n_in - 1)
+    lo = np.minimum(np.floor(src).astype(int), max(n_in - 2, 0))
+    t = src - lo
+    m = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    m[rows, lo] = 1 - t
+    if n_in > 1:
+        m[rows, lo + 1] += t
+    return m
+
+
+def _bilinear(maps: np.ndarray, out_size: tuple[int, int], alignment: str) -> np.ndarray:
+    my = bilinear_matrix(maps.shape[1], out_size[0], alignment)
+    mx = bilinear_matrix(maps.shape[2], out_size[1], alignment)
+    return my @ maps @ mx.T
+
+
+def _spline2(maps: np.ndarray, out_size: tuple[int, int], alignment: str) -> np.ndarray:
+    ys = source_coordinates(maps.shape[1], out_size[0], alignment)
+    xs = source_coordinates(maps.shape[2], out_size[1], alignment)
+    grid = np.meshgrid(ys, xs, indexing="ij")
+    mode = "constant" if alignment == "corner" else "nearest"
+    return np.stack([ndimage.map_coordinates(m, grid, order=2, mode=mode) for m in maps]) if len(maps) else \
+        np.zeros((0, *out_size))
+
+
+INTERPOLATIONS: dict[str, Callable[[np.ndarray, tuple[int, int], str], np.ndarray]] = {
+    "bilinear": _bilinear,
+    "spline2": _spline2,
+}
+
+
+def oracle_cam(convention: dict[str, str], features, weights, class_idx, out_size: tuple[int, int]) -> np.ndarray:
+    """``[B, H, W]`` float64: the raw CAM as ``convention`` (alignment, interpolation) defines it."""
+    try:
+        resample = INTERPOLATIONS[convention["interpolation"]]
+    except KeyError:
+        raise ValueError(f"no oracle for interpolation {convention.get('interpolation')!r}; "
+                         f"known: {', '.join(INTERPOLATIONS)}") from None
+    return resample(class_maps(features, weights, class_idx), tuple(int(v) for v in out_size),
+                    convention["alignment"])
