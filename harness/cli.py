@@ -24,6 +24,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline", type=Path, default=None, help="gate the results against this baseline too")
     p.add_argument("--model", type=Path, default=None,
                    help="evaluate this .keras model instead of training one (e.g. the pinned baselines/smoke.keras)")
+    p.add_argument("--force", action="store_true",
+                   help="stage verbs: replace a results.json of another profile, or one that does not parse "
+                        "(kept as results.json.bak)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -60,11 +63,29 @@ def parser() -> argparse.ArgumentParser:
     abp.add_argument("--base", default=None, help="git revision to compare with (default: the commit recorded in "
                                                   "baselines/<profile>.json)")
     abp.add_argument("--profile", choices=list(PROFILES), default="smoke", help="geometries and batches to time")
-    abp.add_argument("--policy", type=Path, default=None, help="thresholds JSON (factor: check ab.median_ratio)")
+    abp.add_argument("--policy", type=Path, default=None, help="thresholds JSON (factor: check ab.ratio)")
     abp.add_argument("--baselines-dir", type=Path, default=Path("baselines"))
     abp.add_argument("--repo", type=Path, default=Path("."), help="the working tree to time as the head")
     abp.add_argument("--out", type=Path, required=True, help="folder for ab.json")
     return ap
+
+
+def _preflight(args) -> None:
+    """Fail before the work: every path the verb will write, every file it will read."""
+    from harness import preflight
+    from harness.model.cache import default_cache_dir
+    if getattr(args, "out", None) is not None:
+        preflight.results_target(args.out, "ab.json" if args.verb == "ab" else
+                                 "index.html" if args.verb == "report" else "results.json")
+    if args.verb in ("run", "agree", "localize", "latency", "train"):
+        preflight.writable_dir(args.cache_dir or default_cache_dir(), "--cache-dir")
+    if getattr(args, "baseline", None) is not None:
+        preflight.usable_baseline(args.baseline)
+    if getattr(args, "policy", None) is not None:
+        from harness.gate import load_policy
+        load_policy(args.policy)
+    if args.verb == "accept":
+        preflight.writable_dir(args.baselines_dir, "--baselines-dir")
 
 
 def _run(args) -> int:
@@ -74,7 +95,7 @@ def _run(args) -> int:
         return EXIT_OK
     stages = STAGES if args.verb == "run" else (args.verb,)
     run(args.profile, args.out, stages, args.cache_dir, args.data_dir, not args.no_download, baseline=args.baseline,
-        model_path=args.model)
+        model_path=args.model, force=args.force)
     return EXIT_OK
 
 
@@ -132,7 +153,8 @@ def _ab(args) -> int:
 
 VERBS = {"run": _run, "agree": _run, "localize": _run, "latency": _run, "train": _train, "report": _report,
          "gate": _gate, "accept": _accept, "ab": _ab}
-STRICT_VERBS = ("gate", "ab", "accept")  # every error exits 2, so that 1 always means a regression
+STRICT_VERBS = ("gate", "ab", "accept")
+TF_VERBS = ("run", "agree", "localize", "latency", "train", "ab")  # every error exits 2, so that 1 always means a regression
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +165,22 @@ def main(argv: list[str] | None = None) -> int:
     from harness.model.weights import WeightsUnavailableError
     from harness.results import ResultsError
     try:
+        _preflight(args)
+        if args.verb in TF_VERBS and not getattr(args, "cams_only", False):
+            from harness.quiet import import_tensorflow_quietly
+            import_tensorflow_quietly()
         return VERBS[args.verb](args)
-    except (ResultsError, DataUnavailableError, WeightsUnavailableError, ValueError, KeyError) as exc:
+    except KeyboardInterrupt:
+        print(f"cam-harness {args.verb}: interrupted; nothing half-written is left (files are written atomically)",
+              file=sys.stderr)
+        return 130
+    except KeyError as exc:
+        key = exc.args[0] if exc.args else ""
+        text = key if isinstance(key, str) and " " in key else (
+            f"a required field {key!r} is missing from the input; regenerate it with this version of cam-harness")
+        print(f"cam-harness {args.verb}: error: {text}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except (ResultsError, DataUnavailableError, WeightsUnavailableError, ValueError) as exc:
         print(f"cam-harness {args.verb}: error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     except Exception as exc:

@@ -27,19 +27,87 @@ def test_report_verb_on_a_missing_file_exits_2(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_accept_stores_the_results_without_gallery_as_the_profile_baseline(tmp_path):
-    doc = json.loads(FIXTURE.read_text())
-    doc["gallery"] = [{"image_png": "xyz"}]
-    src = tmp_path / "results.json"
-    src.write_text(json.dumps(doc))
-    assert main(["accept", "--results", str(src), "--baselines-dir", str(tmp_path / "b")]) == 0
-    stored = json.loads((tmp_path / "b" / "smoke.json").read_text())
-    assert "gallery" not in stored
-    assert stored == {k: v for k, v in doc.items() if k != "gallery"}
-
-
 def test_python_dash_m_entry_point():
     import subprocess
     import sys
     out = subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "gate" in out.stdout
+
+
+def _fast(argv, capsys):
+    """The verb must refuse in seconds, before any training or timing."""
+    import time
+    t0 = time.perf_counter()
+    code = main(argv)
+    assert time.perf_counter() - t0 < 20
+    return code, capsys.readouterr().err
+
+
+def test_an_out_path_under_a_file_is_refused_before_the_work(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code, err = _fast(["run", "--profile", "smoke", "--out", str(tmp_path / "afile" / "sub")], capsys)
+    assert code == 2 and "is a file, not a folder" in err and "afile" in err
+
+
+def test_an_out_path_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "out").write_text("x")
+    code, err = _fast(["localize", "--profile", "smoke", "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "is a file, not a folder" in err
+
+
+def test_a_results_json_that_is_a_folder_is_refused(tmp_path, capsys):
+    (tmp_path / "results.json").mkdir()
+    code, err = _fast(["run", "--profile", "smoke", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "is not a regular file" in err
+
+
+def test_a_cache_dir_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "cache").write_text("x")
+    code, err = _fast(["train", "--profile", "smoke", "--cache-dir", str(tmp_path / "cache")], capsys)
+    assert code == 2 and "--cache-dir" in err and "is a file" in err
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"schema_version": 1}), None])
+def test_a_malformed_baseline_is_refused_before_the_work(tmp_path, capsys, content):
+    bad = tmp_path / "bad.json"
+    if content is None:
+        doc = json.loads(FIXTURE.read_text())
+        doc["latency"]["rows"][0]["rel_to_calibration"] = "fast"
+        content = json.dumps(doc)
+    bad.write_text(content)
+    code, err = _fast(["run", "--profile", "smoke", "--out", str(tmp_path / "o"), "--baseline", str(bad)], capsys)
+    assert code == 2 and str(bad) in err and "Traceback" not in err
+
+
+def test_a_bad_policy_is_refused_before_the_work(tmp_path, capsys):
+    bad = tmp_path / "policy.json"
+    bad.write_text('{"checks": [{"metric": "latency.rel_to_calibration", "direction": "x"}]}')
+    code, err = _fast(["ab", "--policy", str(bad), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "policy" in err
+
+
+@pytest.mark.parametrize("existing", ["other_profile", "corrupt"])
+def test_a_stage_verb_refuses_to_replace_a_foreign_results_file(tmp_path, existing):
+    from harness.results import ResultsError
+    from harness.runners.run import _start
+    doc = json.loads(FIXTURE.read_text())
+    doc["profile"] = "default"
+    text = json.dumps(doc) if existing == "other_profile" else "{truncated"
+    (tmp_path / "results.json").write_text(text)
+    with pytest.raises(ResultsError, match="--force"):
+        _start(tmp_path, "smoke", ("localize",))
+    assert (tmp_path / "results.json").read_text() == text
+    fresh = _start(tmp_path, "smoke", ("localize",), force=True)
+    assert fresh["profile"] == "smoke" and (tmp_path / "results.json.bak").read_text() == text
+
+
+def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, capsys, monkeypatch):
+    from harness import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.VERBS, "report", interrupted)
+    assert main(["report", "--results", str(FIXTURE), "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err

@@ -5,10 +5,14 @@ Each family module builds its :class:`CamSpec` objects; ``harness.cams`` hands t
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import numpy as np
+
+from harness.cams.validate import check_cam_args
 
 CamFn = Callable[[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]], np.ndarray]
 
@@ -57,10 +61,23 @@ class CamSpec:
         return per_image * (batch if self.whole_batch else 1)
 
 
+def guarded(fn: CamFn) -> CamFn:
+    """``fn`` behind the shared validator: bad arguments raise the same ``ValueError`` in every
+    implementation, and an empty batch returns an empty ``[0, H, W]`` float32 array."""
+    @functools.wraps(fn)
+    def cam(features, weights, class_idx, out_size):
+        f, w, k, out = check_cam_args(features, weights, class_idx, out_size)
+        if f.shape[0] == 0:
+            return np.zeros((0, *out), dtype=np.float32)
+        return fn(f, w, k, out)
+    return cam
+
+
 def build_registry(specs: Iterable[CamSpec]) -> dict[str, CamSpec]:
+    """Name -> spec, each function behind :func:`guarded`; a name registered twice is refused."""
     registry: dict[str, CamSpec] = {}
     for spec in specs:
         if spec.name in registry:
             raise ValueError(f"CAM implementation {spec.name!r} is registered twice")
-        registry[spec.name] = spec
+        registry[spec.name] = dataclasses.replace(spec, fn=guarded(spec.fn))
     return registry

@@ -1,7 +1,28 @@
 """Argument checks shared by every CAM implementation."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+
+MAX_OUTPUT_PIXELS = 1 << 26  # 67 megapixels per map (8192 x 8192); a 24 MP photo fits
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_out_size(out_size) -> tuple[int, int]:
+    """``(H, W)`` as two positive Python ints; bools, floats, strings and huge maps are refused."""
+    if isinstance(out_size, (str, bytes)) or not hasattr(out_size, "__len__") or len(out_size) != 2:
+        raise ValueError(f"out_size must be a pair (H, W) of positive integers, got {out_size!r}")
+    if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) for v in out_size):
+        raise ValueError(f"out_size must be a pair (H, W) of integers (not bool, float or str), got {out_size!r}; "
+                         "round it yourself if a float is intended")
+    H, W = (int(v) for v in out_size)
+    if H <= 0 or W <= 0:
+        raise ValueError(f"out_size must be positive, got {(H, W)}")
+    if H * W > MAX_OUTPUT_PIXELS:
+        raise ValueError(f"out_size {(H, W)} is {H * W:,} pixels per map, over the limit of {MAX_OUTPUT_PIXELS:,}; "
+                         "compute the map at a smaller size and resize the normalised result")
+    return H, W
 
 
 def check_cam_args(features, weights, class_idx, out_size):
@@ -12,12 +33,15 @@ def check_cam_args(features, weights, class_idx, out_size):
     """
     features = np.asarray(features)
     weights = np.asarray(weights)
+    out = check_out_size(out_size)
     if features.ndim != 4:
         raise ValueError(
             f"features must have rank 4 [B, h, w, C], got shape {features.shape}; "
             "add a batch axis with features[None] for a single map")
     if weights.ndim != 2:
         raise ValueError(f"weights must have rank 2 [C, K] (the Dense kernel), got shape {weights.shape}")
+    if features.shape[-1] == 0:
+        raise ValueError("features have zero channels; pass the tensor the GAP layer averages")
     if features.shape[-1] != weights.shape[0]:
         raise ValueError(
             f"channel count differs: features have {features.shape[-1]} channels, "
@@ -33,18 +57,17 @@ def check_cam_args(features, weights, class_idx, out_size):
     bad = (class_idx < 0) | (class_idx >= k)
     if bad.any():
         raise ValueError(f"class index {int(class_idx[bad][0])} out of range: the weights have {k} classes (0..{k - 1})")
-    if not np.isfinite(features).all():
-        raise ValueError("features contain NaN or infinity; check the model's inputs and outputs")
-    if not np.isfinite(weights).all():
-        raise ValueError("weights contain NaN or infinity; check the trained model")
-    try:
-        H, W = (int(v) for v in out_size)
-    except (TypeError, ValueError):
-        raise ValueError(f"out_size must be a pair (H, W) of positive integers, got {out_size!r}") from None
-    if H <= 0 or W <= 0:
-        raise ValueError(f"out_size must be positive, got {(H, W)}")
+    for what, arr, fix in (("features", features, "check the model's inputs and outputs"),
+                           ("weights", weights, "check the trained model")):
+        if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+            raise ValueError(f"{what} must be real numbers, got dtype {arr.dtype}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{what} contain NaN or infinity; {fix}")
+        if arr.size and float(np.abs(arr).max()) > FLOAT32_MAX:
+            raise ValueError(f"{what} hold values up to {float(np.abs(arr).max()):.3g}, beyond float32's range "
+                             f"({FLOAT32_MAX:.3g}), which every implementation computes in; rescale them")
     return (features.astype(np.float32, copy=False), weights.astype(np.float32, copy=False),
-            class_idx.astype(np.int64), (H, W))
+            class_idx.astype(np.int64), out)
 
 
 def class_columns(weights: np.ndarray, class_idx: np.ndarray) -> np.ndarray:

@@ -35,12 +35,14 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("TFDS_DATA_DIR", Path.home() / "tensorflow_datasets")).expanduser()
 
 
-def unavailable_message(name: str, data_dir: Path, cause: BaseException) -> str:
+def unavailable_message(name: str, data_dir: Path, cause: BaseException, download: bool = True) -> str:
     manual = data_dir / "downloads" / "manual"
     files = " and ".join(MANUAL_FILES[name])
-    return (f"dataset {name!r} is not prepared in {data_dir} and could not be downloaded "
-            f"({type(cause).__name__}). Without network, put {files} in {manual} and run again, "
-            f"or point TFDS_DATA_DIR (or --data-dir) at a folder where {name} is already prepared.")
+    how = ("could not be downloaded" if download else
+           "downloading is off (--no-download), so it must be prepared there already")
+    return (f"dataset {name!r} is not prepared in {data_dir} and {how} ({type(cause).__name__}: {str(cause)[:200]}). "
+            f"Without network, put {files} in {manual} and run again (without --no-download, so tfds prepares "
+            f"them), or point TFDS_DATA_DIR (or --data-dir) at a folder where {name} is already prepared.")
 
 
 def _load(name: str, data_dir: Path, download: bool, **kwargs):
@@ -48,7 +50,7 @@ def _load(name: str, data_dir: Path, download: bool, **kwargs):
     try:
         return tfds.load(name, data_dir=str(data_dir), download=download, **kwargs)
     except Exception as exc:
-        raise DataUnavailableError(unavailable_message(name, data_dir, exc)) from exc
+        raise DataUnavailableError(unavailable_message(name, data_dir, exc, download)) from exc
 
 
 def normalize_and_resize(image, label, image_size: int):

@@ -1,6 +1,7 @@
 """Where backbone weights come from: ``none``, ``imagenet`` (Keras' cache or download), or a file."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -22,6 +23,14 @@ def imagenet_cache_path() -> Path:
     return keras_home() / "models" / VGG16_NOTOP_FILE
 
 
+def md5_of(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _download_imagenet() -> str:
     import keras
     return keras.utils.get_file(VGG16_NOTOP_FILE, VGG16_NOTOP_URL, cache_subdir="models",
@@ -39,13 +48,18 @@ def resolve_weights(weights: str) -> str | None:
         return None
     if weights == "imagenet":
         cached = imagenet_cache_path()
-        if cached.is_file() and cached.stat().st_size == VGG16_NOTOP_BYTES:
-            return str(cached)
+        if cached.is_file():
+            if cached.stat().st_size == VGG16_NOTOP_BYTES and md5_of(cached) == VGG16_NOTOP_MD5:
+                return str(cached)
+            raise WeightsUnavailableError(
+                f"{cached} is not Keras' VGG16 no-top weights file (its size or MD5 differs from the published "
+                f"{VGG16_NOTOP_BYTES:,} bytes, {VGG16_NOTOP_MD5}): it is truncated or corrupt. Delete it and "
+                "download it again, or put the right file there.")
         try:
             return _download_imagenet()
         except Exception as exc:
             raise WeightsUnavailableError(
-                f"ImageNet weights for VGG16 are not cached and could not be downloaded ({type(exc).__name__}). "
+                f"ImageNet weights for VGG16 are not cached and could not be fetched ({type(exc).__name__}: {exc}). "
                 f"Without network, put {VGG16_NOTOP_FILE} ({VGG16_NOTOP_BYTES:,} bytes) at {cached} "
                 f"(set KERAS_HOME to use another folder), or pass weights=<path to a local .h5>."
             ) from exc

@@ -1,6 +1,8 @@
 """The model stage: train the reference model or take it from the cache, then extract features."""
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -61,11 +63,31 @@ def _train(profile: Profile, data_dir: Path | None, download: bool, verbose: int
                    "recipe": recipe.__dict__}
 
 
+def _die_with_parent() -> Callable[[], bool]:
+    """Ask Linux to SIGTERM this process when its parent dies (``PR_SET_PDEATHSIG``); return a
+    check that the parent is still the one that started us (elsewhere, only the check)."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        except OSError:
+            pass
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+    return lambda: os.getppid() == parent
+
+
 def _train_into_cache(profile: Profile, key: str, cache_dir: Path | None, data_dir: Path | None, download: bool,
                       verbose: int, replies) -> None:
-    """Child-process body: fill the cache entry ``key`` (training if needed) and report back."""
+    """Child-process body: fill the cache entry ``key`` (training if needed) and report back.
+    It dies with its parent, and writes the entry only while the parent is alive."""
+    parent_alive = _die_with_parent()
+    from harness.quiet import import_tensorflow_quietly
+    import_tensorflow_quietly()
     try:
-        _, _, status = cache.load_or_train(key, lambda: _train(profile, data_dir, download, verbose, print), cache_dir)
+        _, _, status = cache.load_or_train(key, lambda: _train(profile, data_dir, download, verbose, print), cache_dir,
+                                           may_write=parent_alive)
         replies.put(("ok", status))
     except BaseException as exc:  # reported to the parent, which raises it there
         replies.put(("error", exc))
@@ -97,9 +119,17 @@ def model_stage(profile: Profile, cache_dir: Path | None = None, data_dir: Path 
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     key = training_key(profile)
-    status = "hit" if cache.entry_ok(key, cache_dir) else _fill_cache_in_child(
-        profile, key, cache_dir, data_dir, download, verbose)
-    model, meta, _ = cache.load_or_train(key, lambda: _train(profile, data_dir, download, verbose, log), cache_dir)
+    reason = cache.check_entry(key, cache_dir)
+    if reason is None:
+        try:
+            model, meta = cache.load_entry(key, cache_dir)
+            status = "hit"
+        except cache.CacheEntryError as exc:
+            reason = str(exc)
+    if reason is not None:
+        log(f"model cache: {key} is not usable ({reason}); training in a child process")
+        status = _fill_cache_in_child(profile, key, cache_dir, data_dir, download, verbose)
+        model, meta = cache.load_entry(key, cache_dir)
     log(f"model cache {status}: {key}")
     model_file = Path(cache_dir or cache.default_cache_dir()) / f"{key}.keras"
     return _context(profile, model, model_file, meta["sha256"], {

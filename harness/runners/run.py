@@ -5,6 +5,7 @@ profile (or start a new one). Everything is written atomically at the end of the
 """
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -15,6 +16,8 @@ from harness import cams
 from harness.config import Profile, get_profile
 from harness.data import sources
 from harness.environment import environment
+from harness.localization import tolerance_for
+from harness.model_cams.gradcam import identity_check
 from harness.recommend import recommend
 from harness.results import ResultsError, load_results, new_results, write_results
 from harness.runners import agree, latency, localize
@@ -23,18 +26,35 @@ from harness.runners.model_stage import extract_features, model_from_file, model
 from harness.runners.sweep import sweep
 
 STAGES = ("agree", "localize", "latency")
+GRADCAM_IMAGES = 32
 
 
-def _start(out_dir: Path, profile: str, stages: tuple[str, ...]) -> dict:
+def enable_determinism() -> None:
+    """TensorFlow op determinism where features and CAMs are computed (training sets it in its
+    own process): the same seed gives the same agreement and localization sections."""
+    import tensorflow as tf
+    tf.config.experimental.enable_op_determinism()
+
+
+def _start(out_dir: Path, profile: str, stages: tuple[str, ...], force: bool = False) -> dict:
+    """The document a run fills: for a stage verb, the existing results.json of the same profile.
+    A stage verb never replaces another profile's file, or one that does not parse, unless
+    ``force``, which keeps it as ``results.json.bak``."""
     path = out_dir / "results.json"
-    if set(stages) != set(STAGES) and path.exists():
-        try:
-            doc = load_results(path)
-            if doc.get("profile") == profile:
-                doc["environment"] = environment()
-                return doc
-        except ResultsError:
-            pass
+    if set(stages) == set(STAGES) or not path.exists():
+        return new_results(profile, environment())
+    try:
+        doc = load_results(path)
+        problem = None if doc.get("profile") == profile else f"holds results of profile {doc.get('profile')!r}"
+    except ResultsError as exc:
+        problem = f"does not parse ({exc})"
+    if problem is None:
+        doc["environment"] = environment()
+        return doc
+    if not force:
+        raise ResultsError(f"{path} {problem}; a {'/'.join(stages)} run of {profile!r} would replace it. Use another "
+                           "--out, or --force to replace it (the old file is kept as results.json.bak)")
+    shutil.copy2(path, path.with_name("results.json.bak"))
     return new_results(profile, environment())
 
 
@@ -44,7 +64,7 @@ def _gate(doc: dict, baseline: Path) -> dict:
     from harness.gate import compare, default_policy
     try:
         return {"baseline": str(baseline), **compare(doc, load_results(baseline), default_policy()).as_dict()}
-    except ResultsError as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the baseline holds, the run's results are kept
         return {"baseline": str(baseline), "passed": False, "compared": 0, "failures": [], "notes": [], "error": str(exc)}
 
 
@@ -66,12 +86,12 @@ def run_cams_latency(profile_name: str, out_dir: str | Path, log: Callable[[str]
 
 def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...] = STAGES, cache_dir: Path | None = None,
         data_dir: Path | None = None, download: bool = True, render: bool = True, baseline: Path | None = None,
-        model_path: Path | None = None, log: Callable[[str], None] = print) -> dict:
+        model_path: Path | None = None, force: bool = False, log: Callable[[str], None] = print) -> dict:
     """Every stage in ``stages`` on the profile's model: trained (or taken from the cache), or the
     ``.keras`` file at ``model_path`` (never trained; a pinned baseline model, for instance)."""
     profile = profile_name if isinstance(profile_name, Profile) else get_profile(profile_name)
     out_dir = Path(out_dir)
-    doc = _start(out_dir, profile.name, stages)
+    doc = _start(out_dir, profile.name, stages, force)
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
 
@@ -88,23 +108,27 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
         t = time.perf_counter()
         examples = sources.eval_examples(profile, data_dir, download)
         log(f"extracting features of {len(examples)} {profile.eval_dataset} images")
+        enable_determinism()
         feats, preds = extract_features(ctx.view, examples, profile.image_size)
         labels = np.array([e.label for e in examples])
         doc["model"]["eval_accuracy"] = float(np.mean(np.argmax(preds, axis=1) == labels))
         limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
         log(f"computing CAMs with {len(impls)} implementations")
+        tolerances = [tolerance_for(e.mask.shape, profile.tolerance_frac) for e in examples]
         result = sweep(impls, feats, ctx.weights, labels, [e.mask.shape for e in examples], [e.mask for e in examples],
-                       limits, profile.tolerance_px)
+                       limits, tolerances)
         clock["sweep"] = time.perf_counter() - t
         if "agree" in stages:
             t = time.perf_counter()
             doc["agreement"] = agree.agreement_section(impls, result, profile, log)
+            k = min(len(feats), GRADCAM_IMAGES)
+            doc["agreement"]["gradcam_identity"] = identity_check(ctx.model, feats[:k], ctx.weights, labels[:k])
             clock["agreement"] = time.perf_counter() - t
         if "localize" in stages:
             doc["localization"] = localize.localization_section(result, profile.eval_dataset, [e.mask for e in examples],
-                                                                labels, profile.tolerance_px, sources.class_names(profile))
+                                                                labels, profile.tolerance_frac, sources.class_names(profile))
             picks = choose(result.hits, cams.REFERENCE, profile.gallery_size)
-            doc["gallery"] = gallery(picks, examples, feats, ctx.weights, impls, profile.tolerance_px)
+            doc["gallery"] = gallery(picks, examples, feats, ctx.weights, impls, profile.tolerance_frac)
     if "latency" in stages:
         t = time.perf_counter()
         doc["latency"] = latency.latency_section(profile, ctx, impls, log)

@@ -67,3 +67,4 @@ def test_offline_errors_name_the_manual_folder_and_files(tmp_path, name, files):
         load()
     msg = str(err.value)
     assert str(tmp_path / "downloads" / "manual") in msg and files in msg and "TFDS_DATA_DIR" in msg
+    assert "--no-download" in msg and "could not be downloaded" not in msg

@@ -1,4 +1,6 @@
 """The model cache: miss, hit, and corruption rebuilt rather than trusted."""
+import json
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from harness.model import build, cache  # noqa: E402
 
 def tiny():
     m = build.build_model("tiny_vgg", 64, 2, "none")
-    return m, {"history": {"loss": [0.5]}, "test_accuracy": 0.9}
+    return m, {"history": {"loss": [0.5]}, "test_accuracy": 0.9, "train_seconds": 1.0, "recipe": {}}
 
 
 class Counter:
@@ -32,18 +34,39 @@ def test_miss_then_hit_returns_the_same_weights_and_metadata(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k1.json", "k1.keras"]
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "drop_meta", "drop_model"])
+def _random_bytes_with_matching_checksum(model_path, meta_path):
+    model_path.write_bytes(np.random.default_rng(0).bytes(4096))
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "sha256": cache.file_sha256(model_path)}))
+
+
+def _model_file_is_a_directory(model_path, meta_path):
+    model_path.unlink()
+    model_path.mkdir()
+
+
+def _meta_without_history(model_path, meta_path):
+    meta = json.loads(meta_path.read_text())
+    del meta["history"]
+    meta_path.write_text(json.dumps(meta))
+
+
+DAMAGE = {
+    "truncate": lambda m, j: m.write_bytes(m.read_bytes()[:500]),
+    "garbage": lambda m, j: j.write_text("{not json"),
+    "drop_meta": lambda m, j: j.unlink(),
+    "drop_model": lambda m, j: m.unlink(),
+    "random_bytes_matching_checksum": _random_bytes_with_matching_checksum,
+    "model_is_a_directory": _model_file_is_a_directory,
+    "meta_without_history": _meta_without_history,
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_corrupt_entry_is_rebuilt(tmp_path, damage):
     cache.load_or_train("k2", tiny, tmp_path)
     model_path, meta_path = tmp_path / "k2.keras", tmp_path / "k2.json"
-    if damage == "truncate":
-        model_path.write_bytes(model_path.read_bytes()[:500])
-    elif damage == "garbage":
-        meta_path.write_text("{not json")
-    elif damage == "drop_meta":
-        meta_path.unlink()
-    else:
-        model_path.unlink()
+    DAMAGE[damage](model_path, meta_path)
     train = Counter()
     _, meta, status = cache.load_or_train("k2", train, tmp_path)
     assert status == "rebuilt" and train.calls == 1
@@ -66,9 +89,33 @@ def test_keys_change_with_every_input():
     assert cache.cache_key(base) != cache.cache_key({**base, "code": "abd"})
 
 
-def test_entry_ok_checks_presence_and_checksum_without_loading(tmp_path):
-    assert not cache.entry_ok("k4", tmp_path)
+def test_check_entry_checks_presence_keys_and_checksum_without_loading(tmp_path):
+    assert cache.check_entry("k4", tmp_path) == "no entry"
     cache.load_or_train("k4", tiny, tmp_path)
-    assert cache.entry_ok("k4", tmp_path)
+    assert cache.check_entry("k4", tmp_path) is None
+    _meta_without_history(tmp_path / "k4.keras", tmp_path / "k4.json")
+    assert cache.check_entry("k4", tmp_path) == "metadata lacks history"
     (tmp_path / "k4.keras").write_bytes(b"corrupt")
-    assert not cache.entry_ok("k4", tmp_path)
+    assert cache.check_entry("k4", tmp_path) in ("metadata lacks history", "checksum mismatch")
+
+
+@pytest.mark.parametrize("damage", ["random_bytes_matching_checksum", "meta_without_history", "model_is_a_directory"])
+def test_model_stage_rebuilds_a_false_hit_in_the_child_never_in_its_own_process(tmp_path, monkeypatch, damage):
+    from harness.config import PROFILES
+    from harness.runners import model_stage
+    profile = PROFILES["smoke"]
+    key = model_stage.training_key(profile)
+    cache.load_or_train(key, tiny, tmp_path)
+    DAMAGE[damage](*cache.paths(key, tmp_path))
+    filled = []
+
+    def child(profile, key, cache_dir, *args):
+        filled.append(key)
+        return cache.load_or_train(key, tiny, cache_dir)[2]
+
+    monkeypatch.setattr(model_stage, "_fill_cache_in_child", child)
+    monkeypatch.setattr(model_stage, "_train", lambda *a: pytest.fail("trained in the timing process"))
+    lines = []
+    ctx = model_stage.model_stage(profile, tmp_path, log=lines.append)
+    assert filled == [key] and ctx.section["cache_status"] == "rebuilt"
+    assert any("not usable" in line for line in lines)
