@@ -58,6 +58,16 @@ def parser() -> argparse.ArgumentParser:
     acc.add_argument("--baselines-dir", type=Path, default=Path("baselines"))
     acc.add_argument("--model", type=Path, default=None,
                      help="the .keras file the results were computed on (default: the path they record)")
+    ex = sub.add_parser("export", help="write one .keras model that returns the probabilities and the exact CAM "
+                                       "of a convention (loads with safe_mode=True on any Keras 3 backend)")
+    src = ex.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", type=Path, help="a trained GAP + Dense model (.keras)")
+    src.add_argument("--profile", choices=list(PROFILES), help="the profile's trained model (trained if not cached)")
+    ex.add_argument("--convention", required=True, choices=["seed", "halfpixel_bilinear", "halfpixel_spline2"])
+    ex.add_argument("--out-size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                    help="CAM size (default: the model's input size)")
+    ex.add_argument("--out", type=Path, required=True, help="the .keras file to write")
+    ex.add_argument("--cache-dir", type=Path, default=None)
     abp = sub.add_parser("ab", help="time the CAM implementations of a base revision and the working tree on this "
                                     "machine, interleaved; exit 1 on a significant slowdown, 2 on unusable input")
     abp.add_argument("--base", default=None, help="git revision to compare with (default: the commit recorded in "
@@ -74,10 +84,12 @@ def _preflight(args) -> None:
     """Fail before the work: every path the verb will write, every file it will read."""
     from harness import preflight
     from harness.model.cache import default_cache_dir
-    if getattr(args, "out", None) is not None:
+    if args.verb == "export":
+        preflight.export_target(args.out)
+    elif getattr(args, "out", None) is not None:
         preflight.results_target(args.out, "ab.json" if args.verb == "ab" else
                                  "index.html" if args.verb == "report" else "results.json")
-    if args.verb in ("run", "agree", "localize", "latency", "train"):
+    if args.verb in ("run", "agree", "localize", "latency", "train") or (args.verb == "export" and args.profile):
         preflight.writable_dir(args.cache_dir or default_cache_dir(), "--cache-dir")
     if getattr(args, "baseline", None) is not None:
         preflight.usable_baseline(args.baseline)
@@ -136,6 +148,13 @@ def _accept(args) -> int:
     return EXIT_OK
 
 
+def _export(args) -> int:
+    from harness.runners.export_stage import export
+    print(export(args.out, args.convention, tuple(args.out_size) if args.out_size else None, model_path=args.model,
+                 profile=args.profile, cache_dir=args.cache_dir))
+    return EXIT_OK
+
+
 def _ab(args) -> int:
     from harness.config import get_profile
     from harness.gate import default_policy, load_policy
@@ -152,9 +171,9 @@ def _ab(args) -> int:
 
 
 VERBS = {"run": _run, "agree": _run, "localize": _run, "latency": _run, "train": _train, "report": _report,
-         "gate": _gate, "accept": _accept, "ab": _ab}
-STRICT_VERBS = ("gate", "ab", "accept")
-TF_VERBS = ("run", "agree", "localize", "latency", "train", "ab")  # every error exits 2, so that 1 always means a regression
+         "gate": _gate, "accept": _accept, "ab": _ab, "export": _export}
+STRICT_VERBS = ("gate", "ab", "accept")  # every error exits 2, so that 1 always means a regression
+TF_VERBS = ("run", "agree", "localize", "latency", "train", "ab", "export")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,17 @@ def results_target(out_dir: Path, name: str = "results.json") -> Path:
     return target
 
 
+def export_target(path: Path) -> Path:
+    """A ``.keras`` file path in a writable folder (Keras saves only to that suffix)."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise PreflightError(f"--out {path}: the exported model is a Keras 3 file and must end in .keras")
+    if path.exists() and not path.is_file():
+        raise PreflightError(f"--out {path} exists and is not a regular file; choose another path")
+    writable_dir(path.parent, "--out folder")
+    return path
+
+
 def usable_baseline(path: Path) -> dict:
     """A baseline that loads and whose values the gate can read."""
     from harness.gate.values import check_values

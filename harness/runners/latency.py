@@ -168,6 +168,27 @@ def end_to_end_rows(forward, weights: np.ndarray, image_size: int, out_size: tup
     return rows
 
 
+def exported_rows(model, image_size: int, out_size: tuple[int, int], cfg: LatencyConfig,
+                  calibration_ms: float) -> list[dict]:
+    """End to end in one call of the exported model (``harness.export``: model, class choice and
+    CAM), per convention, on every device TensorFlow sees, at the end-to-end batches."""
+    from harness.export import CONVENTIONS, cam_model
+    from harness.runners.exported import export_name
+    rows = []
+    for convention in CONVENTIONS:
+        exported = cam_model(model, convention, out_size)
+        for device in tf_devices():
+            for batch in cfg.end_to_end_batches:
+                x = np.random.default_rng(batch).random((batch, image_size, image_size, 3), dtype=np.float32)
+                inputs = {"image": x, "class_index": np.full(batch, -1, np.int32)}
+                with placed(device, "tf"):
+                    seconds = clock(lambda: np.asarray(exported(inputs)["cam"]), cfg)
+                rows.append(_row("end_to_end", export_name(convention), device, "profile", batch, seconds,
+                                 calibration_ms, shape={"image_size": image_size, "out_h": out_size[0],
+                                                        "out_w": out_size[1]}))
+    return rows
+
+
 PET_TYPICAL_SIZE = (375, 500)
 
 
@@ -209,4 +230,5 @@ def latency_section(profile, ctx, impls: list[str], log: Callable[[str], None] =
     seed_model = ctx.model if (profile.backbone, profile.image_size) == ("vgg16", SH) else build_model("vgg16", SH, 2, "none")
     rows += forward_rows(compiled_forward(cam_view(seed_model)), SH, "seed", (1,), cfg, cal_before)
     rows += end_to_end_rows(forward, ctx.weights, profile.image_size, out, cfg, cal_before, impls, log)
+    rows += exported_rows(ctx.model, profile.image_size, out, cfg, cal_before)
     return _section(cfg, geometries, rows, skipped, cal_before, timing_stats(clock(calibrate, cfg)).median_ms)

@@ -137,20 +137,26 @@ def model_stage(profile: Profile, cache_dir: Path | None = None, data_dir: Path 
         "train_seconds": meta["train_seconds"], "recipe": meta["recipe"]})
 
 
-def model_from_file(profile: Profile, path: Path, data_dir: Path | None = None, download: bool = True,
-                    log: Callable[[str], None] = print) -> ModelContext:
-    """A trained model given as a ``.keras`` file (a pinned baseline model, or the user's): loaded
-    in safe mode, never trained; its test accuracy is measured on the profile's test split."""
+def load_model_file(path: Path):
+    """A ``.keras`` file, loaded in safe mode; ``ValueError`` naming the file and the fix."""
     import keras
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--model {path}: no such file; pass a .keras file (for the pinned smoke model: "
                          "baselines/smoke.keras)")
     try:
-        model = keras.models.load_model(path, compile=False, safe_mode=True)
+        return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:
         raise ValueError(f"--model {path}: Keras cannot load it ({type(exc).__name__}: {exc}); pass a .keras file "
                          "saved by Keras 3") from None
+
+
+def model_from_file(profile: Profile, path: Path, data_dir: Path | None = None, download: bool = True,
+                    log: Callable[[str], None] = print) -> ModelContext:
+    """A trained model given as a ``.keras`` file (a pinned baseline model, or the user's): loaded
+    in safe mode, never trained; its test accuracy is measured on the profile's test split."""
+    path = Path(path)
+    model = load_model_file(path)
     test_acc = train.evaluate_accuracy(model, sources.test_data(profile, data_dir, download))
     log(f"model loaded from {path}")
     return _context(profile, model, path, cache.file_sha256(path), {

@@ -20,7 +20,7 @@ from harness.localization import tolerance_for
 from harness.model_cams.gradcam import identity_check
 from harness.recommend import recommend
 from harness.results import ResultsError, load_results, new_results, write_results
-from harness.runners import agree, latency, localize
+from harness.runners import agree, exported, latency, localize
 from harness.runners.gallery import choose, gallery
 from harness.runners.model_stage import extract_features, model_from_file, model_stage
 from harness.runners.sweep import sweep
@@ -92,6 +92,7 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
     profile = profile_name if isinstance(profile_name, Profile) else get_profile(profile_name)
     out_dir = Path(out_dir)
     doc = _start(out_dir, profile.name, stages, force)
+    enable_determinism()
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
 
@@ -108,7 +109,6 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
         t = time.perf_counter()
         examples = sources.eval_examples(profile, data_dir, download)
         log(f"extracting features of {len(examples)} {profile.eval_dataset} images")
-        enable_determinism()
         feats, preds = extract_features(ctx.view, examples, profile.image_size)
         labels = np.array([e.label for e in examples])
         doc["model"]["eval_accuracy"] = float(np.mean(np.argmax(preds, axis=1) == labels))
@@ -123,6 +123,10 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
             doc["agreement"] = agree.agreement_section(impls, result, profile, log)
             k = min(len(feats), GRADCAM_IMAGES)
             doc["agreement"]["gradcam_identity"] = identity_check(ctx.model, feats[:k], ctx.weights, labels[:k])
+            doc["agreement"]["exported_models"] = exported.agreement_rows(
+                ctx.model, sources.to_model_input([e.image for e in examples], profile.image_size), feats, ctx.weights,
+                labels, [e.mask.shape for e in examples], doc["agreement"]["equivalence_classes"],
+                doc["agreement"]["conventions"])
             clock["agreement"] = time.perf_counter() - t
         if "localize" in stages:
             doc["localization"] = localize.localization_section(result, profile.eval_dataset, [e.mask for e in examples],

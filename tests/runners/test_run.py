@@ -42,6 +42,11 @@ def test_every_stage_filled_its_section(first_run):
     assert all(r["explanation"] for r in doc["agreement"]["pairs"] if r["verdict"] != "equivalent")
     assert {r["impl"] for r in doc["agreement"]["oracle_checks"]} == set(doc["agreement"]["conventions"])
     assert doc["agreement"]["gradcam_identity"]["holds"], doc["agreement"]["gradcam_identity"]
+    exports = {r["impl"]: r for r in doc["agreement"]["exported_models"]}
+    assert set(exports) == {"keras_export_seed", "keras_export_halfpixel_spline2", "keras_export_halfpixel_bilinear"}
+    assert all(r["verdict"] == "equivalent" and r["n"] == 12 for r in exports.values()), exports
+    assert "scipy_dot_zoom" in exports["keras_export_seed"]["class"]
+    assert {("end_to_end", n, "cpu") for n in exports} <= {(r["kind"], r["impl"], r["device"]) for r in doc["latency"]["rows"]}
     sweep = doc["localization"]["tolerance_sweep"]
     assert len(sweep["fractions"]) == 21 and {"center", "random", "scipy_dot_zoom"} <= set(sweep["rows"])
     impls = {r["impl"] for r in doc["localization"]["rows"]}
