@@ -111,3 +111,39 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, capsys, monkeypatch):
     assert main(["report", "--results", str(FIXTURE), "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "interrupted" in err
+
+
+def test_a_missing_field_is_named_in_a_sentence(tmp_path, capsys):
+    doc = json.loads(FIXTURE.read_text())
+    del doc["latency"]["rows"][0]["kind"]
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    assert main(["gate", "--results", str(tmp_path / "r.json"), "--baseline", str(FIXTURE)]) == 2
+    err = capsys.readouterr().err
+    assert "kind" in err and "error: 'kind'" not in err and "Traceback" not in err
+
+
+def test_tensorflow_start_up_lines_stay_off_the_console():
+    """Regression: 'failed call to cuInit' (error level) and the oneDNN notice on every CPU run."""
+    import subprocess
+    import sys
+    pytest.importorskip("tensorflow")
+    code = ("from harness.quiet import import_tensorflow_quietly\nimport_tensorflow_quietly()\n"
+            "import tensorflow as tf\nprint(tf.config.list_physical_devices('GPU'))")
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "CAM_HARNESS_TF_LOGS")}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-1000:]
+    assert "cuInit" not in res.stderr and "oneDNN" not in res.stderr and "cuda" not in res.stderr.lower()
+
+
+def test_feature_extraction_raises_no_keras_structure_warning():
+    """Regression: calling the CAM view with one array warned that the inputs' structure differs."""
+    import warnings
+    pytest.importorskip("tensorflow")
+    from harness.data.synthetic import make_split
+    from harness.model.build import build_model, cam_view
+    from harness.runners.model_stage import extract_features
+    view = cam_view(build_model("tiny_vgg", 64, 2, "none"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        feats, preds = extract_features(view, make_split(0, "test", 3, 96), 64, progress=False)
+    assert feats.shape == (3, 4, 4, 64) and preds.shape == (3, 2)
