@@ -3,7 +3,10 @@
 ``cam(features, weights, class_idx, out_size) -> np.ndarray``: ``features`` float32
 ``[B, h, w, C]`` (what the GAP layer averages), ``weights`` ``[C, K]`` (the Dense kernel),
 ``class_idx`` ints ``[B]``, ``out_size`` ``(H, W)``; returns the raw class activation maps,
-float32 ``[B, H, W]`` on the host (no ReLU, no normalisation: see ``postprocess``).
+float32 ``[B, H, W]`` on the host (no ReLU, no normalisation: see ``postprocess``). Every function
+is reached through :func:`get`, which puts it behind the shared validator
+(:func:`harness.cams.registry.guarded`): the family modules' functions take arguments already
+checked and normalised, so call them through the registry.
 """
 from __future__ import annotations
 

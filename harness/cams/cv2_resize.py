@@ -12,7 +12,7 @@ import importlib.util
 import numpy as np
 
 from harness.cams.registry import CamSpec
-from harness.cams.validate import check_cam_args, class_columns
+from harness.cams.validate import class_columns
 
 
 def _missing() -> str | None:
@@ -35,7 +35,7 @@ def _resize(img: np.ndarray, out: tuple[int, int]) -> np.ndarray:
 
 def cv2_resize_dot(features, weights, class_idx, out_size):
     """Bilinear half-pixel resize of all channels (in chunks), then the dot."""
-    f, w, k, out = check_cam_args(features, weights, class_idx, out_size)
+    f, w, k, out = features, weights, class_idx, out_size  # checked by the registry's guard
     cols = class_columns(w, k)
     step = max_channels_per_call()
     maps = []
@@ -49,7 +49,7 @@ def cv2_resize_dot(features, weights, class_idx, out_size):
 
 def cv2_dot_resize(features, weights, class_idx, out_size):
     """The class map first, then one single-channel bilinear half-pixel resize."""
-    f, w, k, out = check_cam_args(features, weights, class_idx, out_size)
+    f, w, k, out = features, weights, class_idx, out_size  # checked by the registry's guard
     maps = np.einsum("bhwc,bc->bhw", f, class_columns(w, k))
     return np.stack([_resize(m, out) for m in maps]).astype(np.float32)
 
@@ -58,7 +58,7 @@ def specs() -> list[CamSpec]:
     common = dict(family="cv2", device="cpu", alignment="half_pixel", interpolation="bilinear",
                   available=_missing)
     return [
-        CamSpec("cv2_resize_dot", cv2_resize_dot, order="upsample_then_dot",
+        CamSpec("cv2_resize_dot", cv2_resize_dot, order="upsample_then_dot", memory_factor=1.1,
                 description="cv2.resize of all channels (chunked to the version's cap), then dot", **common),
         CamSpec("cv2_dot_resize", cv2_dot_resize, order="dot_then_upsample",
                 description="dot first, then one cv2.resize", **common),

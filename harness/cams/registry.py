@@ -29,7 +29,9 @@ class CamSpec:
     to the reference map's range; agreement tolerances for a pair are the larger of the two.
     ``whole_batch`` is True when the intermediates of the whole batch are held at once (else one
     image at a time). ``slow`` marks forms that take seconds per map on the CPU; profiles cap how
-    many evaluation images they see.
+    many evaluation images they see. ``memory_factor`` scales the intermediates of
+    :meth:`bytes_needed` where the library holds more than the arrays named (measured peak RSS in a
+    fresh process, docs/findings.md: XLA ~10x, TensorFlow's all-channel resize ~1.07x).
     """
 
     name: str
@@ -43,6 +45,7 @@ class CamSpec:
     rtol: float = 1e-5
     slow: bool = False
     whole_batch: bool = False
+    memory_factor: float = 1.0
     available: Callable[[], str | None] = field(default=lambda: None, repr=False, compare=False)
 
     @property
@@ -55,10 +58,14 @@ class CamSpec:
         return self.available()
 
     def bytes_needed(self, batch: int, h: int, w: int, channels: int, out_hw: tuple[int, int]) -> int:
-        """Peak intermediate bytes of one call, for skipping configurations over a memory budget."""
+        """An upper bound on the extra memory of one call, for skipping configurations over a
+        memory budget: the intermediates (every channel upsampled, or the class map and its
+        upsampling; per image or for the whole batch) times ``memory_factor``, plus the returned
+        batch of maps twice (per-image forms stack a list of maps)."""
         H, W = out_hw
         per_image = H * W * 4 * (channels if self.order == "upsample_then_dot" else 2)
-        return per_image * (batch if self.whole_batch else 1)
+        intermediates = per_image * (batch if self.whole_batch else 1) * self.memory_factor
+        return int(intermediates + 2 * batch * H * W * 4)
 
 
 def guarded(fn: CamFn) -> CamFn:

@@ -63,7 +63,8 @@ def check_cam_args(features, weights, class_idx, out_size):
             raise ValueError(f"{what} must be real numbers, got dtype {arr.dtype}")
         if not np.isfinite(arr).all():
             raise ValueError(f"{what} contain NaN or infinity; {fix}")
-        if arr.size and float(np.abs(arr).max()) > FLOAT32_MAX:
+        wider = not (np.issubdtype(arr.dtype, np.floating) and np.finfo(arr.dtype).bits <= 32)
+        if wider and arr.size and float(np.abs(arr).max()) > FLOAT32_MAX:
             raise ValueError(f"{what} hold values up to {float(np.abs(arr).max()):.3g}, beyond float32's range "
                              f"({FLOAT32_MAX:.3g}), which every implementation computes in; rescale them")
     return (features.astype(np.float32, copy=False), weights.astype(np.float32, copy=False),
