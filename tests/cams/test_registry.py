@@ -1,8 +1,7 @@
-import numpy as np
 import pytest
 
 from harness import cams
-from harness.cams.registry import CamSpec, build_registry
+from harness.cams.registry import build_registry
 
 
 def test_the_three_required_names_are_registered():
