@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from harness.cams import oracles
-from harness.model.build import gap_layer, head_layer
+from harness.model.camview import cam_weights, find_cam_head
 
 CONVENTIONS = {
     "seed": {"alignment": "corner", "interpolation": "spline2"},
@@ -54,15 +54,21 @@ def cam_model(model, convention: str = "seed", out_size: tuple[int, int] | None 
     import keras
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
-    gap, head = gap_layer(model), head_layer(model)
-    h, w, c = (int(d) for d in gap.input.shape[1:])
-    k = int(head.units)
+    head = find_cam_head(model)
+    h, w, c = (int(d) for d in head.features.shape[1:])
+    weights = cam_weights(model, head)
+    k = weights.shape[1]
     H, W = (int(v) for v in (out_size or model.input.shape[1:3]))
     image = keras.Input(model.input.shape[1:], name="image")
     class_index = keras.Input((), dtype="int32", name="class_index")
-    view = keras.Model(model.input, [gap.input, model.output], name="cam_view")
+    view = keras.Model(model.inputs[0] if len(model.inputs) == 1 else model.inputs, [head.features, model.outputs[0]],
+                       name="cam_view")
     features, probabilities = view(image)
-    predicted = keras.ops.cast(keras.ops.argmax(probabilities, axis=-1), "int32")
+    if head.single_logit:  # one sigmoid probability or logit: class 1 above 0.5 (or 0)
+        cut = 0.5 if head.activation == "sigmoid" else 0.0
+        predicted = keras.ops.cast(probabilities[:, 0] > cut, "int32")
+    else:
+        predicted = keras.ops.cast(keras.ops.argmax(probabilities, axis=-1), "int32")
     chosen = keras.ops.where(class_index >= 0, class_index, predicted)
     pick = keras.layers.Dense(c, use_bias=False, trainable=False, name="class_weights")
     rows = keras.layers.EinsumDense("bhw,hH->bHw", output_shape=(H, w), trainable=False, name="resample_rows")
@@ -74,7 +80,7 @@ def cam_model(model, convention: str = "seed", out_size: tuple[int, int] | None 
     cam = keras.layers.Identity(name="cam")(cam)
     exported = keras.Model({"image": image, "class_index": class_index}, {"probabilities": probabilities, "cam": cam},
                            name=f"cam_{convention}")
-    pick.set_weights([np.asarray(head.kernel.numpy(), np.float32).T])
+    pick.set_weights([weights.T])
     rows.set_weights([convention_matrix(h, H, convention).T])
     cols.set_weights([convention_matrix(w, W, convention).T])
     return exported

@@ -2,13 +2,14 @@
 
 Backbone, then ``GlobalAveragePooling2D``, then ``Dense(num_classes, softmax)``. The CAM view
 returns the tensor the GAP layer averages and the predictions; both are found through the graph
-(the GAP layer and the Dense layer fed by it), never by layer index.
+(:mod:`harness.model.camview`), never by layer index.
 """
 from __future__ import annotations
 
-import numpy as np
-
+from harness.model.camview import cam_view, cam_weights, find_cam_head
 from harness.model.weights import resolve_weights
+
+__all__ = ["build_model", "cam_view", "cam_weights", "gap_layer", "gap_input_layer", "head_layer"]
 
 GAP_NAME = "gap"
 HEAD_NAME = "predictions"
@@ -51,42 +52,22 @@ def build_model(backbone: str = "vgg16", image_size: int = 224, num_classes: int
 
 
 def gap_layer(model):
-    """The model's one GlobalAveragePooling2D layer."""
-    import keras
-    found = [l for l in model.layers if isinstance(l, keras.layers.GlobalAveragePooling2D)]
-    if len(found) != 1:
-        raise ValueError(f"expected one GlobalAveragePooling2D layer in {model.name}, found {len(found)}")
-    return found[0]
+    """The GlobalAveragePooling2D layer of the model's CAM head (found through the graph)."""
+    return find_cam_head(model).gap
 
 
 def gap_input_layer(model):
-    """The layer whose output the GAP layer averages (``block5_pool`` for VGG16)."""
-    gap_in = gap_layer(model).input
-    return next(l for l in model.layers if l.output is gap_in)
+    """The layer whose output the GAP layer averages (``block5_pool`` for VGG16; the nested
+    backbone model itself when the backbone is nested)."""
+    return find_cam_head(model).features._keras_history[0]
 
 
 def head_layer(model):
     """The Dense layer that reads the GAP output: its kernel is the CAM weight matrix."""
-    import keras
-    gap_out = gap_layer(model).output
-    found = [l for l in model.layers if isinstance(l, keras.layers.Dense) and l.input is gap_out]
-    if len(found) != 1:
-        raise ValueError(f"expected one Dense layer fed by the GAP layer in {model.name}, found {len(found)}")
-    return found[0]
+    return find_cam_head(model).dense
 
 
 def backbone_layers(model) -> list:
     """The layers before the GAP layer, input layer included, in order."""
     layers = model.layers
     return layers[: layers.index(gap_layer(model))]
-
-
-def cam_view(model):
-    """A model returning ``(features [B,h,w,C], predictions [B,K])`` for the same inputs."""
-    import keras
-    return keras.Model(model.input, [gap_layer(model).input, model.output], name=f"{model.name}_cam_view")
-
-
-def cam_weights(model) -> np.ndarray:
-    """The Dense kernel ``[C, K]``; the bias does not enter the CAM (seed and Zhou et al.)."""
-    return np.asarray(head_layer(model).kernel.numpy(), dtype=np.float32)

@@ -15,7 +15,7 @@ import numpy as np
 
 from harness.agreement import per_map_stats, summarize
 from harness.cams.oracles import class_maps
-from harness.model.build import gap_layer, head_layer
+from harness.model.camview import find_cam_head
 
 TOLERANCE = 1e-5
 
@@ -24,7 +24,8 @@ def gradcam_on_logit(model, features: np.ndarray, class_idx: np.ndarray) -> np.n
     """``[B, h, w]`` raw Grad-CAM (no ReLU) of ``class_idx`` on the logit, at feature resolution."""
     import keras
     import tensorflow as tf
-    gap, head = gap_layer(model), head_layer(model)
+    found = find_cam_head(model)
+    gap, head = found.gap, found.dense
     f = tf.constant(np.asarray(features, dtype=np.float32))
     activation = head.activation
     head.activation = keras.activations.linear
@@ -32,6 +33,8 @@ def gradcam_on_logit(model, features: np.ndarray, class_idx: np.ndarray) -> np.n
         with tf.GradientTape() as tape:
             tape.watch(f)
             logits = head(gap(f))
+            if found.single_logit:  # class 0 scores -z (harness.model.camview)
+                logits = tf.concat([-logits, logits], axis=1)
             picked = tf.gather(logits, tf.constant(np.asarray(class_idx), dtype=tf.int32), axis=1, batch_dims=1)
         grads = tape.gradient(picked, f)
     finally:
