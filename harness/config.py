@@ -32,6 +32,14 @@ class Profile:
     a curriculum that gets VGG16 from random weights off its plateau (docs/findings.md).
     ``slow_impl_limit`` caps how many evaluation images the all-channel CPU forms (seconds per
     map) see; it is fixed per profile so results stay deterministic, and rows record their ``n``.
+
+    For a user's model and data (``run --model --data``): ``preprocessing`` turns uint8 pixels
+    resized to the model's input into its input (``rescale_255``: the seed's /255; ``none``; or
+    ``keras.applications.<family>.preprocess_input``); ``class_names`` are the model's classes in
+    output order (empty: the evaluation set's own); ``category_map`` maps annotation categories to
+    those names (unmapped ones must be named exactly as a class, or listed in
+    ``ignore_categories``); ``data`` is a default ``--data`` SPEC; ``eval_examples`` caps the
+    pointing trials. Profiles load from TOML files (:mod:`harness.profile_file`).
     """
 
     name: str
@@ -56,6 +64,11 @@ class Profile:
     tolerance_frac: float = 0.03
     min_test_accuracy: float = 0.9
     gallery_size: int = 6
+    preprocessing: str = "rescale_255"
+    class_names: tuple[str, ...] = ()
+    category_map: dict[str, str] = field(default_factory=dict)
+    ignore_categories: tuple[str, ...] = ()
+    data: str = ""
     latency: LatencyConfig = field(default_factory=LatencyConfig)
 
     def to_dict(self) -> dict:
@@ -80,12 +93,18 @@ PROFILES: dict[str, Profile] = {
     "seed": Profile(
         name="seed", train_dataset="cats_vs_dogs", eval_dataset="oxford_iiit_pet", weights="imagenet",
         image_size=224, epochs=10, eval_examples=500, slow_impl_limit=50, learning_rate=1e-3,
-        min_test_accuracy=0.85),
+        min_test_accuracy=0.85, class_names=("cat", "dog")),
 }
 
 
-def get_profile(name: str) -> Profile:
-    try:
+def get_profile(name: str | Profile) -> Profile:
+    """A built-in profile by name, or a profile file (``*.toml``) by path."""
+    if isinstance(name, Profile):
+        return name
+    if name in PROFILES:
         return PROFILES[name]
-    except KeyError:
-        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}") from None
+    if str(name).endswith(".toml"):
+        from harness.profile_file import load_profile_file
+        return load_profile_file(name)
+    raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}, or pass a profile file "
+                     "(.toml; see README 'Run it on your model')")

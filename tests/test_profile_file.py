@@ -1,0 +1,50 @@
+"""Profile files (harness.profile_file): the built-in profiles as files, and the errors users see."""
+from __future__ import annotations
+
+import pytest
+
+from harness.config import PROFILES, LatencyConfig, get_profile
+from harness.profile_file import BUILTIN_DIR, ProfileFileError, load_profile_file
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_builtin_profiles_are_expressible_as_files(name):
+    assert load_profile_file(BUILTIN_DIR / f"{name}.toml") == PROFILES[name]
+
+
+def test_a_user_profile_sets_fields_and_keeps_defaults(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('image_size = 224\npreprocessing = "keras.applications.resnet50.preprocess_input"\n'
+                    'class_names = ["cat", "dog"]\nignore_categories = ["person"]\neval_examples = 0\n'
+                    'adversarial_geometries = [[7, 7, 224, 224]]\n'
+                    '[category_map]\n"Abyssinian" = "cat"\n[latency]\nbatches = [1, 4]\nmemory_budget_mb = 512\n')
+    p = get_profile(str(path))
+    assert p.name == "mine" and p.image_size == 224 and p.class_names == ("cat", "dog")
+    assert p.category_map == {"Abyssinian": "cat"} and p.ignore_categories == ("person",)
+    assert p.adversarial_geometries == ((7, 7, 224, 224),)
+    assert p.latency == LatencyConfig(batches=(1, 4), memory_budget_mb=512.0)
+    assert p.tolerance_frac == 0.03  # a default
+
+
+@pytest.mark.parametrize("text, says", [
+    ("imag_size = 224\n", "unknown key imag_size"),
+    ("image_size = '224'\n", "image_size = '224' is not an integer"),
+    ("class_names = 'cat'\n", "is not an array"),
+    ("[latency]\nbatchez = [1]\n", "[latency]: unknown key batchez"),
+    ("latency = 3\n", "latency must be a table"),
+    ("[category_map]\ncat = 1\n", "is not a table of strings"),
+    ("image_size = \n", "not valid TOML"),
+])
+def test_bad_profile_files_name_the_key(tmp_path, text, says):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ProfileFileError) as err:
+        load_profile_file(path)
+    assert says in str(err.value) and str(path) in str(err.value)
+
+
+def test_missing_file_and_unknown_name():
+    with pytest.raises(ProfileFileError, match="no such file"):
+        get_profile("nowhere.toml")
+    with pytest.raises(ValueError, match="unknown profile 'nope'"):
+        get_profile("nope")
