@@ -11,13 +11,15 @@ class Example:
     """One evaluation example at its original size.
 
     ``image`` is uint8 ``[H, W, 3]``; ``mask`` is bool ``[H, W]``, True on the object; ``box`` is
-    ``(ymin, xmin, ymax, xmax)`` in pixels, inclusive, the mask's bounding box.
+    ``(ymin, xmin, ymax, xmax)`` in pixels, inclusive, the mask's bounding box; ``item`` names
+    the source file (empty for generated examples).
     """
 
     image: np.ndarray
     label: int
     mask: np.ndarray
     box: tuple[int, int, int, int]
+    item: str = ""
 
 
 def box_of(mask: np.ndarray) -> tuple[int, int, int, int]:

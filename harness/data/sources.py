@@ -13,11 +13,43 @@ TRAIN_SOURCES = ("synthetic", "cats_vs_dogs")
 EVAL_SOURCES = ("synthetic", "oxford_iiit_pet")
 
 
-def to_model_input(images: list[np.ndarray], image_size: int) -> np.ndarray:
-    """uint8 images of any size -> float32 ``[B, S, S, 3]`` in [0, 1]: the seed's /255 + resize."""
+PREPROCESSING = ("rescale_255", "none", "keras.applications.<family>.preprocess_input")
+
+
+def preprocess_function(name: str):
+    """The profile's ``preprocessing`` as a function of float32 pixels in [0, 255] (already resized)."""
+    if name == "rescale_255":
+        return lambda x: x / 255.0
+    if name == "none":
+        return lambda x: x
+    prefix, suffix = "keras.applications.", ".preprocess_input"
+    if name.startswith(prefix) and name.endswith(suffix):
+        import importlib
+
+        import keras
+        family = name[len(prefix):-len(suffix)]
+        try:
+            module = importlib.import_module(f"keras.applications.{family}")
+            return lambda x: np.asarray(module.preprocess_input(np.array(x)))
+        except (ImportError, AttributeError):
+            known = sorted(m for m in dir(keras.applications) if not m.startswith("_") and m.islower())
+            raise ValueError(f"preprocessing {name!r}: keras.applications has no family {family!r} "
+                             f"(families: {', '.join(known)})") from None
+    raise ValueError(f"preprocessing {name!r} is not known; use one of {', '.join(PREPROCESSING)}")
+
+
+def to_model_input(images: list[np.ndarray], image_size: int, preprocessing: str = "rescale_255") -> np.ndarray:
+    """uint8 images of any size -> float32 ``[B, S, S, 3]``: resized (``tf.image.resize``,
+    bilinear) and then preprocessed. ``rescale_255`` is the seed's /255 before the resize, which
+    is the same map (resizing is linear) up to float rounding; it keeps that order so built-in
+    profiles give the bytes they always gave."""
     import tensorflow as tf
-    return np.stack([tf.image.resize(img.astype(np.float32) / 255.0, (image_size, image_size)).numpy()
-                     for img in images])
+    if preprocessing == "rescale_255":
+        return np.stack([tf.image.resize(img.astype(np.float32) / 255.0, (image_size, image_size)).numpy()
+                         for img in images])
+    prep = preprocess_function(preprocessing)
+    return np.stack([prep(tf.image.resize(img.astype(np.float32), (image_size, image_size)).numpy())
+                     for img in images]).astype(np.float32)
 
 
 def _synthetic_ds(profile: Profile, split: str, count: int, shuffle: bool, easy: bool = False):
@@ -64,7 +96,10 @@ def data_fingerprint(profile: Profile) -> dict:
 
 
 def class_names(profile: Profile) -> tuple[str, ...]:
-    """Names of the evaluation set's classes, in label order."""
+    """The model's classes in output order: the profile's ``class_names``, else the built-in
+    evaluation set's."""
+    if profile.class_names:
+        return tuple(profile.class_names)
     return synthetic.CLASS_NAMES if profile.eval_dataset == "synthetic" else tfds_sources.SPECIES_NAMES
 
 
@@ -75,3 +110,29 @@ def eval_examples(profile: Profile, data_dir: Path | None = None, download: bool
     if profile.eval_dataset == "oxford_iiit_pet":
         return list(tfds_sources.oxford_iiit_pet("test", profile.eval_examples, data_dir, download))
     raise ValueError(f"unknown evaluation dataset {profile.eval_dataset!r}; use one of {EVAL_SOURCES}")
+
+
+def eval_stream(profile: Profile, data_spec: str | None = None, data_dir: Path | None = None,
+                download: bool = True):
+    """``(examples, card)``: the localization trials, yielded lazily (decoded one at a time), and
+    the :class:`~harness.data.stream.DataCard` they fill. ``data_spec`` (``--data``, else the
+    profile's ``data``) reads files from disk (:mod:`harness.data.readers`); without one, the
+    profile's built-in evaluation set."""
+    from harness.data import readers, stream
+    spec = data_spec or profile.data
+    names = class_names(profile)
+    if spec:
+        fmt, _ = readers.parse_spec(spec)
+        card = stream.DataCard(spec=spec, format=fmt)
+        class_map = stream.ClassMap(names, profile.category_map, profile.ignore_categories)
+        return stream.trials(readers.records(spec), class_map, card, profile.eval_examples or None), card
+    if profile.eval_dataset == "synthetic":
+        card = stream.DataCard(spec="synthetic", format="synthetic")
+        gen = (synthetic.make_example(profile.seed, "test", i, profile.synthetic_size)
+               for i in range(profile.eval_examples))
+    elif profile.eval_dataset == "oxford_iiit_pet":
+        card = stream.DataCard(spec="tfds:oxford_iiit_pet/test", format="tfds")
+        gen = tfds_sources.oxford_iiit_pet("test", profile.eval_examples, data_dir, download)
+    else:
+        raise ValueError(f"unknown evaluation dataset {profile.eval_dataset!r}; use one of {EVAL_SOURCES}")
+    return stream.counted(gen, card, names), card

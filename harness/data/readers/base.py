@@ -1,0 +1,33 @@
+"""What every reader yields: one image file and, per annotation category, its instance masks."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image of a data set.
+
+    ``masks(image_shape)`` returns ``[(category, bool mask [H, W]), ...]``, one entry per instance
+    (several per category allowed; the stream takes their union), at the image's size; it raises
+    :class:`~harness.data.decode.DataError` when an annotation does not fit the image.
+    """
+
+    item: str
+    image_path: Path
+    masks: Callable[[tuple[int, ...]], list[tuple[str, np.ndarray]]]
+
+
+def box_mask(shape: tuple[int, ...], x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    """bool mask of the pixels the box ``[x0, x1) x [y0, y1)`` overlaps (pixel ``i`` covers
+    ``[i, i+1)``), clipped to the image; at least the pixel holding ``(x0, y0)``."""
+    H, W = shape[:2]
+    c0, r0 = int(np.floor(x0)), int(np.floor(y0))
+    c1, r1 = max(int(np.ceil(x1)), c0 + 1), max(int(np.ceil(y1)), r0 + 1)
+    mask = np.zeros((H, W), dtype=bool)
+    mask[max(r0, 0):min(r1, H), max(c0, 0):min(c1, W)] = True
+    return mask

@@ -1,0 +1,58 @@
+"""``coco:ANNOTATIONS.json:IMAGES_DIR``: COCO instance annotations (pycocotools).
+
+Each annotation's mask comes from its segmentation, polygons or RLE (``COCO.annToMask``), or from
+its ``bbox`` ``[x, y, w, h]`` where it has none. Crowd annotations count like the others (they
+mark where the category is). Images are visited in ascending id order.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from harness.data.decode import DataError, check_mask_size
+from harness.data.readers.base import Record, box_mask
+
+
+def _has_segmentation(ann: dict) -> bool:
+    seg = ann.get("segmentation")
+    return bool(seg) and (isinstance(seg, dict) or any(len(p) >= 6 for p in seg))
+
+
+def _masks(coco, image_id: int, image_path: Path, ann_file: Path):
+    info = coco.imgs[image_id]
+
+    def masks(shape):
+        if (int(info["height"]), int(info["width"])) != tuple(shape[:2]):
+            check_mask_size(np.zeros((int(info["height"]), int(info["width"])), bool), shape,
+                            f"{ann_file} (image id {image_id})", image_path)
+        out = []
+        for ann in coco.imgToAnns.get(image_id, []):
+            name = coco.cats[ann["category_id"]]["name"]
+            if _has_segmentation(ann):
+                mask = coco.annToMask(ann).astype(bool)
+            elif ann.get("bbox"):
+                x, y, w, h = ann["bbox"]
+                mask = box_mask(shape, x, y, x + w, y + h)
+            else:
+                mask = np.zeros(shape[:2], bool)
+            out.append((name, mask))
+        return out
+    return masks
+
+
+def records(ann_file: Path, images_dir: Path) -> Iterator[Record]:
+    from pycocotools.coco import COCO
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco = COCO(str(ann_file))
+    except Exception as exc:
+        raise DataError(f"{ann_file}: not a COCO annotation file ({type(exc).__name__}: {exc}); it needs "
+                        "'images', 'annotations' and 'categories'") from None
+    for image_id in sorted(coco.imgs):
+        info = coco.imgs[image_id]
+        path = Path(images_dir) / info["file_name"]
+        yield Record(item=info["file_name"], image_path=path, masks=_masks(coco, image_id, path, ann_file))

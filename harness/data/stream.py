@@ -1,0 +1,124 @@
+"""From records on disk to pointing trials, lazily, with a data card of what was used and skipped.
+
+As in TorchRay's pointing game, each (image, class present) pair is one trial and its mask is the
+union of that class's instances. Trials are yielded in record order and, within an image, in
+class order. An image that cannot be decoded, or a class whose mask is empty at the image's size,
+is skipped and listed; a mask of the wrong size, or a category no model class takes, stops the run
+(:class:`~harness.data.decode.DataError`), since every later number would be wrong.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from harness.data.decode import DataError, decode_image
+from harness.data.example import Example, box_of
+from harness.data.readers.base import Record
+
+MAX_LISTED_SKIPS = 200
+
+
+class ClassMap:
+    """Annotation category -> model class index: through ``category_map`` (category -> class
+    name), else a category named exactly as a class; ``ignore`` lists categories to leave out."""
+
+    def __init__(self, class_names: Sequence[str], category_map: Mapping[str, str] | None = None,
+                 ignore: Iterable[str] = ()):
+        self.class_names = list(class_names)
+        self.category_map = dict(category_map or {})
+        self.ignore = set(ignore)
+        unknown = sorted(set(self.category_map.values()) - set(self.class_names))
+        if unknown:
+            raise DataError(f"category_map targets {', '.join(map(repr, unknown))}, which are not model classes "
+                            f"({', '.join(self.class_names)}); fix category_map in the profile file")
+
+    def index(self, category: str, where: str) -> int | None:
+        if category in self.ignore:
+            return None
+        name = self.category_map.get(category, category)
+        if name not in self.class_names:
+            raise DataError(f"{where}: category {category!r} has no model class (classes: "
+                            f"{', '.join(self.class_names)}); map it in the profile file's [category_map] "
+                            f"({category!r} = \"<class>\") or list it in ignore_categories")
+        return self.class_names.index(name)
+
+
+@dataclass
+class DataCard:
+    """What the data held and what the run used: recorded in results.json as ``data``."""
+
+    spec: str
+    format: str
+    images: int = 0
+    trials: int = 0
+    classes: Counter = field(default_factory=Counter)
+    skipped: list[dict] = field(default_factory=list)
+    skipped_total: int = 0
+    heights: list[int] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)
+
+    def skip(self, item: str, reason: str) -> None:
+        self.skipped_total += 1
+        if len(self.skipped) < MAX_LISTED_SKIPS:
+            self.skipped.append({"item": item, "reason": reason})
+
+    def count(self, example: Example, class_names: Sequence[str]) -> None:
+        self.trials += 1
+        self.classes[class_names[example.label]] += 1
+        self.heights.append(int(example.mask.shape[0]))
+        self.widths.append(int(example.mask.shape[1]))
+
+    def median_size(self) -> tuple[int, int] | None:
+        """The median trial's map size ``(H, W)``, each side's median rounded to an integer."""
+        if not self.heights:
+            return None
+        return int(round(float(np.median(self.heights)))), int(round(float(np.median(self.widths))))
+
+    def as_dict(self) -> dict:
+        size = self.median_size()
+        return {"spec": self.spec, "format": self.format, "images": self.images, "trials": self.trials,
+                "classes": dict(sorted(self.classes.items())), "skipped": self.skipped,
+                "skipped_total": self.skipped_total, "median_size": list(size) if size else None}
+
+
+def trials(records: Iterable[Record], class_map: ClassMap, card: DataCard, limit: int | None = None) -> Iterator[Example]:
+    """Pointing trials of ``records`` (see the module docstring), at most ``limit``."""
+    for record in records:
+        if limit is not None and card.trials >= limit:
+            return
+        try:
+            image = decode_image(record.image_path)
+        except (OSError, ValueError, SyntaxError) as exc:
+            card.skip(record.item, f"unreadable image {record.image_path} ({type(exc).__name__}: {str(exc)[:160]})")
+            continue
+        union: dict[int, np.ndarray] = {}
+        instances = record.masks(image.shape)
+        if not instances:
+            card.skip(record.item, "no annotation or mask")
+            continue
+        for category, mask in instances:
+            k = class_map.index(category, record.item)
+            if k is not None:
+                union[k] = union[k] | mask if k in union else np.asarray(mask, bool)
+        card.images += 1
+        for k in sorted(union):
+            if not union[k].any():
+                card.skip(f"{record.item} [{class_map.class_names[k]}]",
+                          f"the mask is empty at the image's size {image.shape[0]}x{image.shape[1]}")
+                continue
+            example = Example(image=image, label=k, mask=union[k], box=box_of(union[k]), item=record.item)
+            card.count(example, class_map.class_names)
+            yield example
+            if limit is not None and card.trials >= limit:
+                return
+
+
+def counted(examples: Iterable[Example], card: DataCard, class_names: Sequence[str]) -> Iterator[Example]:
+    """Built-in examples (synthetic, tfds) through the same card."""
+    for example in examples:
+        card.images += 1
+        card.count(example, class_names)
+        yield example

@@ -1,0 +1,83 @@
+"""Writers of small data sets in each on-disk layout, for the reader tests. They encode masks
+their own way (run lengths computed here, boxes and trimaps written as pixels), so that reading
+them back is checked against an independent encoding, not against the reader's library."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def rle_counts(mask: np.ndarray) -> list[int]:
+    """COCO's uncompressed RLE: run lengths over the column-major pixels, starting with zeros."""
+    flat = np.asarray(mask, bool).flatten(order="F")
+    counts, current, run = [], False, 0
+    for v in flat:
+        if v == current:
+            run += 1
+        else:
+            counts.append(run)
+            current, run = v, 1
+    counts.append(run)
+    return counts
+
+
+def save_png(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def write_coco(root: Path, images: list[np.ndarray], annotations: list[list[dict]], categories: list[str]) -> Path:
+    """``annotations[i]`` for image ``i``: dicts with ``category`` and one of ``mask`` (written as
+    uncompressed RLE), ``polygon`` (a flat list) or ``bbox`` ([x, y, w, h])."""
+    doc = {"images": [], "annotations": [], "categories": [{"id": i + 1, "name": n} for i, n in enumerate(categories)]}
+    for i, (img, anns) in enumerate(zip(images, annotations)):
+        name = f"{i:05d}.png"
+        save_png(root / "images" / name, img)
+        doc["images"].append({"id": i + 1, "file_name": name, "height": img.shape[0], "width": img.shape[1]})
+        for a in anns:
+            ann = {"id": len(doc["annotations"]) + 1, "image_id": i + 1, "iscrowd": 0,
+                   "category_id": categories.index(a["category"]) + 1}
+            if "mask" in a:
+                ann.update(segmentation={"counts": rle_counts(a["mask"]), "size": list(a["mask"].shape)}, iscrowd=1,
+                           area=int(a["mask"].sum()))
+            elif "polygon" in a:
+                ann["segmentation"] = [a["polygon"]]
+            else:
+                ann["bbox"] = a["bbox"]
+                ann["segmentation"] = []
+            doc["annotations"].append(ann)
+    path = root / "annotations.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def write_voc(root: Path, items: list[tuple[str, np.ndarray, list[tuple[str, tuple[int, int, int, int]]]]]) -> Path:
+    """``items``: ``(stem, image, [(name, (xmin, ymin, xmax, ymax) 1-based inclusive), ...])``."""
+    for stem, img, objects in items:
+        Image.fromarray(img).save(_mkdir(root / "JPEGImages") / f"{stem}.jpg", quality=95)
+        objs = "".join(f"<object><name>{n}</name><difficult>0</difficult><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>"
+                       f"<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>" for n, b in objects)
+        (_mkdir(root / "Annotations") / f"{stem}.xml").write_text(
+            f"<annotation><filename>{stem}.jpg</filename><size><width>{img.shape[1]}</width>"
+            f"<height>{img.shape[0]}</height><depth>3</depth></size>{objs}</annotation>")
+    return root
+
+
+def write_pets(root: Path, items: list[tuple[str, int, np.ndarray, np.ndarray]], split: str = "list") -> Path:
+    """``items``: ``(name, species 1 cat | 2 dog, image, trimap of 1 pet / 2 background / 3 border)``."""
+    lines = ["#Image CLASS-ID SPECIES BREED ID", "#ID: 1:37 Class ids"]
+    for i, (name, species, img, trimap) in enumerate(items):
+        Image.fromarray(img).save(_mkdir(root / "images") / f"{name}.jpg", quality=95)
+        save_png(root / "annotations" / "trimaps" / f"{name}.png", trimap.astype(np.uint8))
+        lines.append(f"{name} {i + 1} {species} {i + 1}")
+    (root / "annotations" / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
