@@ -16,14 +16,19 @@ EXIT_OK, EXIT_REGRESSION, EXIT_UNUSABLE = 0, 1, 2
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", choices=list(PROFILES), default="default", help="what to train, evaluate and time")
+    p.add_argument("--profile", default="default", metavar="NAME|FILE",
+                   help=f"what to train, evaluate and time: {', '.join(PROFILES)}, or a profile file (.toml)")
+    p.add_argument("--data", default=None, metavar="SPEC",
+                   help="evaluate on annotated images from disk: folder:DIR, coco:ANNOTATIONS.json:IMAGES_DIR, "
+                        "voc:DIR or pets:DIR[:SPLIT] (default: the profile's data, else its built-in set)")
     p.add_argument("--out", type=Path, default=Path("reports"), help="folder for results.json and index.html")
     p.add_argument("--cache-dir", type=Path, default=None, help="trained-model cache (default ~/.cache/cam-harness/models)")
     p.add_argument("--data-dir", type=Path, default=None, help="tfds data folder (default $TFDS_DATA_DIR)")
     p.add_argument("--no-download", action="store_true", help="use prepared tfds data only")
     p.add_argument("--baseline", type=Path, default=None, help="gate the results against this baseline too")
-    p.add_argument("--model", type=Path, default=None,
-                   help="evaluate this .keras model instead of training one (e.g. the pinned baselines/smoke.keras)")
+    p.add_argument("--model", default=None, metavar="PATH",
+                   help="evaluate this model instead of training one: a .keras file (e.g. the pinned "
+                        "baselines/smoke.keras), a full-model .h5, or keras.applications.<Name>:<weights.h5>")
     p.add_argument("--force", action="store_true",
                    help="stage verbs: replace a results.json of another profile, or one that does not parse "
                         "(kept as results.json.bak)")
@@ -41,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
                    help="time the CAM implementations alone, without a model or TensorFlow (e.g. a CuPy GPU box)")
     tr = sub.add_parser("train", help="train the profile's model (or find it cached) and check its test accuracy "
                                       "against the profile's floor; exit 1 below it")
-    tr.add_argument("--profile", choices=list(PROFILES), default="default")
+    tr.add_argument("--profile", default="default", metavar="NAME|FILE")
     tr.add_argument("--cache-dir", type=Path, default=None)
     tr.add_argument("--data-dir", type=Path, default=None)
     tr.add_argument("--no-download", action="store_true")
@@ -93,6 +98,12 @@ def _preflight(args) -> None:
         preflight.writable_dir(args.cache_dir or default_cache_dir(), "--cache-dir")
     if getattr(args, "baseline", None) is not None:
         preflight.usable_baseline(args.baseline)
+    if getattr(args, "profile", None) is not None and args.verb in ("run", "agree", "localize", "latency", "train"):
+        from harness.config import get_profile
+        get_profile(args.profile)
+    if getattr(args, "data", None):
+        from harness.data.readers import parse_spec
+        parse_spec(args.data)
     if getattr(args, "policy", None) is not None:
         from harness.gate import load_policy
         load_policy(args.policy)
@@ -107,7 +118,7 @@ def _run(args) -> int:
         return EXIT_OK
     stages = STAGES if args.verb == "run" else (args.verb,)
     run(args.profile, args.out, stages, args.cache_dir, args.data_dir, not args.no_download, baseline=args.baseline,
-        model_path=args.model, force=args.force)
+        model_path=args.model, force=args.force, data_spec=args.data)
     return EXIT_OK
 
 
@@ -160,12 +171,12 @@ def _ab(args) -> int:
     from harness.gate import default_policy, load_policy
     from harness.gate.table import format_ab
     from harness.runners.ab import ab, base_revision
-    from harness.runners.latency import cam_geometries
+    from harness.runners.latency import builtin_map_size, cam_geometries
     from harness.runners.model_stage import feature_shape
     policy = load_policy(args.policy) if args.policy else default_policy()
     profile = get_profile(args.profile)
     base = args.base or base_revision(args.baselines_dir / f"{profile.name}.json")
-    doc = ab(profile, cam_geometries(profile, feature_shape(profile)), policy, args.out, base, args.repo)
+    doc = ab(profile, cam_geometries(profile, feature_shape(profile), builtin_map_size(profile)), policy, args.out, base, args.repo)
     print(format_ab(doc))
     return EXIT_OK if doc["passed"] else EXIT_REGRESSION
 

@@ -8,13 +8,16 @@ from harness.cli import main, parser
 FIXTURE = Path(__file__).parent / "gate" / "fixtures" / "results_small.json"
 
 
-def test_verbs_and_flags_parse():
-    a = parser().parse_args(["run", "--profile", "smoke", "--out", "x"])
-    assert (a.verb, a.profile, str(a.out)) == ("run", "smoke", "x")
+def test_verbs_and_flags_parse(tmp_path, capsys):
+    a = parser().parse_args(["run", "--profile", "smoke", "--out", "x", "--model", "m.keras", "--data", "voc:d"])
+    assert (a.verb, a.profile, str(a.out), a.model, a.data) == ("run", "smoke", "x", "m.keras", "voc:d")
     for verb in ("agree", "localize", "latency"):
         assert parser().parse_args([verb, "--profile", "default"]).verb == verb
-    with pytest.raises(SystemExit):
-        parser().parse_args(["run", "--profile", "huge"])
+    assert main(["run", "--profile", "huge", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown profile 'huge'" in capsys.readouterr().err
+    assert main(["run", "--profile", "smoke", "--data", "tiff:x", "--out", str(tmp_path / "o")]) == 2
+    assert "not a data SPEC" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_report_verb_renders_from_results_alone(tmp_path):

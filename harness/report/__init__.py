@@ -52,6 +52,7 @@ def build_context(doc: dict) -> dict:
         "doc": doc,
         "env": doc.get("environment", {}),
         "model": doc.get("model", {}),
+        "data": doc.get("data") or {},
         "agreement": doc.get("agreement", {}),
         "matrix": _agreement_matrix(doc.get("agreement", {})),
         "explanation_groups": _explanation_groups(doc.get("agreement", {})),

@@ -86,11 +86,16 @@ def _row(kind: str, impl: str, device: str, geometry: str, batch: int, seconds: 
             "rel_to_calibration": stats.median_ms / calibration_ms, **extra}
 
 
-def cam_geometries(profile, feature_shape) -> dict[str, tuple[int, int, int, int, int]]:
-    """``{"seed": the seed's 7x7x512 -> 224x224, "profile": the model's grid -> the data's map size}``."""
+def cam_geometries(profile, feature_shape, map_size: tuple[int, int]) -> dict[str, tuple[int, int, int, int, int]]:
+    """``{"seed": the seed's 7x7x512 -> 224x224, "profile": the model's grid -> the data's median map size}``."""
     h, w, c = feature_shape
-    out = (profile.synthetic_size,) * 2 if profile.eval_dataset == "synthetic" else PET_TYPICAL_SIZE
-    return {"seed": tuple(profile.latency.seed_geometry), "profile": (h, w, c, *out)}
+    return {"seed": tuple(profile.latency.seed_geometry), "profile": (h, w, c, *map_size)}
+
+
+def builtin_map_size(profile) -> tuple[int, int]:
+    """The median map size of a built-in evaluation set without reading it (for ``ab``): the
+    synthetic set's fixed size, or Oxford-IIIT Pet's typical 375x500."""
+    return (profile.synthetic_size,) * 2 if profile.eval_dataset == "synthetic" else PET_TYPICAL_SIZE
 
 
 def cam_rows(geometries: dict[str, tuple[int, int, int, int, int]], cfg: LatencyConfig, calibration_ms: float,
@@ -213,21 +218,23 @@ def cams_only_section(cfg: LatencyConfig, impls: list[str], log: Callable[[str],
     return _section(cfg, geometries, rows, skipped, cal_before, timing_stats(clock(calibrate, cfg)).median_ms)
 
 
-def latency_section(profile, ctx, impls: list[str], log: Callable[[str], None] = print) -> dict:
+def latency_section(profile, ctx, impls: list[str], map_size: tuple[int, int],
+                    log: Callable[[str], None] = print) -> dict:
     """Calibration, CAM-only rows on both geometries, forward and end-to-end rows."""
     from harness.model.build import build_model, cam_view
 
     cfg = profile.latency
     calibrate = calibration_kernel()
     cal_before = timing_stats(clock(calibrate, cfg)).median_ms
-    geometries = cam_geometries(profile, ctx.section["feature_shape"])
+    geometries = cam_geometries(profile, ctx.section["feature_shape"], map_size)
     out = geometries["profile"][3:]
     rows, skipped = cam_rows(geometries, cfg, cal_before, impls, log)
 
     forward = compiled_forward(ctx.view)
     rows += forward_rows(forward, profile.image_size, "profile", cfg.end_to_end_batches, cfg, cal_before)
     sh, sw, sc, SH, SW = cfg.seed_geometry
-    seed_model = ctx.model if (profile.backbone, profile.image_size) == ("vgg16", SH) else build_model("vgg16", SH, 2, "none")
+    same = list(ctx.section["feature_shape"]) == [sh, sw, sc] and profile.image_size == SH
+    seed_model = ctx.model if same else build_model("vgg16", SH, 2, "none")
     rows += forward_rows(compiled_forward(cam_view(seed_model)), SH, "seed", (1,), cfg, cal_before)
     rows += end_to_end_rows(forward, ctx.weights, profile.image_size, out, cfg, cal_before, impls, log)
     rows += exported_rows(ctx.model, profile.image_size, out, cfg, cal_before)

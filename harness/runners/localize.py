@@ -2,14 +2,45 @@
 and accuracy against tolerance."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from harness import cams, localization
 from harness.runners.sweep import SweepResult
 
 SWEEP_FRACTIONS = tuple(round(0.005 * i, 3) for i in range(21))  # 0 to 10 % of the longer side
+
+
+@dataclass
+class MaskSummaries:
+    """What the baselines and the tolerance sweep need of each mask, kept instead of the mask so
+    that evaluation streams: its longer side, the centre point's distance to it, and the exact
+    random-point hit probability at the run's tolerance and at each of ``SWEEP_FRACTIONS``
+    (:func:`harness.localization.random_hit_probability`, from one distance transform)."""
+
+    tolerance_frac: float
+    sides: list[float] = field(default_factory=list)
+    center_distances: list[float] = field(default_factory=list)
+    random_p: list[float] = field(default_factory=list)
+    random_sweep: list[list[float]] = field(default_factory=list)
+
+    def add(self, mask: np.ndarray) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            raise ValueError("the ground-truth mask is empty, so the pointing game is undefined for it")
+        side = float(max(mask.shape))
+        dist = ndimage.distance_transform_edt(~mask)
+
+        def share(tol: float) -> float:
+            return float(mask.mean()) if tol == 0 else float((dist < tol).mean())
+
+        self.sides.append(side)
+        self.center_distances.append(float(localization.center_distances([mask])[0]))
+        self.random_p.append(share(self.tolerance_frac * side))
+        self.random_sweep.append([share(f * side) for f in SWEEP_FRACTIONS])
 
 
 def _row(impl: str, kind: str, dataset: str, hits: np.ndarray, labels: np.ndarray, **extra) -> dict:
@@ -23,9 +54,9 @@ def _class_mean(values: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean([values[labels == c].mean() for c in np.unique(labels)]))
 
 
-def random_row(dataset: str, masks: Sequence[np.ndarray], labels: np.ndarray, tolerances: np.ndarray) -> dict:
-    """The uniform random point, computed exactly: per image, the tolerance-dilated mask's area share."""
-    p = np.array([localization.random_hit_probability(m, t) for m, t in zip(masks, tolerances)])
+def random_row(dataset: str, p: np.ndarray, labels: np.ndarray) -> dict:
+    """The uniform random point, computed exactly: per image, the tolerance-dilated mask's area share ``p``."""
+    p = np.asarray(p, dtype=np.float64)
     per_class = {str(int(c)): float(p[labels == c].mean()) for c in np.unique(labels)}
     acc = float(p.mean())
     return {"impl": "random", "kind": "baseline", "dataset": dataset, "n": len(p), "hits": None,
@@ -54,7 +85,7 @@ def convention_effect(result: SweepResult, reference: str) -> list[dict]:
 
 
 def tolerance_sweep(distances: dict[str, np.ndarray], sides: np.ndarray, labels: np.ndarray,
-                    masks: Sequence[np.ndarray]) -> dict:
+                    random_sweep: np.ndarray) -> dict:
     """Class-mean pointing accuracy at each tolerance of ``SWEEP_FRACTIONS`` (of the longer side),
     per implementation and for both baselines."""
     rows = {}
@@ -62,25 +93,25 @@ def tolerance_sweep(distances: dict[str, np.ndarray], sides: np.ndarray, labels:
         n = len(d)
         rows[name] = [_class_mean(localization.hits_at(d, f * sides[:n]).astype(float), labels[:n])
                       for f in SWEEP_FRACTIONS]
-    rows["random"] = [_class_mean(np.array([localization.random_hit_probability(m, f * s) for m, s in zip(masks, sides)]),
-                                  labels) for f in SWEEP_FRACTIONS]
+    rows["random"] = [_class_mean(np.asarray(random_sweep)[:, i], labels) for i in range(len(SWEEP_FRACTIONS))]
     return {"fractions": list(SWEEP_FRACTIONS), "metric": "class_mean_acc", "rows": rows}
 
 
-def localization_section(result: SweepResult, dataset: str, masks: Sequence[np.ndarray], labels: np.ndarray,
-                         tolerance_frac: float, class_names: Sequence[str]) -> dict:
+def localization_section(result: SweepResult, dataset: str, masks: MaskSummaries, labels: np.ndarray,
+                         class_names: Sequence[str]) -> dict:
     """Rows headed by the class-mean accuracy (TorchRay's headline), with the pooled rate beside it."""
     labels = np.asarray(labels)
-    sides = np.array([max(np.shape(m)) for m in masks], dtype=np.float64)
+    tolerance_frac = masks.tolerance_frac
+    sides = np.array(masks.sides, dtype=np.float64)
     tolerances = tolerance_frac * sides
     rows = [_row(name, "cam", dataset, np.array(result.hits[name]), labels[: result.n[name]],
                  note=None if result.n[name] == len(labels) else
                  f"first {result.n[name]} of {len(labels)} images (profile's slow_impl_limit)")
             for name in result.impls]
-    center_d = localization.center_distances(masks)
+    center_d = np.array(masks.center_distances)
     rows.append(_row("center", "baseline", dataset, localization.hits_at(center_d, tolerances), labels,
                      method="always the pixel (H//2, W//2)"))
-    rows.append(random_row(dataset, masks, labels, tolerances))
+    rows.append(random_row(dataset, np.array(masks.random_p), labels))
     reference = cams.REFERENCE if cams.REFERENCE in result.impls else result.impls[0]
     cam_rows = [r for r in rows if r["kind"] == "cam"]
     full = [r for r in cam_rows if r["n"] == len(labels)] or cam_rows
@@ -94,7 +125,7 @@ def localization_section(result: SweepResult, dataset: str, masks: Sequence[np.n
                           "px_max": float(tolerances.max())},
             "class_names": list(class_names), "n_images": len(labels),
             "rows": rows, "convention_effect": convention_effect(result, reference),
-            "tolerance_sweep": tolerance_sweep(distances, sides, labels, masks),
+            "tolerance_sweep": tolerance_sweep(distances, sides, labels, np.array(masks.random_sweep)),
             "best_cam": best["impl"] if best else None,
             "best_minus_center": (best["class_mean_acc"] - center["class_mean_acc"]) if best else None,
             "best_minus_worst": (best["class_mean_acc"] - worst["class_mean_acc"]) if best else None}

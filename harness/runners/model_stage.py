@@ -15,10 +15,11 @@ import harness
 from harness.config import Profile
 from harness.data import sources
 from harness.data.example import Example
-from harness.model import build, cache, train
+from harness.model import build, cache, camview, train
 
 TRAINING_SOURCES = [Path(build.__file__), Path(train.__file__), Path(sources.__file__), Path(__file__),
                     Path(sources.synthetic.__file__), Path(sources.tfds_sources.__file__)]
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 @dataclass
@@ -27,6 +28,7 @@ class ModelContext:
     view: object
     weights: np.ndarray
     section: dict
+    head: camview.CamHead | None = None
 
 
 def training_key(profile: Profile) -> str:
@@ -138,51 +140,104 @@ def model_stage(profile: Profile, cache_dir: Path | None = None, data_dir: Path 
 
 
 def load_model_file(path: Path):
-    """A ``.keras`` file, loaded in safe mode; ``ValueError`` naming the file and the fix."""
+    """A Keras 3 ``.keras`` file (safe mode), a legacy ``.h5`` full model, or
+    ``keras.applications.<Name>:<weights file>`` (the architecture with ``include_top=True`` and
+    the local weights); ``ValueError`` naming the file and the fix."""
     import keras
+    text = str(path)
+    if text.startswith("keras.applications."):
+        return _application(text)
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"--model {path}: no such file; pass a .keras file (for the pinned smoke model: "
-                         "baselines/smoke.keras)")
+        raise ValueError(f"--model {path}: no such file; pass a .keras or .h5 model file, or "
+                         "keras.applications.<Name>:<weights.h5> (for the pinned smoke model: baselines/smoke.keras)")
+    if path.suffix not in MODEL_SUFFIXES:
+        raise ValueError(f"--model {path}: a {path.suffix or 'suffix-less'} file; Keras loads .keras (Keras 3) and "
+                         ".h5 (legacy full model) files")
     try:
-        return keras.models.load_model(path, compile=False, safe_mode=True)
+        if path.suffix == ".keras":
+            return keras.models.load_model(path, compile=False, safe_mode=True)
+        return keras.models.load_model(path, compile=False)
     except Exception as exc:
-        raise ValueError(f"--model {path}: Keras cannot load it ({type(exc).__name__}: {exc}); pass a .keras file "
-                         "saved by Keras 3") from None
+        raise ValueError(f"--model {path}: Keras cannot load it ({type(exc).__name__}: {str(exc)[:300]}); pass a "
+                         ".keras file saved by Keras 3, or a full-model .h5 (not a weights-only file)") from None
+
+
+def _application(spec: str):
+    """``keras.applications.<Name>:<weights file>`` as a model with its own top."""
+    import keras
+    name, sep, weights = spec[len("keras.applications."):].partition(":")
+    factory = getattr(keras.applications, name, None)
+    if factory is None or not callable(factory):
+        raise ValueError(f"--model {spec}: keras.applications has no model {name!r} (ResNet50, MobileNetV2, "
+                         "EfficientNetB0, VGG16, ...)")
+    if not sep or not Path(weights).is_file():
+        raise ValueError(f"--model {spec}: give the local weights file after a colon, "
+                         f"keras.applications.{name}:/path/to/weights.h5 (no download is attempted)")
+    try:
+        return factory(weights=weights, include_top=True)
+    except Exception as exc:
+        raise ValueError(f"--model {spec}: {name} cannot load {weights} ({type(exc).__name__}: {str(exc)[:300]}); "
+                         "pass the weights file of that architecture with its top") from None
+
+
+def input_size(model, profile: Profile) -> None:
+    """The model must take the profile's square ``image_size``; otherwise a ``ValueError`` with the fix."""
+    shape = tuple(model.inputs[0].shape[1:3])
+    if None in shape:
+        return
+    if shape[0] != shape[1]:
+        raise ValueError(f"model {model.name!r} takes {shape[0]}x{shape[1]} inputs; this version evaluates square "
+                         "inputs only (image_size)")
+    if shape[0] != profile.image_size:
+        raise ValueError(f"model {model.name!r} takes {shape[0]}x{shape[1]} inputs but the profile's image_size is "
+                         f"{profile.image_size}; set image_size = {shape[0]} in the profile file")
 
 
 def model_from_file(profile: Profile, path: Path, data_dir: Path | None = None, download: bool = True,
-                    log: Callable[[str], None] = print) -> ModelContext:
-    """A trained model given as a ``.keras`` file (a pinned baseline model, or the user's): loaded
-    in safe mode, never trained; its test accuracy is measured on the profile's test split."""
-    path = Path(path)
+                    log: Callable[[str], None] = print, score_test_split: bool = True) -> ModelContext:
+    """A trained model given as a file (a pinned baseline model, or the user's): never trained.
+    Its test accuracy is measured on the profile's test split when ``score_test_split`` (a
+    built-in profile); with the user's data it is left None and the run records the accuracy on
+    the evaluation trials (``eval_accuracy``)."""
     model = load_model_file(path)
-    test_acc = train.evaluate_accuracy(model, sources.test_data(profile, data_dir, download))
+    input_size(model, profile)
+    test_acc = train.evaluate_accuracy(model, sources.test_data(profile, data_dir, download)) if score_test_split else None
     log(f"model loaded from {path}")
-    return _context(profile, model, path, cache.file_sha256(path), {
+    file = Path(path)
+    return _context(profile, model, file, cache.file_sha256(file) if file.is_file() else None, {
         "cache_key": None, "cache_status": "file", "history": {}, "test_accuracy": test_acc,
         "train_seconds": None, "recipe": None})
 
 
-def _context(profile: Profile, model, model_file: Path, sha256: str, origin: dict) -> ModelContext:
-    view = build.cam_view(model)
+def _context(profile: Profile, model, model_file: Path, sha256: str | None, origin: dict) -> ModelContext:
+    head = camview.find_cam_head(model)
+    view = camview.cam_view(model, head)
+    weights = camview.cam_weights(model, head)
+    names = sources.class_names(profile)
+    if len(names) != weights.shape[1]:
+        raise ValueError(f"model {model.name!r} has {weights.shape[1]} classes but the profile names {len(names)} "
+                         f"({', '.join(names)}); set class_names in the profile file to the model's classes in "
+                         "output order")
     section = {"profile": profile.name, "config": profile.to_dict(), "backbone": profile.backbone,
                "weights": profile.weights, "image_size": profile.image_size,
-               "feature_shape": [int(d) for d in view.outputs[0].shape[1:]],
-               "gap_input_layer": build.gap_input_layer(model).name, "model_file": str(model_file), "sha256": sha256,
+               "feature_shape": [int(d) for d in head.features.shape[1:]],
+               "gap_input_layer": head.features._keras_history[0].name, "cam_head": list(head.path),
+               "head_activation": head.activation, "single_logit": head.single_logit,
+               "model_file": str(model_file), "sha256": sha256,
                **origin, "min_test_accuracy": profile.min_test_accuracy, "train_dataset": profile.train_dataset,
                "params": int(model.count_params())}
-    return ModelContext(model=model, view=view, weights=build.cam_weights(model), section=section)
+    return ModelContext(model=model, view=view, weights=weights, section=section, head=head)
 
 
 def extract_features(view, examples: list[Example], image_size: int, batch: int = 32,
-                     progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                     progress: bool = True, preprocessing: str = "rescale_255") -> tuple[np.ndarray, np.ndarray]:
     """``(features [N,h,w,C], predictions [N,K])`` for examples at the model's input size."""
     import keras
     bar = keras.utils.Progbar(len(examples), unit_name="image") if progress else None
     feats, preds = [], []
     for lo in range(0, len(examples), batch):
-        x = sources.to_model_input([e.image for e in examples[lo:lo + batch]], image_size)
+        x = sources.to_model_input([e.image for e in examples[lo:lo + batch]], image_size, preprocessing)
         f, p = view(x, training=False)
         feats.append(f.numpy())
         preds.append(p.numpy())
@@ -194,4 +249,4 @@ def extract_features(view, examples: list[Example], image_size: int, batch: int 
 def feature_shape(profile: Profile) -> list[int]:
     """The CAM feature grid ``[h, w, C]`` of the profile's architecture (no training, no weights)."""
     model = build.build_model(profile.backbone, profile.image_size, 2, "none")
-    return [int(d) for d in build.gap_layer(model).input.shape[1:]]
+    return camview.feature_geometry(model)

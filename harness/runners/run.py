@@ -10,20 +10,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from harness import cams
 from harness.config import Profile, get_profile
 from harness.data import sources
 from harness.environment import environment
-from harness.localization import tolerance_for
 from harness.model_cams.gradcam import identity_check
 from harness.recommend import recommend
 from harness.results import ResultsError, load_results, new_results, write_results
 from harness.runners import agree, exported, latency, localize
 from harness.runners.gallery import choose, gallery
-from harness.runners.model_stage import extract_features, model_from_file, model_stage
-from harness.runners.sweep import sweep
+from harness.runners.evaluate import evaluate
+from harness.runners.model_stage import model_from_file, model_stage
 
 STAGES = ("agree", "localize", "latency")
 GRADCAM_IMAGES = 32
@@ -84,11 +82,29 @@ def run_cams_latency(profile_name: str, out_dir: str | Path, log: Callable[[str]
     return doc
 
 
+def _map_size(doc: dict, profile: Profile, data_spec: str | None, data_dir: Path | None,
+              download: bool) -> tuple[int, int]:
+    """The CAM size the latency stage times at: the median trial size of this run's data (from its
+    data card, or read from the data when only the latency stage runs)."""
+    size = (doc.get("data") or {}).get("median_size")
+    if not size:
+        examples, card = sources.eval_stream(profile, data_spec, data_dir, download)
+        for _ in examples:
+            pass
+        size = card.median_size()
+        if size is None:
+            raise ValueError(f"no usable trials in {card.spec} to size the latency maps; fix the data")
+    return int(size[0]), int(size[1])
+
+
 def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...] = STAGES, cache_dir: Path | None = None,
         data_dir: Path | None = None, download: bool = True, render: bool = True, baseline: Path | None = None,
-        model_path: Path | None = None, force: bool = False, log: Callable[[str], None] = print) -> dict:
+        model_path: Path | str | None = None, force: bool = False, data_spec: str | None = None,
+        log: Callable[[str], None] = print) -> dict:
     """Every stage in ``stages`` on the profile's model: trained (or taken from the cache), or the
-    ``.keras`` file at ``model_path`` (never trained; a pinned baseline model, for instance)."""
+    model file at ``model_path`` (never trained; a pinned baseline model, or the user's own).
+    ``data_spec`` (``--data``, else the profile's ``data``) evaluates on files from disk
+    (:mod:`harness.data.readers`) instead of the profile's built-in evaluation set."""
     profile = profile_name if isinstance(profile_name, Profile) else get_profile(profile_name)
     out_dir = Path(out_dir)
     doc = _start(out_dir, profile.name, stages, force)
@@ -96,46 +112,48 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
 
+    data_spec = data_spec or profile.data or None
     if model_path is not None:
-        ctx = model_from_file(profile, model_path, data_dir, download, log=log)
+        ctx = model_from_file(profile, model_path, data_dir, download, log=log, score_test_split=data_spec is None)
     else:
         ctx = model_stage(profile, cache_dir, data_dir, download, log=log)
     doc["model"] = ctx.section
     clock["model"] = time.perf_counter() - t0
-    log(f"test accuracy {ctx.section['test_accuracy']:.3f}")
+    if ctx.section["test_accuracy"] is not None:
+        log(f"test accuracy {ctx.section['test_accuracy']:.3f}")
 
     impls = cams.available()
     if {"agree", "localize"} & set(stages):
         t = time.perf_counter()
-        examples = sources.eval_examples(profile, data_dir, download)
-        log(f"extracting features of {len(examples)} {profile.eval_dataset} images")
-        feats, preds = extract_features(ctx.view, examples, profile.image_size)
-        labels = np.array([e.label for e in examples])
-        doc["model"]["eval_accuracy"] = float(np.mean(np.argmax(preds, axis=1) == labels))
-        limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
-        log(f"computing CAMs with {len(impls)} implementations")
-        tolerances = [tolerance_for(e.mask.shape, profile.tolerance_frac) for e in examples]
-        result = sweep(impls, feats, ctx.weights, labels, [e.mask.shape for e in examples], [e.mask for e in examples],
-                       limits, tolerances)
+        examples, card = sources.eval_stream(profile, data_spec, data_dir, download)
+        log(f"evaluating {card.spec} with the model and {len(impls)} implementations")
+        ev = evaluate(ctx, examples, card, profile, impls, log)
+        doc["data"] = card.as_dict()
+        doc["model"]["eval_accuracy"] = ev.eval_accuracy
         clock["sweep"] = time.perf_counter() - t
+        kept_labels = ev.labels[: len(ev.kept)]
         if "agree" in stages:
             t = time.perf_counter()
-            doc["agreement"] = agree.agreement_section(impls, result, profile, log)
-            k = min(len(feats), GRADCAM_IMAGES)
-            doc["agreement"]["gradcam_identity"] = identity_check(ctx.model, feats[:k], ctx.weights, labels[:k])
+            doc["agreement"] = agree.agreement_section(impls, ev.result, profile, log)
+            k = min(len(ev.kept), GRADCAM_IMAGES)
+            doc["agreement"]["gradcam_identity"] = identity_check(ctx.model, ev.kept_features[:k], ctx.weights,
+                                                                  kept_labels[:k])
             doc["agreement"]["exported_models"] = exported.agreement_rows(
-                ctx.model, sources.to_model_input([e.image for e in examples], profile.image_size), feats, ctx.weights,
-                labels, [e.mask.shape for e in examples], doc["agreement"]["equivalence_classes"],
-                doc["agreement"]["conventions"])
+                ctx.model, sources.to_model_input([e.image for e in ev.kept], profile.image_size, profile.preprocessing),
+                ev.kept_features, ctx.weights, kept_labels, [e.mask.shape for e in ev.kept],
+                doc["agreement"]["equivalence_classes"], doc["agreement"]["conventions"])
             clock["agreement"] = time.perf_counter() - t
         if "localize" in stages:
-            doc["localization"] = localize.localization_section(result, profile.eval_dataset, [e.mask for e in examples],
-                                                                labels, profile.tolerance_frac, sources.class_names(profile))
-            picks = choose(result.hits, cams.REFERENCE, profile.gallery_size)
-            doc["gallery"] = gallery(picks, examples, feats, ctx.weights, impls, profile.tolerance_frac)
+            doc["localization"] = localize.localization_section(ev.result, card.format if data_spec or profile.data
+                                                                else profile.eval_dataset, ev.masks, ev.labels,
+                                                                sources.class_names(profile))
+            picks = choose({k: v[: len(ev.kept)] for k, v in ev.result.hits.items()}, cams.REFERENCE,
+                           profile.gallery_size)
+            doc["gallery"] = gallery(picks, ev.kept, ev.kept_features, ctx.weights, impls, profile.tolerance_frac)
     if "latency" in stages:
         t = time.perf_counter()
-        doc["latency"] = latency.latency_section(profile, ctx, impls, log)
+        doc["latency"] = latency.latency_section(profile, ctx, impls, _map_size(doc, profile, data_spec, data_dir,
+                                                                                  download), log)
         clock["latency"] = time.perf_counter() - t
 
     doc["recommendation"] = recommend(doc["agreement"], doc["latency"], doc["localization"])

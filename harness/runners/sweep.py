@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Callable, Sequence
+import json
+from typing import Sequence
 
 import numpy as np
-
-import json
 
 from harness import agreement, cams
 from harness.cams.oracles import oracle_cam
@@ -41,39 +40,54 @@ def _chunks(out_sizes: Sequence[tuple[int, int]], chunk: int) -> list[tuple[int,
     return spans
 
 
+class Sweeper:
+    """The sweep fed one block of images at a time (a stream): results as if all came at once.
+    ``limits`` caps an implementation to the first ``limits[name]`` images overall, so ``total``
+    (the images to come, or None when unknown) is not needed to apply it."""
+
+    def __init__(self, impls: list[str], weights: np.ndarray, limits: dict[str, int] | None = None,
+                 chunk: int = 16):
+        self.weights, self.limits, self.chunk, self.seen = weights, limits or {}, chunk, 0
+        self.result = SweepResult(impls=list(impls), n={k: 0 for k in impls}, peaks={k: [] for k in impls},
+                                  hits={k: [] for k in impls}, distances={k: [] for k in impls},
+                                  pair_stats={p: [] for p in combinations(impls, 2)},
+                                  oracle_stats={k: [] for k in impls})
+
+    def feed(self, features: np.ndarray, class_idx: np.ndarray, out_sizes: Sequence[tuple[int, int]],
+             masks: Sequence[np.ndarray] | None = None, tolerance_px=15.0) -> None:
+        """Run every implementation on ``features[i]`` -> ``out_sizes[i]``. ``tolerance_px`` is
+        one tolerance for all images or one per image."""
+        result, weights, base = self.result, self.weights, self.seen
+        tolerances = np.broadcast_to(np.asarray(tolerance_px, dtype=np.float64), (len(features),))
+        cap = {name: self.limits.get(name, base + len(features)) - base for name in result.impls}
+        for lo, hi in _chunks(list(out_sizes), self.chunk):
+            maps = {name: cams.get(name)(features[lo:min(hi, lo + max(cap[name] - lo, 0))], weights,
+                                         class_idx[lo:min(hi, lo + max(cap[name] - lo, 0))], out_sizes[lo])
+                    for name in result.impls if lo < cap[name]}
+            oracles: dict[str, np.ndarray] = {}
+            for name, m in maps.items():
+                result.n[name] += len(m)
+                result.peaks[name].extend(peak(x) for x in m)
+                if masks is not None:
+                    dist = peak_distances(list(m), list(masks[lo:lo + len(m)]))
+                    result.distances[name].extend(dist.tolist())
+                    result.hits[name].extend(hits_at(dist, tolerances[lo:lo + len(m)]).tolist())
+                conv = json.dumps(cams.spec(name).convention, sort_keys=True)
+                if conv not in oracles:
+                    oracles[conv] = oracle_cam(cams.spec(name).convention, features[lo:hi], weights,
+                                               class_idx[lo:hi], out_sizes[lo])
+                result.oracle_stats[name].append(agreement.per_map_stats(oracles[conv][: len(m)], m))
+            for a, b in result.pair_stats:
+                if a in maps and b in maps:
+                    k = min(len(maps[a]), len(maps[b]))
+                    result.pair_stats[(a, b)].append(agreement.per_map_stats(maps[a][:k], maps[b][:k]))
+        self.seen += len(features)
+
+
 def sweep(impls: list[str], features: np.ndarray, weights: np.ndarray, class_idx: np.ndarray,
           out_sizes: Sequence[tuple[int, int]], masks: Sequence[np.ndarray] | None = None,
-          limits: dict[str, int] | None = None, tolerance_px=15.0, chunk: int = 16,
-          progress: Callable[[int, int], None] = lambda done, total: None) -> SweepResult:
-    """Run every implementation on ``features[i]`` -> ``out_sizes[i]``; ``limits`` caps an
-    implementation to the first ``limits[name]`` images (deterministic, recorded as ``n``).
-    ``tolerance_px`` is one tolerance for all images or one per image."""
-    tolerances = np.broadcast_to(np.asarray(tolerance_px, dtype=np.float64), (len(features),))
-    limits = limits or {}
-    total = len(features)
-    n = {name: min(total, limits.get(name, total)) for name in impls}
-    result = SweepResult(impls=list(impls), n=n, peaks={k: [] for k in impls}, hits={k: [] for k in impls},
-                         distances={k: [] for k in impls}, pair_stats={p: [] for p in combinations(impls, 2)},
-                         oracle_stats={k: [] for k in impls})
-    for lo, hi in _chunks(list(out_sizes), chunk):
-        maps = {name: cams.get(name)(features[lo:hi], weights, class_idx[lo:hi], out_sizes[lo])
-                for name in impls if lo < n[name]}
-        oracles: dict[str, np.ndarray] = {}
-        for name, m in maps.items():
-            m = m[: n[name] - lo]
-            result.peaks[name].extend(peak(x) for x in m)
-            if masks is not None:
-                dist = peak_distances(list(m), list(masks[lo:lo + len(m)]))
-                result.distances[name].extend(dist.tolist())
-                result.hits[name].extend(hits_at(dist, tolerances[lo:lo + len(m)]).tolist())
-            conv = json.dumps(cams.spec(name).convention, sort_keys=True)
-            if conv not in oracles:
-                oracles[conv] = oracle_cam(cams.spec(name).convention, features[lo:hi], weights, class_idx[lo:hi],
-                                           out_sizes[lo])
-            result.oracle_stats[name].append(agreement.per_map_stats(oracles[conv][: len(m)], m))
-        for a, b in result.pair_stats:
-            if a in maps and b in maps:
-                k = min(len(maps[a]), n[a] - lo, n[b] - lo)
-                result.pair_stats[(a, b)].append(agreement.per_map_stats(maps[a][:k], maps[b][:k]))
-        progress(hi, total)
-    return result
+          limits: dict[str, int] | None = None, tolerance_px=15.0, chunk: int = 16) -> SweepResult:
+    """Every implementation on ``features[i]`` -> ``out_sizes[i]`` in one go (see :class:`Sweeper`)."""
+    sweeper = Sweeper(impls, weights, limits, chunk)
+    sweeper.feed(features, class_idx, out_sizes, masks, tolerance_px)
+    return sweeper.result

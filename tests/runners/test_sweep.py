@@ -2,7 +2,7 @@ import numpy as np
 
 from harness import cams
 from harness.localization import peak
-from harness.runners.sweep import _chunks, sweep
+from harness.runners.sweep import Sweeper, _chunks, sweep
 
 
 def test_chunks_split_on_size_changes_and_length():
@@ -33,3 +33,24 @@ def test_sweep_records_peaks_hits_and_pair_stats_with_limits(rng):
     assert res.distances["cv2_dot_resize"] == [0.0, 3.0, 3.0, 0.0, 0.0]
     stats = res.pair_stats[("scipy_dot_zoom", "cv2_dot_resize")]
     assert sum(len(s["max_abs"]) for s in stats) == 3
+
+
+def test_streamed_blocks_give_the_one_pass_result(rng):
+    """Fed in uneven blocks (a limit falling inside one), the sweep records exactly what one call does."""
+    f = rng.standard_normal((7, 3, 4, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 2)).astype(np.float32)
+    k = rng.integers(0, 2, 7)
+    sizes = [(12, 16)] * 3 + [(9, 9)] * 4
+    masks = [np.pad(np.ones((2, 2), bool), ((0, s[0] - 2), (0, s[1] - 2))) for s in sizes]
+    impls, limits = ["scipy_dot_zoom", "cv2_dot_resize", "scipy_zoom_dot"], {"scipy_zoom_dot": 4}
+    whole = sweep(impls, f, w, k, sizes, masks, limits, tolerance_px=3.0)
+    sweeper = Sweeper(impls, w, limits)
+    for lo, hi in ((0, 2), (2, 5), (5, 7)):
+        sweeper.feed(f[lo:hi], k[lo:hi], sizes[lo:hi], masks[lo:hi], 3.0)
+    part = sweeper.result
+    assert part.n == whole.n == {"scipy_dot_zoom": 7, "cv2_dot_resize": 7, "scipy_zoom_dot": 4}
+    assert part.peaks == whole.peaks and part.hits == whole.hits and part.distances == whole.distances
+    for key in whole.pair_stats:
+        for stat in ("max_rel", "pearson"):
+            np.testing.assert_allclose(np.concatenate([s[stat] for s in part.pair_stats[key]]),
+                                       np.concatenate([s[stat] for s in whole.pair_stats[key]]), rtol=1e-12)

@@ -1,0 +1,94 @@
+"""The evaluation pass, streamed: trials are decoded, batched through the model, swept by every
+CAM implementation and released, so memory does not grow with the number of images.
+
+Per trial only scalars stay (each implementation's peak, hit and distance, the mask summaries of
+:class:`~harness.runners.localize.MaskSummaries`, the label); the first ``KEEP`` trials also stay
+whole, for the gallery, the Grad-CAM identity and the exported-model checks. The next block is
+decoded on a background thread while the current one runs (the role of ``tf.data``'s prefetch:
+masks of mixed sizes do not batch as tensors, so the stream stays in Python).
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from harness import cams
+from harness.config import Profile
+from harness.data import sources
+from harness.data.decode import DataError
+from harness.data.example import Example
+from harness.data.stream import DataCard
+from harness.localization import tolerance_for
+from harness.model.camview import class_scores
+from harness.runners.localize import MaskSummaries
+from harness.runners.sweep import SweepResult, Sweeper
+
+KEEP = 64
+BLOCK = 32
+
+
+@dataclass
+class Evaluation:
+    result: SweepResult
+    labels: np.ndarray
+    masks: MaskSummaries
+    kept: list[Example]
+    kept_features: np.ndarray
+    correct: int
+    card: DataCard
+
+    @property
+    def eval_accuracy(self) -> float:
+        return self.correct / len(self.labels)
+
+
+def prefetched_blocks(examples: Iterable[Example], size: int) -> Iterator[list[Example]]:
+    """Blocks of ``size`` examples, the next one decoded on a worker thread meanwhile."""
+    it = iter(examples)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+        pending = pool.submit(lambda: list(islice(it, size)))
+        while True:
+            block = pending.result()
+            if not block:
+                return
+            pending = pool.submit(lambda: list(islice(it, size)))
+            yield block
+
+
+def evaluate(ctx, examples: Iterable[Example], card: DataCard, profile: Profile, impls: list[str],
+             log: Callable[[str], None] = print) -> Evaluation:
+    """One streamed pass of the model and every implementation over ``examples``."""
+    limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
+    sweeper = Sweeper(impls, ctx.weights, limits)
+    masks = MaskSummaries(profile.tolerance_frac)
+    labels: list[int] = []
+    kept: list[Example] = []
+    kept_features: list[np.ndarray] = []
+    correct = 0
+    for block in prefetched_blocks(examples, BLOCK):
+        x = sources.to_model_input([e.image for e in block], profile.image_size, profile.preprocessing)
+        feats, preds = ctx.view(x, training=False)
+        feats, scores = feats.numpy(), class_scores(preds.numpy(), ctx.head)
+        k = np.array([e.label for e in block])
+        correct += int(np.sum(np.argmax(scores, axis=1) == k))
+        sweeper.feed(feats, k, [e.mask.shape for e in block], [e.mask for e in block],
+                     [tolerance_for(e.mask.shape, profile.tolerance_frac) for e in block])
+        for e in block:
+            masks.add(e.mask)
+        labels.extend(k.tolist())
+        room = KEEP - len(kept)
+        if room > 0:
+            kept.extend(block[:room])
+            kept_features.append(feats[:room])
+        if len(labels) // 320 > (len(labels) - len(block)) // 320:
+            log(f"evaluated {len(labels)} trials")
+    if not labels:
+        reasons = "; ".join(f"{s['item']}: {s['reason']}" for s in card.skipped[:3])
+        raise DataError(f"no usable trials in {card.spec}: {card.skipped_total} items skipped"
+                        + (f" (first: {reasons})" if reasons else "") + "; see the reasons and fix the data")
+    return Evaluation(result=sweeper.result, labels=np.array(labels), masks=masks, kept=kept,
+                      kept_features=np.concatenate(kept_features), correct=correct, card=card)
