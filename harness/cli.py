@@ -73,6 +73,12 @@ def parser() -> argparse.ArgumentParser:
                     help="CAM size (default: the model's input size)")
     ex.add_argument("--out", type=Path, required=True, help="the .keras file to write")
     ex.add_argument("--cache-dir", type=Path, default=None)
+    wd = sub.add_parser("write-data", help="write a profile's built-in evaluation images as a folder: or coco: set "
+                                           "(to see the layouts, or to try --data offline)")
+    wd.add_argument("--profile", default="smoke", metavar="NAME|FILE")
+    wd.add_argument("--format", choices=["folder", "coco"], default="coco")
+    wd.add_argument("--count", type=int, default=None, help="how many images (default: the profile's eval_examples)")
+    wd.add_argument("--out", type=Path, required=True, help="an empty or new folder")
     abp = sub.add_parser("ab", help="time the CAM implementations of a base revision and the working tree on this "
                                     "machine, interleaved; exit 1 on a significant slowdown, 2 on unusable input")
     abp.add_argument("--base", default=None, help="git revision to compare with (default: the commit recorded in "
@@ -92,6 +98,8 @@ def _preflight(args) -> None:
     if args.verb == "export":
         preflight.export_target(args.out)
     elif getattr(args, "out", None) is not None:
+        if args.verb == "write-data":
+            return
         preflight.results_target(args.out, "ab.json" if args.verb == "ab" else
                                  "index.html" if args.verb == "report" else "results.json")
     if args.verb in ("run", "agree", "localize", "latency", "train") or (args.verb == "export" and args.profile):
@@ -166,6 +174,22 @@ def _export(args) -> int:
     return EXIT_OK
 
 
+def _write_data(args) -> int:
+    from harness.config import get_profile
+    from harness.data import sources
+    from harness.data.writers import write_examples
+    profile = get_profile(args.profile)
+    if args.out.exists() and any(args.out.iterdir()):
+        raise ValueError(f"--out {args.out} is not empty; pass a new or empty folder")
+    if args.count is not None:
+        import dataclasses
+        profile = dataclasses.replace(profile, eval_examples=args.count)
+    examples, _ = sources.eval_stream(profile)
+    spec = write_examples(args.out, args.format, list(examples), sources.class_names(profile))
+    print(f"wrote {profile.eval_examples} images; use --data {spec}")
+    return EXIT_OK
+
+
 def _ab(args) -> int:
     from harness.config import get_profile
     from harness.gate import default_policy, load_policy
@@ -182,7 +206,7 @@ def _ab(args) -> int:
 
 
 VERBS = {"run": _run, "agree": _run, "localize": _run, "latency": _run, "train": _train, "report": _report,
-         "gate": _gate, "accept": _accept, "ab": _ab, "export": _export}
+         "gate": _gate, "accept": _accept, "ab": _ab, "export": _export, "write-data": _write_data}
 STRICT_VERBS = ("gate", "ab", "accept")  # every error exits 2, so that 1 always means a regression
 TF_VERBS = ("run", "agree", "localize", "latency", "train", "ab", "export")
 

@@ -11,7 +11,7 @@ import pytest
 from harness.cli import main
 from harness.config import PROFILES
 from harness.data import synthetic
-from tests.data.writers import save_png, write_coco, write_pets
+from harness.data.writers import save_png, write_coco, write_pets
 
 keras = pytest.importorskip("keras")
 
@@ -138,3 +138,16 @@ def test_cli_refuses_unusable_models_and_data(tmp_path, capsys, case, says):
                  f"folder:{root}", "--out", str(tmp_path / "out")])
     assert code == 2 and says in capsys.readouterr().err
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_write_data_then_run_on_it_the_readme_example(tmp_path, capsys):
+    """README 'Run it on your model', shortened: write the smoke images as COCO, score them."""
+    out = tmp_path / "mydata"
+    assert main(["write-data", "--profile", "smoke", "--format", "coco", "--count", "6", "--out", str(out)]) == 0
+    spec = capsys.readouterr().out.split("--data ")[-1].strip()
+    assert spec == f"coco:{out / 'annotations.json'}:{out / 'images'}"
+    assert main(["localize", "--profile", str(ROOT / "harness" / "profiles" / "smoke.toml"), "--model", str(SMOKE_MODEL),
+                 "--data", spec, "--out", str(tmp_path / "mine")]) == 0
+    doc = json.loads((tmp_path / "mine" / "results.json").read_text())
+    assert doc["data"]["trials"] == 6 and doc["data"]["median_size"] == [160, 160]
+    assert main(["write-data", "--profile", "smoke", "--out", str(out)]) == 2  # not empty

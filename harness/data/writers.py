@@ -1,6 +1,7 @@
-"""Writers of small data sets in each on-disk layout, for the reader tests. They encode masks
-their own way (run lengths computed here, boxes and trimaps written as pixels), so that reading
-them back is checked against an independent encoding, not against the reader's library."""
+"""Writers of annotated image sets in the on-disk layouts the readers take (``cam-harness
+write-data``, and the reader tests). They encode masks their own way (COCO run lengths computed
+here, boxes and trimaps written as pixels), so reading them back checks the readers against an
+independent encoding, not against the readers' own library."""
 from __future__ import annotations
 
 import json
@@ -81,3 +82,24 @@ def write_pets(root: Path, items: list[tuple[str, int, np.ndarray, np.ndarray]],
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_folder(root: Path, images: list[np.ndarray], masks: list[np.ndarray], categories: list[str]) -> Path:
+    """``root/<category>/<i>.png`` with its mask beside it as ``<i>_mask.png`` (255 on the object)."""
+    for i, (img, mask, cat) in enumerate(zip(images, masks, categories)):
+        save_png(root / cat / f"{i:05d}.png", img)
+        save_png(root / cat / f"{i:05d}_mask.png", np.asarray(mask, np.uint8) * 255)
+    return root
+
+
+def write_examples(root: Path, fmt: str, examples, class_names) -> str:
+    """Examples (image, label, mask) written as ``fmt`` (``folder`` or ``coco``); returns the ``--data`` SPEC."""
+    images = [e.image for e in examples]
+    names = [class_names[e.label] for e in examples]
+    if fmt == "folder":
+        return f"folder:{write_folder(Path(root), images, [e.mask for e in examples], names)}"
+    if fmt == "coco":
+        ann = write_coco(Path(root), images, [[{"category": n, "mask": e.mask}] for n, e in zip(names, examples)],
+                         list(class_names))
+        return f"coco:{ann}:{Path(root) / 'images'}"
+    raise ValueError(f"write-data writes folder or coco, not {fmt!r}")
