@@ -33,6 +33,7 @@ CONVENTION_TEXT = {
     },
     "interpolation": {
         "spline2": "quadratic B-spline (interpolates, overshoots the samples' range)",
+        "bicubic": "Keys bicubic, a = -0.5 (interpolates, overshoots the samples' range)",
         "bilinear": "bilinear (stays within the samples' range)",
     },
 }

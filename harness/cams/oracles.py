@@ -11,6 +11,11 @@ the convention its ``CamSpec`` declares, so an implementation with no peer is ch
 * How it interpolates there:
   - ``bilinear``: the two neighbouring samples weighted ``1 - t`` and ``t``, written out as an
     ``[H, h]`` matrix from that formula (no library resize), applied as ``My @ map @ Mx.T``;
+  - ``bicubic`` (half-pixel only): Keys' cubic convolution with ``a = -0.5`` over the four
+    samples ``floor(x) - 1 .. floor(x) + 2``, written out as an ``[H, h]`` matrix; a tap that
+    falls outside ``[0, h - 1]`` gets weight 0 and the row is renormalised to sum 1 (what TF's
+    ``ResizeBicubic`` does with half-pixel centres, the kernel ``tf.image.resize(method="bicubic")``
+    runs without antialiasing: xplique's upsampling). It overshoots the samples' range;
   - ``spline2``: SciPy's quadratic B-spline *evaluated* at those coordinates by
     ``ndimage.map_coordinates`` (the implementations use ``ndimage.zoom``, or matrices built
     from it; here the coordinates are ours, so an alignment or axis error shows). The boundary
@@ -58,6 +63,34 @@ def bilinear_matrix(n_in: int, n_out: int, alignment: str) -> np.ndarray:
     return m
 
 
+def keys_cubic(t: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """Keys (1981) cubic convolution kernel at distance ``t``."""
+    t = np.abs(t)
+    return np.where(t <= 1, ((a + 2) * t - (a + 3)) * t * t + 1,
+                    np.where(t < 2, ((t - 5) * t + 8) * t * a - 4 * a, 0.0))
+
+
+def bicubic_matrix(n_in: int, n_out: int, alignment: str = "half_pixel") -> np.ndarray:
+    """``[n_out, n_in]``: Keys cubic weights of the four taps around each output's coordinate,
+    out-of-range taps dropped and the row renormalised (see the module docstring)."""
+    if alignment != "half_pixel":
+        raise ValueError("the bicubic oracle is defined for half_pixel alignment only (TF2 and xplique)")
+    src = source_coordinates(n_in, n_out, alignment)
+    m = np.zeros((n_out, n_in))
+    for y, x in enumerate(src):
+        base = int(np.floor(x))
+        for tap in range(base - 1, base + 3):
+            if 0 <= tap < n_in:
+                m[y, tap] += keys_cubic(x - tap)
+    return m / m.sum(axis=1, keepdims=True)
+
+
+def _bicubic(maps: np.ndarray, out_size: tuple[int, int], alignment: str) -> np.ndarray:
+    my = bicubic_matrix(maps.shape[1], out_size[0], alignment)
+    mx = bicubic_matrix(maps.shape[2], out_size[1], alignment)
+    return my @ maps @ mx.T
+
+
 def _bilinear(maps: np.ndarray, out_size: tuple[int, int], alignment: str) -> np.ndarray:
     my = bilinear_matrix(maps.shape[1], out_size[0], alignment)
     mx = bilinear_matrix(maps.shape[2], out_size[1], alignment)
@@ -75,6 +108,7 @@ def _spline2(maps: np.ndarray, out_size: tuple[int, int], alignment: str) -> np.
 
 INTERPOLATIONS: dict[str, Callable[[np.ndarray, tuple[int, int], str], np.ndarray]] = {
     "bilinear": _bilinear,
+    "bicubic": _bicubic,
     "spline2": _spline2,
 }
 

@@ -68,6 +68,15 @@ def tf_xla_dot_resize(features, weights, class_idx, out_size):
     return _graph_call(True, features, weights, class_idx, out_size)
 
 
+def tf_halfpixel_bicubic_dot_resize(features, weights, class_idx, out_size):
+    """``einsum`` to the class map, then ``tf.image.resize(method="bicubic")``: half-pixel Keys
+    cubic (a = -0.5), xplique's upsampling of Grad-CAM."""
+    tf = _tf()
+    f, w, k, out = features, weights, class_idx, out_size  # checked by the registry's guard
+    maps = tf.einsum("bhwc,bc->bhw", f, class_columns(w, k))[..., None]
+    return tf.image.resize(maps, out, method="bicubic")[..., 0].numpy()
+
+
 def specs() -> list[CamSpec]:
     common = dict(family="tf", device="tf", alignment="half_pixel", interpolation="bilinear",
                   available=_missing)
@@ -80,4 +89,8 @@ def specs() -> list[CamSpec]:
                 description="dot first + resize in one tf.function", **common),
         CamSpec("tf_xla_dot_resize", tf_xla_dot_resize, order="dot_then_upsample", whole_batch=True, memory_factor=12.0,
                 description="dot first + resize, XLA-compiled tf.function", **common),
+        CamSpec("tf_halfpixel_bicubic_dot_resize", tf_halfpixel_bicubic_dot_resize, order="dot_then_upsample",
+                whole_batch=True, family="tf", device="tf", alignment="half_pixel", interpolation="bicubic",
+                rtol=1e-3, available=_missing,
+                description="tf.einsum first, then tf.image.resize bicubic (xplique's upsampling)"),
     ]

@@ -42,6 +42,42 @@ def test_spline2_oracle_matches_ndimage_zoom(rng, h, w, c, out, alignment, zoom_
     assert rel_err(got, want) < 1e-9
 
 
+@pytest.mark.parametrize("h, w, c, out", SHAPES)
+def test_bicubic_oracle_matches_pillow_float_bicubic(rng, h, w, c, out):
+    """Pillow's BICUBIC on a float ('F') image, upsampling: Keys a = -0.5 at half-pixel centres,
+    taps clipped to the image and renormalised; written in C, independently of the oracle."""
+    from PIL import Image
+    f, wts, k = random_cam_inputs(rng, 2, h, w, c)
+    got = oracles.oracle_cam({"alignment": "half_pixel", "interpolation": "bicubic"}, f, wts, k, out)
+    maps = oracles.class_maps(f, wts, k).astype(np.float32)
+    want = np.stack([np.asarray(Image.fromarray(m, "F").resize(out[::-1], Image.BICUBIC), np.float64) for m in maps])
+    assert rel_err(got, want) < 1e-6
+
+
+def test_tf_bicubic_is_keys_with_its_offset_table(rng):
+    """TF's bicubic quantises each output's fractional offset to 1/1024 (its coefficient table):
+    with that quantisation the Keys matrix matches it to float error; without, to ~5e-4, which
+    is why its CamSpec's rtol is 1e-3."""
+    pytest.importorskip("tensorflow")
+
+    def quantised(n_in, n_out):
+        m = np.zeros((n_out, n_in))
+        for y, x in enumerate(oracles.source_coordinates(n_in, n_out, "half_pixel")):
+            base = int(np.floor(x))
+            d = np.rint((x - base) * 1024) / 1024
+            for tap in range(base - 1, base + 3):
+                if 0 <= tap < n_in:
+                    m[y, tap] += oracles.keys_cubic(d - (tap - base))
+        return m / m.sum(axis=1, keepdims=True)
+    f, wts, k = random_cam_inputs(rng, 2, 4, 5, 8)
+    got = cams.get("tf_halfpixel_bicubic_dot_resize")(f, wts, k, (300, 451))
+    maps = oracles.class_maps(f, wts, k)
+    assert rel_err(got, quantised(4, 300) @ maps @ quantised(5, 451).T) < 1e-6
+    exact = rel_err(got, oracles.oracle_cam({"alignment": "half_pixel", "interpolation": "bicubic"}, f, wts, k,
+                                            (300, 451)))
+    assert 1e-5 < exact < 1e-3
+
+
 def test_class_maps_use_each_images_own_column(rng):
     f, wts, _ = random_cam_inputs(rng, 2, 3, 3, 5, k=3)
     got = oracles.class_maps(f, wts, np.array([2, 0]))

@@ -1,6 +1,6 @@
 import pytest
 
-from harness import cams
+from harness import agreement, cams
 from harness.cams.registry import build_registry
 
 
@@ -24,7 +24,8 @@ def test_every_spec_documents_its_conventions():
     for name in cams.names():
         s = cams.spec(name)
         assert s.alignment in ("corner", "half_pixel")
-        assert s.interpolation in ("spline2", "bilinear")
+        assert s.interpolation in ("spline2", "bilinear", "bicubic")
+        assert s.interpolation in agreement.CONVENTION_TEXT["interpolation"]
         assert s.order in ("upsample_then_dot", "dot_then_upsample")
         assert s.fn.__doc__ and s.description
 
