@@ -53,6 +53,7 @@ def build_context(doc: dict) -> dict:
         "env": doc.get("environment", {}),
         "model": doc.get("model", {}),
         "data": doc.get("data") or {},
+        "peers": doc.get("peers") or {},
         "agreement": doc.get("agreement", {}),
         "matrix": _agreement_matrix(doc.get("agreement", {})),
         "explanation_groups": _explanation_groups(doc.get("agreement", {})),

@@ -18,7 +18,7 @@ from harness.environment import environment
 from harness.model_cams.gradcam import identity_check
 from harness.recommend import recommend
 from harness.results import ResultsError, load_results, new_results, write_results
-from harness.runners import agree, exported, latency, localize
+from harness.runners import agree, exported, latency, localize, peers
 from harness.runners.gallery import choose, gallery
 from harness.runners.evaluate import evaluate
 from harness.runners.model_stage import model_from_file, model_stage
@@ -150,11 +150,17 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
             picks = choose({k: v[: len(ev.kept)] for k, v in ev.result.hits.items()}, cams.REFERENCE,
                            profile.gallery_size)
             doc["gallery"] = gallery(picks, ev.kept, ev.kept_features, ctx.weights, impls, profile.tolerance_frac)
+        if set(STAGES) <= set(stages):
+            t = time.perf_counter()
+            doc["peers"] = peers.peers_section(ctx, ev.kept, ev.kept_features, profile, ev.result.hits, log)
+            clock["peers"] = time.perf_counter() - t
     if "latency" in stages:
         t = time.perf_counter()
         doc["latency"] = latency.latency_section(profile, ctx, impls, _map_size(doc, profile, data_spec, data_dir,
                                                                                   download), log)
         clock["latency"] = time.perf_counter() - t
+    if doc.get("peers") and doc["latency"].get("rows"):
+        doc["peers"]["ours_end_to_end"] = peers.fastest_end_to_end(doc["latency"]["rows"])
 
     doc["recommendation"] = recommend(doc["agreement"], doc["latency"], doc["localization"])
     clock["total"] = time.perf_counter() - t0

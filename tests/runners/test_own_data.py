@@ -146,8 +146,8 @@ def test_write_data_then_run_on_it_the_readme_example(tmp_path, capsys):
     assert main(["write-data", "--profile", "smoke", "--format", "coco", "--count", "6", "--out", str(out)]) == 0
     spec = capsys.readouterr().out.split("--data ")[-1].strip()
     assert spec == f"coco:{out / 'annotations.json'}:{out / 'images'}"
-    assert main(["localize", "--profile", str(ROOT / "harness" / "profiles" / "smoke.toml"), "--model", str(SMOKE_MODEL),
-                 "--data", spec, "--out", str(tmp_path / "mine")]) == 0
+    assert main(["localize", "--profile", str(ROOT / "harness" / "profiles" / "smoke.toml"),
+                 "--model", str(SMOKE_MODEL), "--data", spec, "--out", str(tmp_path / "mine")]) == 0
     doc = json.loads((tmp_path / "mine" / "results.json").read_text())
     assert doc["data"]["trials"] == 6 and doc["data"]["median_size"] == [160, 160]
     assert main(["write-data", "--profile", "smoke", "--out", str(out)]) == 2  # not empty

@@ -1,0 +1,79 @@
+"""The peer rows, their libraries and declared setups, and whether each can run here."""
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from dataclasses import dataclass
+
+from harness.peers.setup import Setup
+
+LIBRARIES = {
+    # library: (import name, distribution, what installs it)
+    "tf-keras-vis": ("tf_keras_vis", "tf-keras-vis", "pip install '.[peers]'"),
+    "xplique": ("xplique", "xplique", "pip install --no-deps xplique==2.0.2 plus tensorflow-probability 0.25, "
+                                      "tf-keras, einops, scikit-image (tox -e peers; it pins tensorflow<=2.20)"),
+    "pytorch-grad-cam": ("pytorch_grad_cam", "grad-cam", "pip install torch torchvision and pip install --no-deps "
+                                                         "grad-cam ttach tqdm (tox -e peers; it wants opencv-python)"),
+}
+
+
+@dataclass(frozen=True)
+class PeerSpec:
+    """One peer row: a library's Grad-CAM in one mode, with the setup it follows and what it took."""
+
+    name: str
+    library: str
+    mode: str
+    setup: Setup
+    how: str
+    rtol: float = 1e-5
+
+
+PEERS: tuple[PeerSpec, ...] = (
+    PeerSpec("tf_keras_vis_gradcam_aligned", "tf-keras-vis", "aligned",
+             Setup(alignment="corner", interpolation="bilinear"),
+             "Gradcam(model, model_modifier=ReplaceToLinear()); penultimate_layer=<GAP input layer>, "
+             "seek_penultimate_conv_layer=False, activation_modifier=None, normalize_cam=False"),
+    PeerSpec("tf_keras_vis_gradcam_default", "tf-keras-vis", "default",
+             Setup(layer="last_conv", target="softmax", relu="before_upsample", normalize="minmax_after_upsample",
+                   alignment="corner", interpolation="bilinear"),
+             "Gradcam(model)(CategoricalScore(k), images): the constructor's and call's defaults"),
+    PeerSpec("xplique_gradcam_aligned", "xplique", "aligned",
+             Setup(relu="before_upsample", alignment="half_pixel", interpolation="bicubic"),
+             "GradCAM(<the model with a linear head>, conv_layer=<GAP input layer>).explain(images, one_hot): "
+             "output_layer= is ignored by xplique 2.0.2, so the logit needs its own model; the ReLU cannot be "
+             "turned off", rtol=1e-3),
+    PeerSpec("xplique_gradcam_default", "xplique", "default",
+             Setup(layer="last_conv", target="softmax", relu="before_upsample", alignment="half_pixel",
+                   interpolation="bicubic"),
+             "GradCAM(model).explain(images, one_hot)", rtol=1e-3),
+    PeerSpec("pytorch_grad_cam_gradcam_aligned", "pytorch-grad-cam", "aligned",
+             Setup(relu="before_upsample", normalize="minmax_before_and_after_upsample", alignment="half_pixel",
+                   interpolation="bilinear"),
+             "the same .keras file on Keras' torch backend, with a linear head, wrapped to take NCHW input; "
+             "GradCAM(wrapper, target_layers=[<GAP input layer>], reshape_transform=NHWC->NCHW); "
+             "ReLU and normalisation are not optional in its public call"),
+    PeerSpec("pytorch_grad_cam_gradcam_default", "pytorch-grad-cam", "default",
+             Setup(layer="last_conv", target="softmax", relu="before_upsample", normalize="minmax_before_and_after_upsample",
+                   alignment="half_pixel", interpolation="bilinear"),
+             "GradCAM(wrapper, target_layers=[<last Conv2D>], reshape_transform=NHWC->NCHW) on the softmax output: "
+             "its README's recipe (the last convolutional block); the wrapper and reshape_transform are what any "
+             "channels-last Keras model needs"),
+)
+
+
+def library_version(library: str) -> str | None:
+    try:
+        return importlib.metadata.version(LIBRARIES[library][1])
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def peer_status(library: str) -> tuple[str | None, str | None]:
+    """``(version, None)`` when the library can run here, else ``(None, why not)``."""
+    module, _, install = LIBRARIES[library]
+    needs = [module] + (["torch", "torchvision"] if library == "pytorch-grad-cam" else [])
+    missing = [m for m in needs if importlib.util.find_spec(m) is None]
+    if missing:
+        return None, f"{', '.join(missing)} not installed ({install})"
+    return library_version(library), None

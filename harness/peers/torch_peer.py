@@ -1,0 +1,28 @@
+"""pytorch-grad-cam from the TensorFlow process: one worker process on Keras' torch backend."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def pytorch_grad_cam_maps(model_file: str | Path, images: np.ndarray, class_idx: np.ndarray, min_rounds: int,
+                          target_seconds: float, timeout_s: float = 900) -> dict:
+    """``{aligned_maps, aligned_seconds, default_maps, default_seconds, version}`` from the worker."""
+    with tempfile.TemporaryDirectory(prefix="cam-peers-") as tmp:
+        src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        np.savez(src, model_file=str(model_file), images=np.asarray(images, np.float32),
+                 class_idx=np.asarray(class_idx), min_rounds=min_rounds, target_seconds=target_seconds)
+        tree = str(Path(__file__).resolve().parents[2])  # this harness, wherever it is installed
+        env = {**os.environ, "KERAS_BACKEND": "torch",
+               "PYTHONPATH": os.pathsep.join(p for p in (tree, os.environ.get("PYTHONPATH")) if p)}
+        proc = subprocess.run([sys.executable, "-m", "harness.peers.torch_worker", str(src), str(dst)], env=env,
+                              capture_output=True, text=True, timeout=timeout_s)
+        if proc.returncode:
+            raise RuntimeError(f"the pytorch-grad-cam worker failed (exit {proc.returncode}): {proc.stderr[-1500:]}")
+        with np.load(dst) as out:
+            return {k: out[k] for k in out.files}
