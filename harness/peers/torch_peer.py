@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 
 
-def pytorch_grad_cam_maps(model_file: str | Path, images: np.ndarray, class_idx: np.ndarray, min_rounds: int,
-                          target_seconds: float, timeout_s: float = 900) -> dict:
-    """``{aligned_maps, aligned_seconds, default_maps, default_seconds, version}`` from the worker."""
+def pytorch_grad_cam_maps(model_file: str | Path, images: np.ndarray, class_idx: np.ndarray, cfg,
+                          timeout_s: float = 900) -> dict:
+    """``{aligned_maps, aligned_seconds, default_maps, default_seconds, version}`` from the worker,
+    timed with ``cfg``'s (a :class:`~harness.config.LatencyConfig`) rounds."""
     with tempfile.TemporaryDirectory(prefix="cam-peers-") as tmp:
         src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
         np.savez(src, model_file=str(model_file), images=np.asarray(images, np.float32),
-                 class_idx=np.asarray(class_idx), min_rounds=min_rounds, target_seconds=target_seconds)
+                 class_idx=np.asarray(class_idx), min_rounds=cfg.min_rounds, max_rounds=cfg.max_rounds,
+                 target_seconds=cfg.target_seconds)
         tree = str(Path(__file__).resolve().parents[2])  # this harness, wherever it is installed
         env = {**os.environ, "KERAS_BACKEND": "torch",
                "PYTHONPATH": os.pathsep.join(p for p in (tree, os.environ.get("PYTHONPATH")) if p)}

@@ -2,8 +2,8 @@
 
     KERAS_BACKEND=torch python -m harness.peers.torch_worker IN.npz OUT.npz
 
-``IN.npz`` holds ``model_file``, ``images`` (NHWC float32, model-ready), ``class_idx``,
-``min_rounds`` and ``target_seconds``. Keras layers on the torch backend are ``torch.nn.Module``s
+``IN.npz`` holds ``model_file``, ``images`` (NHWC float32, model-ready), ``class_idx``, and the
+latency stage's ``min_rounds``, ``max_rounds`` and ``target_seconds`` (its clock times the calls). Keras layers on the torch backend are ``torch.nn.Module``s
 whose forward hooks fire, which pytorch-grad-cam needs. It assumes NCHW everywhere, so the model is
 wrapped to take NCHW images and ``reshape_transform`` turns the NHWC activations and gradients
 into NCHW. ``OUT.npz`` gets ``<mode>_maps`` ``[B, S, S]`` and ``<mode>_seconds`` (batch-1 calls),
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
@@ -38,7 +37,9 @@ def main(argv: list[str]) -> int:
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+    from harness.config import LatencyConfig
     from harness.peers.keras_models import gap_input_layer_name, last_conv_layer, logit_model
+    from harness.runners.latency import clock
 
     if keras.backend.backend() != "torch":
         raise SystemExit("torch_worker needs KERAS_BACKEND=torch set before Keras is imported")
@@ -46,7 +47,8 @@ def main(argv: list[str]) -> int:
     model = keras.saving.load_model(str(data["model_file"]), compile=False, safe_mode=True)
     images = torch.from_numpy(np.ascontiguousarray(data["images"].transpose(0, 3, 1, 2)))
     class_idx = [int(k) for k in data["class_idx"]]
-    rounds, target = int(data["min_rounds"]), float(data["target_seconds"])
+    cfg = LatencyConfig(min_rounds=int(data["min_rounds"]), max_rounds=int(data["max_rounds"]),
+                        target_seconds=float(data["target_seconds"]))
     out = {"version": importlib.metadata.version("grad-cam")}
     nhwc_to_nchw = lambda t: t.permute(0, 3, 1, 2)  # noqa: E731
     for mode in ("aligned", "default"):
@@ -61,13 +63,7 @@ def main(argv: list[str]) -> int:
                 for i in range(0, len(class_idx), 8)]
         out[f"{mode}_maps"] = np.concatenate(maps).astype(np.float64)
         call = lambda: cam(input_tensor=images[:1], targets=[ClassifierOutputTarget(class_idx[0])])  # noqa: E731
-        call()
-        seconds = []
-        while len(seconds) < rounds or sum(seconds) < target:
-            t0 = time.perf_counter()
-            call()
-            seconds.append(time.perf_counter() - t0)
-        out[f"{mode}_seconds"] = np.array(seconds)
+        out[f"{mode}_seconds"] = np.array(clock(call, cfg))
     np.savez(argv[1], **out)
     return 0
 

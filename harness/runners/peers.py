@@ -25,20 +25,10 @@ from harness.config import Profile
 from harness.data import sources
 from harness.peers import PEERS, peer_status
 from harness.peers.setup import REFERENCE_SETUP, Setup, differences, expected_map
+from harness.runners.latency import clock
 from harness.timing import timing_stats
 
 MAX_TRIALS = 64
-
-
-def _timed(call: Callable[[], object], rounds: int, target_s: float) -> list[float]:
-    import time
-    call()
-    seconds: list[float] = []
-    while len(seconds) < rounds or sum(seconds) < target_s:
-        t0 = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - t0)
-    return seconds
 
 
 def _run_library(library: str, ctx, images: np.ndarray, labels: np.ndarray, profile: Profile) -> dict:
@@ -46,14 +36,14 @@ def _run_library(library: str, ctx, images: np.ndarray, labels: np.ndarray, prof
     cfg = profile.latency
     if library == "pytorch-grad-cam":
         from harness.peers.torch_peer import pytorch_grad_cam_maps
-        out = pytorch_grad_cam_maps(ctx.section["model_file"], images, labels, cfg.min_rounds, cfg.target_seconds)
+        out = pytorch_grad_cam_maps(ctx.section["model_file"], images, labels, cfg)
         return {mode: (out[f"{mode}_maps"], list(out[f"{mode}_seconds"])) for mode in ("aligned", "default")}
     from harness.peers.tf_peers import FACTORIES
     result = {}
     for mode in ("aligned", "default"):
         explain = FACTORIES[library](ctx.model, mode)
         maps = np.concatenate([explain(images[i:i + 16], labels[i:i + 16]) for i in range(0, len(images), 16)])
-        result[mode] = (maps, _timed(lambda: explain(images[:1], labels[:1]), cfg.min_rounds, cfg.target_seconds))
+        result[mode] = (maps, clock(lambda: explain(images[:1], labels[:1]), cfg))
     return result
 
 

@@ -171,7 +171,8 @@ def test_pytorch_grad_cam_through_keras_torch_backend(tmp_path):
     model.save(tmp_path / "m.keras")
     x, feats = _inputs(model)
     k = np.array([0, 1, 0])
-    out = pytorch_grad_cam_maps(tmp_path / "m.keras", x, k, 1, 0.0)
+    from harness.config import LatencyConfig
+    out = pytorch_grad_cam_maps(tmp_path / "m.keras", x, k, LatencyConfig(min_rounds=1, target_seconds=0.0))
     w = model.get_layer("head").kernel.numpy()
     setup = next(p.setup for p in registry.PEERS if p.name == "pytorch_grad_cam_gradcam_aligned")
     assert _rel(out["aligned_maps"], expected_map(setup, feats, w, k, (32, 32))) < 1e-5
@@ -193,3 +194,13 @@ def test_expected_map_steps_in_order():
     np.testing.assert_allclose(relu_first, r)
     with pytest.raises(ValueError, match="GAP input on the logit"):
         expected_map(Setup(layer="last_conv"), feats, w, k, (3, 3))
+
+
+def test_relu_order_effect_is_zero_for_positive_maps_only():
+    from harness.runners.peers import relu_order_effect
+    rng = np.random.default_rng(4)
+    feats = rng.random((2, 4, 4, 3))
+    w = rng.random((3, 2))  # all positive: ReLU changes nothing in either order
+    assert all(e["max_rel"] < 1e-12 for e in relu_order_effect(feats, w, np.array([0, 1]), (16, 16)))
+    w[:, 0] -= 0.6  # mixed signs: clipping before or after interpolation differs
+    assert all(e["max_rel"] > 1e-3 for e in relu_order_effect(feats, w, np.array([0, 1]), (16, 16)))
