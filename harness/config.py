@@ -33,6 +33,7 @@ class Profile:
     ``slow_impl_limit`` caps how many evaluation images the all-channel CPU forms (seconds per
     map) see; it is fixed per profile so results stay deterministic, and rows record their ``n``.
 
+    ``image_size`` is the model's input: one side (square) or ``(H, W)``.
     For a user's model and data (``run --model --data``): ``preprocessing`` turns uint8 pixels
     resized to the model's input into its input (``rescale_255``: the seed's /255; ``none``; or
     ``keras.applications.<family>.preprocess_input``); ``class_names`` are the model's classes in
@@ -47,7 +48,7 @@ class Profile:
     eval_dataset: str = "synthetic"
     backbone: str = "vgg16"
     weights: str = "none"
-    image_size: int = 128
+    image_size: int | tuple[int, int] = 128
     synthetic_size: int = 160
     train_examples: int = 800
     val_examples: int = 100
@@ -95,6 +96,14 @@ PROFILES: dict[str, Profile] = {
         image_size=224, epochs=10, eval_examples=500, slow_impl_limit=50, learning_rate=1e-3,
         min_test_accuracy=0.85, class_names=("cat", "dog")),
 }
+
+
+def input_hw(image_size: int | tuple[int, int]) -> tuple[int, int]:
+    """The model's input ``(height, width)``: a square side, or ``(H, W)`` for non-square inputs."""
+    if isinstance(image_size, int):
+        return image_size, image_size
+    h, w = image_size
+    return int(h), int(w)
 
 
 def get_profile(name: str | Profile) -> Profile:

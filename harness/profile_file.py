@@ -46,6 +46,10 @@ def _convert(where: str, key: str, value, default):
         if not isinstance(value, bool):
             raise bad("true or false")
         return value
+    if key == "image_size" and isinstance(value, list):
+        if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            raise bad("an integer or [height, width]")
+        return tuple(value)
     if isinstance(default, int) and not isinstance(default, bool):
         if not isinstance(value, int) or isinstance(value, bool):
             raise bad("an integer")

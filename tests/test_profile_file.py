@@ -24,6 +24,8 @@ def test_a_user_profile_sets_fields_and_keeps_defaults(tmp_path):
     assert p.adversarial_geometries == ((7, 7, 224, 224),)
     assert p.latency == LatencyConfig(batches=(1, 4), memory_budget_mb=512.0)
     assert p.tolerance_frac == 0.03  # a default
+    path.write_text("image_size = [224, 320]\n")
+    assert load_profile_file(path).image_size == (224, 320)
 
 
 @pytest.mark.parametrize("text, says", [
@@ -32,6 +34,7 @@ def test_a_user_profile_sets_fields_and_keeps_defaults(tmp_path):
     ("class_names = 'cat'\n", "is not an array"),
     ("[latency]\nbatchez = [1]\n", "[latency]: unknown key batchez"),
     ("latency = 3\n", "latency must be a table"),
+    ("image_size = [224]\n", "is not an integer or [height, width]"),
     ("[category_map]\ncat = 1\n", "is not a table of strings"),
     ("image_size = \n", "not valid TOML"),
 ])

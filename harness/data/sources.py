@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.config import Profile
+from harness.config import Profile, input_hw
 from harness.data import synthetic, tfds_sources
 from harness.data.example import Example
 
@@ -38,17 +38,18 @@ def preprocess_function(name: str):
     raise ValueError(f"preprocessing {name!r} is not known; use one of {', '.join(PREPROCESSING)}")
 
 
-def to_model_input(images: list[np.ndarray], image_size: int, preprocessing: str = "rescale_255") -> np.ndarray:
-    """uint8 images of any size -> float32 ``[B, S, S, 3]``: resized (``tf.image.resize``,
+def to_model_input(images: list[np.ndarray], image_size: int | tuple[int, int],
+                   preprocessing: str = "rescale_255") -> np.ndarray:
+    """uint8 images of any size -> float32 ``[B, H, W, 3]`` at the model's input: resized (``tf.image.resize``,
     bilinear) and then preprocessed. ``rescale_255`` is the seed's /255 before the resize, which
     is the same map (resizing is linear) up to float rounding; it keeps that order so built-in
     profiles give the bytes they always gave."""
     import tensorflow as tf
     if preprocessing == "rescale_255":
-        return np.stack([tf.image.resize(img.astype(np.float32) / 255.0, (image_size, image_size)).numpy()
+        return np.stack([tf.image.resize(img.astype(np.float32) / 255.0, input_hw(image_size)).numpy()
                          for img in images])
     prep = preprocess_function(preprocessing)
-    return np.stack([prep(tf.image.resize(img.astype(np.float32), (image_size, image_size)).numpy())
+    return np.stack([prep(tf.image.resize(img.astype(np.float32), input_hw(image_size)).numpy())
                      for img in images]).astype(np.float32)
 
 

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
+from harness.config import input_hw
 from harness.data.example import Example, box_of
 
 MANUAL_FILES = {
@@ -57,7 +58,7 @@ def normalize_and_resize(image, label, image_size: int):
     """The seed's preprocessing: float32, /255, ``tf.image.resize`` to a square."""
     import tensorflow as tf
     image = tf.cast(image, tf.float32) / 255.0
-    return tf.image.resize(image, (image_size, image_size)), label
+    return tf.image.resize(image, input_hw(image_size)), label
 
 
 def cats_vs_dogs(image_size: int, batch_size: int, seed: int, data_dir: Path | None = None,

@@ -6,6 +6,7 @@ returns the tensor the GAP layer averages and the predictions; both are found th
 """
 from __future__ import annotations
 
+from harness.config import input_hw
 from harness.model.camview import cam_view, cam_weights, find_cam_head
 from harness.model.weights import resolve_weights
 
@@ -17,7 +18,7 @@ HEAD_NAME = "predictions"
 
 def _vgg16(image_size: int, weights: str):
     import keras
-    return keras.applications.VGG16(include_top=False, input_shape=(image_size, image_size, 3),
+    return keras.applications.VGG16(include_top=False, input_shape=(*input_hw(image_size), 3),
                                     weights=resolve_weights(weights))
 
 
@@ -29,7 +30,7 @@ def _tiny_vgg(image_size: int, weights: str):
     import keras
     if weights != "none":
         raise ValueError("the tiny_vgg backbone has no pretrained weights; use weights='none'")
-    x = inputs = keras.Input((image_size, image_size, 3), name="input_layer")
+    x = inputs = keras.Input((*input_hw(image_size), 3), name="input_layer")
     for block, (filters, convs) in enumerate([(16, 1), (32, 1), (64, 2), (64, 1)], start=1):
         for i in range(1, convs + 1):
             x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{block}_conv{i}")(x)

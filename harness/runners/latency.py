@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from harness import cams
-from harness.config import LatencyConfig
+from harness.config import LatencyConfig, input_hw
 from harness.runners.ab_worker import inputs as random_inputs
 from harness.timing import timing_stats
 
@@ -144,7 +144,7 @@ def forward_rows(forward, image_size: int, geometry: str, batches: tuple[int, ..
     """Model forward alone (features and predictions back on the host), on TensorFlow's default device."""
     rows = []
     for batch in batches:
-        x = np.random.default_rng(batch).random((batch, image_size, image_size, 3), dtype=np.float32)
+        x = np.random.default_rng(batch).random((batch, *input_hw(image_size), 3), dtype=np.float32)
         seconds = clock(lambda: [t.numpy() for t in forward(x)], cfg)
         rows.append(_row("forward", "model_forward", tf_devices()[-1], geometry, batch, seconds, calibration_ms,
                          shape={"image_size": image_size}))
@@ -156,7 +156,7 @@ def end_to_end_rows(forward, weights: np.ndarray, image_size: int, out_size: tup
     """Forward plus CAM of the predicted class, per implementation and batch."""
     rows = []
     for batch in cfg.end_to_end_batches:
-        x = np.random.default_rng(batch).random((batch, image_size, image_size, 3), dtype=np.float32)
+        x = np.random.default_rng(batch).random((batch, *input_hw(image_size), 3), dtype=np.float32)
         for name in impls:
             spec = cams.spec(name)
             if spec.slow and batch > 1:
@@ -184,7 +184,7 @@ def exported_rows(model, image_size: int, out_size: tuple[int, int], cfg: Latenc
         exported = cam_model(model, convention, out_size)
         for device in tf_devices():
             for batch in cfg.end_to_end_batches:
-                x = np.random.default_rng(batch).random((batch, image_size, image_size, 3), dtype=np.float32)
+                x = np.random.default_rng(batch).random((batch, *input_hw(image_size), 3), dtype=np.float32)
                 inputs = {"image": x, "class_index": np.full(batch, -1, np.int32)}
                 with placed(device, "tf"):
                     seconds = clock(lambda: np.asarray(exported(inputs)["cam"]), cfg)
@@ -233,7 +233,7 @@ def latency_section(profile, ctx, impls: list[str], map_size: tuple[int, int],
     forward = compiled_forward(ctx.view)
     rows += forward_rows(forward, profile.image_size, "profile", cfg.end_to_end_batches, cfg, cal_before)
     sh, sw, sc, SH, SW = cfg.seed_geometry
-    same = list(ctx.section["feature_shape"]) == [sh, sw, sc] and profile.image_size == SH
+    same = list(ctx.section["feature_shape"]) == [sh, sw, sc] and input_hw(profile.image_size) == (SH, SW)
     seed_model = ctx.model if same else build_model("vgg16", SH, 2, "none")
     rows += forward_rows(compiled_forward(cam_view(seed_model)), SH, "seed", (1,), cfg, cal_before)
     rows += end_to_end_rows(forward, ctx.weights, profile.image_size, out, cfg, cal_before, impls, log)

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 import harness
-from harness.config import Profile
+from harness.config import Profile, input_hw
 from harness.data import sources
 from harness.data.example import Example
 from harness.model import build, cache, camview, train
@@ -182,16 +182,13 @@ def _application(spec: str):
 
 
 def input_size(model, profile: Profile) -> None:
-    """The model must take the profile's square ``image_size``; otherwise a ``ValueError`` with the fix."""
+    """The model must take the profile's ``image_size``; otherwise a ``ValueError`` with the fix."""
     shape = tuple(model.inputs[0].shape[1:3])
-    if None in shape:
+    if None in shape or shape == input_hw(profile.image_size):
         return
-    if shape[0] != shape[1]:
-        raise ValueError(f"model {model.name!r} takes {shape[0]}x{shape[1]} inputs; this version evaluates square "
-                         "inputs only (image_size)")
-    if shape[0] != profile.image_size:
-        raise ValueError(f"model {model.name!r} takes {shape[0]}x{shape[1]} inputs but the profile's image_size is "
-                         f"{profile.image_size}; set image_size = {shape[0]} in the profile file")
+    fix = shape[0] if shape[0] == shape[1] else f"[{shape[0]}, {shape[1]}]"
+    raise ValueError(f"model {model.name!r} takes {shape[0]}x{shape[1]} (HxW) inputs but the profile's image_size is "
+                     f"{profile.image_size}; set image_size = {fix} in the profile file")
 
 
 def model_from_file(profile: Profile, path: Path, data_dir: Path | None = None, download: bool = True,

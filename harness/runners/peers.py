@@ -21,7 +21,7 @@ import numpy as np
 
 from harness import agreement, cams, localization
 from harness.cams.oracles import oracle_cam
-from harness.config import Profile
+from harness.config import Profile, input_hw
 from harness.data import sources
 from harness.peers import PEERS, peer_status
 from harness.peers.setup import REFERENCE_SETUP, Setup, differences, expected_map
@@ -115,7 +115,7 @@ def peers_section(ctx, examples: list, features: np.ndarray, profile: Profile, h
     examples = examples[:MAX_TRIALS]
     feats = np.asarray(features[: len(examples)])
     labels = np.array([e.label for e in examples])
-    size = (profile.image_size, profile.image_size)
+    size = input_hw(profile.image_size)
     images = sources.to_model_input([e.image for e in examples], profile.image_size, profile.preprocessing)
     section = {"n": len(examples), "libraries": {}, "skipped": {}, "agreement": [], "localization": [], "latency": [],
                "relu_order_effect": relu_order_effect(feats, ctx.weights, labels, size)}

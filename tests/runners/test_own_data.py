@@ -88,8 +88,8 @@ def test_seed_profile_path_at_224_px_offline(tmp_path):
     assert rows["scipy_zoom_dot"]["n"] == 1 and rows["center"]["n"] == 3
 
 
-def _small_model(head="softmax"):
-    inp = keras.Input((32, 32, 3))
+def _small_model(head="softmax", shape=(32, 32)):
+    inp = keras.Input((*shape, 3))
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.MaxPooling2D(4)(x))
     out = keras.layers.Dense(2, activation="softmax")(x) if head == "softmax" else keras.layers.Flatten()(x)
@@ -117,6 +117,21 @@ def test_cli_own_model_and_folder_data(tmp_path, capsys):
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     assert doc["data"]["trials"] == 3 and doc["model"]["feature_shape"] == [8, 8, 8]
     assert "Data card" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_cli_non_square_model(tmp_path, capsys):
+    """A 32x48 (HxW) input: image_size = [32, 48]; a square image_size is refused with that fix."""
+    _small_model(shape=(32, 48)).save(tmp_path / "m.keras")
+    profile = tmp_path / "p.toml"
+    data = f"folder:{_folder(tmp_path / 'data')}"
+    args = ["localize", "--profile", str(profile), "--model", str(tmp_path / "m.keras"), "--data", data,
+            "--out", str(tmp_path / "out")]
+    profile.write_text('image_size = 32\nclass_names = ["cat", "dog"]\n')
+    assert main(args) == 2 and "set image_size = [32, 48]" in capsys.readouterr().err
+    profile.write_text('image_size = [32, 48]\nclass_names = ["cat", "dog"]\nslow_impl_limit = 1\n')
+    assert main(args) == 0
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert doc["model"]["feature_shape"] == [8, 12, 8] and doc["model"]["image_size"] == [32, 48]
 
 
 @pytest.mark.parametrize("case, says", [
