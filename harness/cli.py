@@ -179,8 +179,9 @@ def _write_data(args) -> int:
     from harness.data import sources
     from harness.data.writers import write_examples
     profile = get_profile(args.profile)
-    if args.out.exists() and any(args.out.iterdir()):
-        raise ValueError(f"--out {args.out} is not empty; pass a new or empty folder")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise ValueError(f"--out {args.out} is {'not empty' if args.out.is_dir() else 'a file'}; pass a new or "
+                         "empty folder")
     if args.count is not None:
         import dataclasses
         profile = dataclasses.replace(profile, eval_examples=args.count)

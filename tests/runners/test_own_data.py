@@ -166,3 +166,6 @@ def test_write_data_then_run_on_it_the_readme_example(tmp_path, capsys):
     doc = json.loads((tmp_path / "mine" / "results.json").read_text())
     assert doc["data"]["trials"] == 6 and doc["data"]["median_size"] == [160, 160]
     assert main(["write-data", "--profile", "smoke", "--out", str(out)]) == 2  # not empty
+    assert "is not empty" in capsys.readouterr().err
+    assert main(["write-data", "--profile", "smoke", "--out", str(out / "annotations.json")]) == 2
+    assert "is a file" in capsys.readouterr().err
