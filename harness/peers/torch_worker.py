@@ -2,7 +2,7 @@
 
     KERAS_BACKEND=torch python -m harness.peers.torch_worker IN.npz OUT.npz
 
-``IN.npz`` holds ``model_file``, ``images`` (NHWC float32, model-ready), ``class_idx``, and the
+``IN.npz`` holds ``model_file`` (anything ``--model`` takes), ``images`` (NHWC float32, model-ready), ``class_idx``, and the
 latency stage's ``min_rounds``, ``max_rounds`` and ``target_seconds`` (its clock times the calls). Keras layers on the torch backend are ``torch.nn.Module``s
 whose forward hooks fire, which pytorch-grad-cam needs. It assumes NCHW everywhere, so the model is
 wrapped to take NCHW images and ``reshape_transform`` turns the NHWC activations and gradients
@@ -40,11 +40,12 @@ def main(argv: list[str]) -> int:
     from harness.config import LatencyConfig
     from harness.peers.keras_models import gap_input_layer_name, last_conv_layer, logit_model
     from harness.runners.latency import clock
+    from harness.runners.model_stage import load_model_file
 
     if keras.backend.backend() != "torch":
         raise SystemExit("torch_worker needs KERAS_BACKEND=torch set before Keras is imported")
     data = np.load(argv[0])
-    model = keras.saving.load_model(str(data["model_file"]), compile=False, safe_mode=True)
+    model = load_model_file(str(data["model_file"]))
     images = torch.from_numpy(np.ascontiguousarray(data["images"].transpose(0, 3, 1, 2)))
     class_idx = [int(k) for k in data["class_idx"]]
     cfg = LatencyConfig(min_rounds=int(data["min_rounds"]), max_rounds=int(data["max_rounds"]),

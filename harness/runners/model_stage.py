@@ -163,6 +163,14 @@ def load_model_file(path: Path):
                          ".keras file saved by Keras 3, or a full-model .h5 (not a weights-only file)") from None
 
 
+def model_digest(path: Path | str) -> str:
+    """SHA-256 of a model file, or of the weights file of a ``keras.applications`` spec."""
+    text = str(path)
+    if text.startswith("keras.applications."):
+        return cache.file_sha256(Path(text.partition(":")[2]))
+    return cache.file_sha256(Path(path))
+
+
 def _application(spec: str):
     """``keras.applications.<Name>:<weights file>`` as a model with its own top."""
     import keras
@@ -201,8 +209,7 @@ def model_from_file(profile: Profile, path: Path, data_dir: Path | None = None, 
     input_size(model, profile)
     test_acc = train.evaluate_accuracy(model, sources.test_data(profile, data_dir, download)) if score_test_split else None
     log(f"model loaded from {path}")
-    file = Path(path)
-    return _context(profile, model, file, cache.file_sha256(file) if file.is_file() else None, {
+    return _context(profile, model, path, model_digest(path), {
         "cache_key": None, "cache_status": "file", "history": {}, "test_accuracy": test_acc,
         "train_seconds": None, "recipe": None})
 
