@@ -102,16 +102,20 @@ def center_hits(masks: Sequence[np.ndarray], tolerance_px=15.0) -> np.ndarray:
     return hits_at(center_distances(masks), tolerance_px)
 
 
-def random_hit_probability(mask: np.ndarray, tolerance_px: float = 15.0) -> float:
-    """Exact chance that a uniformly random pixel is a hit: the tolerance-dilated mask's area share."""
+def random_hit_probabilities(mask: np.ndarray, tolerances_px) -> np.ndarray:
+    """Exact chance that a uniformly random pixel is a hit, at each tolerance: the
+    tolerance-dilated mask's area share (one distance transform for all tolerances)."""
     from scipy import ndimage
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         raise ValueError("the ground-truth mask is empty, so the pointing game is undefined for it")
-    if tolerance_px == 0:
-        return float(mask.mean())
     dist = ndimage.distance_transform_edt(~mask)
-    return float((dist < tolerance_px).mean())
+    return np.array([float(mask.mean()) if t == 0 else float((dist < t).mean()) for t in np.atleast_1d(tolerances_px)])
+
+
+def random_hit_probability(mask: np.ndarray, tolerance_px: float = 15.0) -> float:
+    """:func:`random_hit_probabilities` at one tolerance."""
+    return float(random_hit_probabilities(mask, [tolerance_px])[0])
 
 
 def wilson_interval(hits: int, n: int, z: float = Z_95) -> tuple[float, float]:

@@ -142,11 +142,12 @@ def test_feature_extraction_raises_no_keras_structure_warning():
     """Regression: calling the CAM view with one array warned that the inputs' structure differs."""
     import warnings
     pytest.importorskip("tensorflow")
+    from harness.data import sources
     from harness.data.synthetic import make_split
     from harness.model.build import build_model, cam_view
-    from harness.runners.model_stage import extract_features
     view = cam_view(build_model("tiny_vgg", 64, 2, "none"))
+    x = sources.to_model_input([e.image for e in make_split(0, "test", 3, 96)], 64)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        feats, preds = extract_features(view, make_split(0, "test", 3, 96), 64, progress=False)
+        feats, preds = view(x, training=False)  # as harness.runners.evaluate calls it
     assert feats.shape == (3, 4, 4, 64) and preds.shape == (3, 2)

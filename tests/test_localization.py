@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from harness.localization import (center_hits, pointing_hits, random_hit_probability, score,
-                                  wilson_interval)
+from harness.localization import (center_hits, pointing_hits, random_hit_probabilities, random_hit_probability,
+                                  score, wilson_interval)
 
 
 def brute_force_hit(heatmap, mask, tol):
@@ -100,6 +100,8 @@ def test_random_hit_probability_is_the_dilated_area_share():
     # pixels at distance < 1.5 from the centre: the 3x3 block = 9 of 441
     assert random_hit_probability(m, 1.5) == pytest.approx(9 / 441)
     assert random_hit_probability(m, 0) == pytest.approx(1 / 441)
+    # several tolerances from one transform: < 2.5 adds the 12 pixels at distance 2 and sqrt(5) (21 in all)
+    assert random_hit_probabilities(m, [0, 1.5, 2.5]) == pytest.approx([1 / 441, 9 / 441, 21 / 441])
 
 
 @pytest.mark.parametrize("hits, n, low, high", [

@@ -7,7 +7,6 @@ import numpy as np
 
 from harness.config import Profile, input_hw
 from harness.data import synthetic, tfds_sources
-from harness.data.example import Example
 
 TRAIN_SOURCES = ("synthetic", "cats_vs_dogs")
 EVAL_SOURCES = ("synthetic", "oxford_iiit_pet")
@@ -102,15 +101,6 @@ def class_names(profile: Profile) -> tuple[str, ...]:
     if profile.class_names:
         return tuple(profile.class_names)
     return synthetic.CLASS_NAMES if profile.eval_dataset == "synthetic" else tfds_sources.SPECIES_NAMES
-
-
-def eval_examples(profile: Profile, data_dir: Path | None = None, download: bool = True) -> list[Example]:
-    """The profile's localization set, each example at its original size."""
-    if profile.eval_dataset == "synthetic":
-        return synthetic.make_split(profile.seed, "test", profile.eval_examples, profile.synthetic_size)
-    if profile.eval_dataset == "oxford_iiit_pet":
-        return list(tfds_sources.oxford_iiit_pet("test", profile.eval_examples, data_dir, download))
-    raise ValueError(f"unknown evaluation dataset {profile.eval_dataset!r}; use one of {EVAL_SOURCES}")
 
 
 def eval_stream(profile: Profile, data_spec: str | None = None, data_dir: Path | None = None,

@@ -60,7 +60,7 @@ def gap_layer(model):
 def gap_input_layer(model):
     """The layer whose output the GAP layer averages (``block5_pool`` for VGG16; the nested
     backbone model itself when the backbone is nested)."""
-    return find_cam_head(model).features._keras_history[0]
+    return find_cam_head(model).feature_layer
 
 
 def head_layer(model):

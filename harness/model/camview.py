@@ -44,6 +44,12 @@ class CamHead:
     path: tuple[str, ...]
 
     @property
+    def feature_layer(self):
+        """The layer whose output the GAP layer averages (``block5_pool`` for VGG16; the nested
+        backbone model itself when the backbone is nested)."""
+        return self.features._keras_history[0]
+
+    @property
     def single_logit(self) -> bool:
         return int(self.dense.units) == 1
 

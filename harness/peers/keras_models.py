@@ -35,4 +35,4 @@ def last_conv_layer(model):
 
 
 def gap_input_layer_name(model) -> str:
-    return find_cam_head(model).features._keras_history[0].name
+    return find_cam_head(model).feature_layer.name

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from harness import cams, localization
 from harness.runners.sweep import SweepResult
@@ -28,19 +27,13 @@ class MaskSummaries:
     random_sweep: list[list[float]] = field(default_factory=list)
 
     def add(self, mask: np.ndarray) -> None:
-        mask = np.asarray(mask, dtype=bool)
-        if not mask.any():
-            raise ValueError("the ground-truth mask is empty, so the pointing game is undefined for it")
-        side = float(max(mask.shape))
-        dist = ndimage.distance_transform_edt(~mask)
-
-        def share(tol: float) -> float:
-            return float(mask.mean()) if tol == 0 else float((dist < tol).mean())
-
+        side = float(max(np.shape(mask)))
+        p = localization.random_hit_probabilities(mask, [self.tolerance_frac * side]
+                                                  + [f * side for f in SWEEP_FRACTIONS])
         self.sides.append(side)
         self.center_distances.append(float(localization.center_distances([mask])[0]))
-        self.random_p.append(share(self.tolerance_frac * side))
-        self.random_sweep.append([share(f * side) for f in SWEEP_FRACTIONS])
+        self.random_p.append(float(p[0]))
+        self.random_sweep.append(p[1:].tolist())
 
 
 def _row(impl: str, kind: str, dataset: str, hits: np.ndarray, labels: np.ndarray, **extra) -> dict:

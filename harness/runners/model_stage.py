@@ -14,7 +14,6 @@ import numpy as np
 import harness
 from harness.config import Profile, input_hw
 from harness.data import sources
-from harness.data.example import Example
 from harness.model import build, cache, camview, train
 
 TRAINING_SOURCES = [Path(build.__file__), Path(train.__file__), Path(sources.__file__), Path(__file__),
@@ -226,28 +225,12 @@ def _context(profile: Profile, model, model_file: Path, sha256: str | None, orig
     section = {"profile": profile.name, "config": profile.to_dict(), "backbone": profile.backbone,
                "weights": profile.weights, "image_size": profile.image_size,
                "feature_shape": [int(d) for d in head.features.shape[1:]],
-               "gap_input_layer": head.features._keras_history[0].name, "cam_head": list(head.path),
+               "gap_input_layer": head.feature_layer.name, "cam_head": list(head.path),
                "head_activation": head.activation, "single_logit": head.single_logit,
                "model_file": str(model_file), "sha256": sha256,
                **origin, "min_test_accuracy": profile.min_test_accuracy, "train_dataset": profile.train_dataset,
                "params": int(model.count_params())}
     return ModelContext(model=model, view=view, weights=weights, section=section, head=head)
-
-
-def extract_features(view, examples: list[Example], image_size: int, batch: int = 32,
-                     progress: bool = True, preprocessing: str = "rescale_255") -> tuple[np.ndarray, np.ndarray]:
-    """``(features [N,h,w,C], predictions [N,K])`` for examples at the model's input size."""
-    import keras
-    bar = keras.utils.Progbar(len(examples), unit_name="image") if progress else None
-    feats, preds = [], []
-    for lo in range(0, len(examples), batch):
-        x = sources.to_model_input([e.image for e in examples[lo:lo + batch]], image_size, preprocessing)
-        f, p = view(x, training=False)
-        feats.append(f.numpy())
-        preds.append(p.numpy())
-        if bar:
-            bar.update(min(lo + batch, len(examples)))
-    return np.concatenate(feats), np.concatenate(preds)
 
 
 def feature_shape(profile: Profile) -> list[int]:

@@ -65,11 +65,11 @@ def _pointing(maps: np.ndarray, examples, tolerance_frac: float) -> tuple[np.nda
     return dist, localization.hits_at(dist, tol)
 
 
-def _agreement_row(spec, version, maps, feats, weights, labels, size) -> dict:
+def _agreement_row(spec, version, maps, feats, weights, labels, size, raw_cam: np.ndarray) -> dict:
+    """``raw_cam``: the reference convention's CAM at ``size``, shared by every row."""
     expected = expected_map(spec.setup.on_cam(), feats, weights, labels, size)
     s = agreement.summarize([agreement.per_map_stats(expected, maps)])
-    raw = agreement.summarize([agreement.per_map_stats(oracle_cam(cams.spec(cams.REFERENCE).convention, feats,
-                                                                  weights, labels, size), maps)])
+    raw = agreement.summarize([agreement.per_map_stats(raw_cam, maps)])
     on_cam = spec.setup.on_cam() == spec.setup
     if on_cam:
         verdict = "equivalent" if s.max_rel <= spec.rtol else "disagree"
@@ -123,6 +123,7 @@ def peers_section(ctx, examples: list, features: np.ndarray, profile: Profile, h
         for spec in PEERS:
             section["skipped"][spec.name] = "single-logit head: the peers explain one output column per class"
         return section
+    raw_cam = oracle_cam(cams.spec(cams.REFERENCE).convention, feats, ctx.weights, labels, size)
     beside = next((n for n in SEED_CLASS if len(hits.get(n, [])) >= len(examples)), None)
     ref_score = localization.score(np.array(hits[beside][: len(examples)], bool), labels) if beside else None
     section["seed_cam_on_same_trials"] = {"impl": beside,
@@ -146,7 +147,8 @@ def peers_section(ctx, examples: list, features: np.ndarray, profile: Profile, h
             continue
         for spec in rows:
             maps, seconds = outputs[spec.mode]
-            section["agreement"].append(_agreement_row(spec, version, maps, feats, ctx.weights, labels, size))
+            section["agreement"].append(_agreement_row(spec, version, maps, feats, ctx.weights, labels, size,
+                                                       raw_cam))
             dist, hits = _pointing(maps, examples, profile.tolerance_frac)
             s = localization.score(hits, labels)
             section["localization"].append({

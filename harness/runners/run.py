@@ -144,8 +144,7 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
                 doc["agreement"]["equivalence_classes"], doc["agreement"]["conventions"])
             clock["agreement"] = time.perf_counter() - t
         if "localize" in stages:
-            doc["localization"] = localize.localization_section(ev.result, card.format if data_spec or profile.data
-                                                                else profile.eval_dataset, ev.masks, ev.labels,
+            doc["localization"] = localize.localization_section(ev.result, card.format if data_spec else profile.eval_dataset, ev.masks, ev.labels,
                                                                 sources.class_names(profile))
             picks = choose({k: v[: len(ev.kept)] for k, v in ev.result.hits.items()}, cams.REFERENCE,
                            profile.gallery_size)

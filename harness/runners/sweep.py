@@ -61,9 +61,9 @@ class Sweeper:
         tolerances = np.broadcast_to(np.asarray(tolerance_px, dtype=np.float64), (len(features),))
         cap = {name: self.limits.get(name, base + len(features)) - base for name in result.impls}
         for lo, hi in _chunks(list(out_sizes), self.chunk):
-            maps = {name: cams.get(name)(features[lo:min(hi, lo + max(cap[name] - lo, 0))], weights,
-                                         class_idx[lo:min(hi, lo + max(cap[name] - lo, 0))], out_sizes[lo])
-                    for name in result.impls if lo < cap[name]}
+            ends = {name: min(hi, cap[name]) for name in result.impls if lo < cap[name]}
+            maps = {name: cams.get(name)(features[lo:end], weights, class_idx[lo:end], out_sizes[lo])
+                    for name, end in ends.items()}
             oracles: dict[str, np.ndarray] = {}
             for name, m in maps.items():
                 result.n[name] += len(m)
