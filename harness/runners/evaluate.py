@@ -3,7 +3,8 @@ CAM implementation and released, so memory does not grow with the number of imag
 
 Per trial only scalars stay (each implementation's peak, hit and distance, the mask summaries of
 :class:`~harness.runners.localize.MaskSummaries`, the label); the first ``KEEP`` trials also stay
-whole, for the gallery, the Grad-CAM identity and the exported-model checks. The next block is
+whole (with their model inputs and features), for the gallery, the Grad-CAM identity, the
+exported-model checks and the peers. The next block is
 decoded on a background thread while the current one runs (the role of ``tf.data``'s prefetch:
 masks of mixed sizes do not batch as tensors, so the stream stays in Python).
 """
@@ -37,6 +38,7 @@ class Evaluation:
     labels: np.ndarray
     masks: MaskSummaries
     kept: list[Example]
+    kept_inputs: np.ndarray
     kept_features: np.ndarray
     correct: int
     card: DataCard
@@ -67,6 +69,7 @@ def evaluate(ctx, examples: Iterable[Example], card: DataCard, profile: Profile,
     masks = MaskSummaries(profile.tolerance_frac)
     labels: list[int] = []
     kept: list[Example] = []
+    kept_inputs: list[np.ndarray] = []
     kept_features: list[np.ndarray] = []
     correct = 0
     for block in prefetched_blocks(examples, BLOCK):
@@ -83,6 +86,7 @@ def evaluate(ctx, examples: Iterable[Example], card: DataCard, profile: Profile,
         room = KEEP - len(kept)
         if room > 0:
             kept.extend(block[:room])
+            kept_inputs.append(x[:room])
             kept_features.append(feats[:room])
         if len(labels) // 320 > (len(labels) - len(block)) // 320:
             log(f"evaluated {len(labels)} trials")
@@ -91,4 +95,5 @@ def evaluate(ctx, examples: Iterable[Example], card: DataCard, profile: Profile,
         raise DataError(f"no usable trials in {card.spec}: {card.skipped_total} items skipped"
                         + (f" (first: {reasons})" if reasons else "") + "; see the reasons and fix the data")
     return Evaluation(result=sweeper.result, labels=np.array(labels), masks=masks, kept=kept,
-                      kept_features=np.concatenate(kept_features), correct=correct, card=card)
+                      kept_inputs=np.concatenate(kept_inputs), kept_features=np.concatenate(kept_features),
+                      correct=correct, card=card)

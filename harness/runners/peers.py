@@ -22,7 +22,6 @@ import numpy as np
 from harness import agreement, cams, localization
 from harness.cams.oracles import oracle_cam
 from harness.config import Profile, input_hw
-from harness.data import sources
 from harness.peers import PEERS, peer_status
 from harness.peers.setup import REFERENCE_SETUP, Setup, differences, expected_map
 from harness.runners.latency import clock
@@ -108,15 +107,15 @@ def relu_order_effect(feats: np.ndarray, weights: np.ndarray, labels: np.ndarray
     return out
 
 
-def peers_section(ctx, examples: list, features: np.ndarray, profile: Profile, hits: dict[str, list[bool]],
-                  log: Callable[[str], None] = print) -> dict:
-    """Every peer row on the first ``MAX_TRIALS`` of ``examples`` (their features given); ``hits``
-    are the sweep's, for the seed's CAM on the same trials."""
+def peers_section(ctx, examples: list, images: np.ndarray, features: np.ndarray, profile: Profile,
+                  hits: dict[str, list[bool]], log: Callable[[str], None] = print) -> dict:
+    """Every peer row on the first ``MAX_TRIALS`` of ``examples`` (their model inputs ``images``
+    and ``features`` given); ``hits`` are the sweep's, for the seed's CAM on the same trials."""
     examples = examples[:MAX_TRIALS]
     feats = np.asarray(features[: len(examples)])
     labels = np.array([e.label for e in examples])
+    images = np.asarray(images[: len(examples)])
     size = input_hw(profile.image_size)
-    images = sources.to_model_input([e.image for e in examples], profile.image_size, profile.preprocessing)
     section = {"n": len(examples), "libraries": {}, "skipped": {}, "agreement": [], "localization": [], "latency": [],
                "relu_order_effect": relu_order_effect(feats, ctx.weights, labels, size)}
     if ctx.head is not None and ctx.head.single_logit:

@@ -139,19 +139,20 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
             doc["agreement"]["gradcam_identity"] = identity_check(ctx.model, ev.kept_features[:k], ctx.weights,
                                                                   kept_labels[:k])
             doc["agreement"]["exported_models"] = exported.agreement_rows(
-                ctx.model, sources.to_model_input([e.image for e in ev.kept], profile.image_size, profile.preprocessing),
-                ev.kept_features, ctx.weights, kept_labels, [e.mask.shape for e in ev.kept],
+                ctx.model, ev.kept_inputs, ev.kept_features, ctx.weights, kept_labels, [e.mask.shape for e in ev.kept],
                 doc["agreement"]["equivalence_classes"], doc["agreement"]["conventions"])
             clock["agreement"] = time.perf_counter() - t
         if "localize" in stages:
-            doc["localization"] = localize.localization_section(ev.result, card.format if data_spec else profile.eval_dataset, ev.masks, ev.labels,
+            dataset = card.format if data_spec else profile.eval_dataset
+            doc["localization"] = localize.localization_section(ev.result, dataset, ev.masks, ev.labels,
                                                                 sources.class_names(profile))
             picks = choose({k: v[: len(ev.kept)] for k, v in ev.result.hits.items()}, cams.REFERENCE,
                            profile.gallery_size)
             doc["gallery"] = gallery(picks, ev.kept, ev.kept_features, ctx.weights, impls, profile.tolerance_frac)
         if set(STAGES) <= set(stages):
             t = time.perf_counter()
-            doc["peers"] = peers.peers_section(ctx, ev.kept, ev.kept_features, profile, ev.result.hits, log)
+            doc["peers"] = peers.peers_section(ctx, ev.kept, ev.kept_inputs, ev.kept_features, profile, ev.result.hits,
+                                               log)
             clock["peers"] = time.perf_counter() - t
     if "latency" in stages:
         t = time.perf_counter()

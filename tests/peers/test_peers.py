@@ -140,11 +140,12 @@ def test_peers_section_flags_default_rows_and_skips_absent_libraries(monkeypatch
     profile = dataclasses.replace(PROFILES["smoke"], image_size=32, latency=dataclasses.replace(
         PROFILES["smoke"].latency, min_rounds=1, target_seconds=0.0))
     from harness.data import sources
-    feats = np.asarray(ctx.view(sources.to_model_input([e.image for e in examples], 32), training=False)[0])
+    images = sources.to_model_input([e.image for e in examples], 32)
+    feats = np.asarray(ctx.view(images, training=False)[0])
     real = registry.importlib.util.find_spec
     monkeypatch.setattr(registry.importlib.util, "find_spec",
                         lambda name, *a: None if name in ("xplique", "torch") else real(name, *a))
-    section = peers_section(ctx, examples, feats, profile, {"scipy_separable_dot_zoom": [True] * 4},
+    section = peers_section(ctx, examples, images, feats, profile, {"scipy_separable_dot_zoom": [True] * 4},
                             log=lambda s: None)
     assert section["skipped"]["xplique_gradcam_aligned"].startswith("xplique not installed")
     assert "torch" in section["skipped"]["pytorch_grad_cam_gradcam_default"].split(" not installed")[0]
