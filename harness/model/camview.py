@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ACTIVATIONS = ("Activation", "Softmax", "ReLU")
+ACTIVATIONS = ("Activation", "Softmax")
 INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout", "GaussianNoise",
                       "AlphaDropout", "Identity")
 NEEDS = ("CAM needs the head GlobalAveragePooling2D -> [Dropout | linear Activation] -> Dense(K) -> "

@@ -92,6 +92,9 @@ def _head(kind):
         x = keras.layers.GlobalMaxPooling2D()(x)
     elif kind == "two_dense":
         x = keras.layers.Dense(16, activation="relu")(keras.layers.GlobalAveragePooling2D()(x))
+    elif kind == "relu_head":
+        x = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x))
+        return keras.Model(inp, keras.layers.ReLU()(x))
     elif kind == "no_gap":
         x = keras.layers.Conv2D(2, 8)(x)
         x = keras.layers.Reshape((2,))(x)
@@ -101,7 +104,7 @@ def _head(kind):
 
 @pytest.mark.parametrize("kind, says", [
     ("flatten", "Flatten head"), ("gmp", "global max pooling"), ("two_dense", "two Dense layers"),
-    ("no_gap", "not from a Dense layer"),
+    ("no_gap", "not from a Dense layer"), ("relu_head", "not from a Dense layer"),
 ])
 def test_non_cam_heads_are_refused_with_the_layers_found(kind, says):
     model = _head(kind)
