@@ -32,9 +32,11 @@ def read_mask(path: Path) -> np.ndarray:
     return (a[..., 0] if a.ndim == 3 else a) != 0
 
 
-def check_mask_size(mask: np.ndarray, image_shape: tuple[int, ...], mask_source: str, image_path: Path) -> None:
-    """A mask must have its image's size (after EXIF orientation); otherwise a :class:`DataError`."""
-    if tuple(mask.shape) != tuple(image_shape[:2]):
-        raise DataError(f"{mask_source}: the mask is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image {image_path} "
+def check_mask_size(mask_shape: tuple[int, ...], image_shape: tuple[int, ...], mask_source: str,
+                    image_path: Path) -> None:
+    """A mask (or an annotation's stated size) must be its image's size after EXIF orientation;
+    otherwise a :class:`DataError`."""
+    if tuple(mask_shape[:2]) != tuple(image_shape[:2]):
+        raise DataError(f"{mask_source}: the mask is {mask_shape[0]}x{mask_shape[1]} (HxW) but its image {image_path} "
                         f"is {image_shape[0]}x{image_shape[1]} after EXIF orientation; write the mask at the image's "
                         "size (if the image carries an EXIF rotation, in the rotated orientation)")

@@ -85,6 +85,21 @@ def test_coco_unmapped_category_is_an_error_naming_the_fix(tmp_path):
     assert [e.label for e in got] == [1]
 
 
+def test_coco_and_voc_stated_sizes_must_match_the_image(tmp_path):
+    import json
+    ann = write_coco(tmp_path / "c", [_image(20, 30)], [[{"category": "cat", "bbox": [0, 0, 5, 5]}]], ["cat"])
+    doc = json.loads(ann.read_text())
+    doc["images"][0]["width"] = 31
+    ann.write_text(json.dumps(doc))
+    with pytest.raises(DataError, match=r"annotations.json \(image id 1\): the mask is 20x31"):
+        _read(f"coco:{ann}:{tmp_path / 'c' / 'images'}")
+    write_voc(tmp_path / "v", [("x", _smooth(30, 40), [("dog", (1, 1, 5, 5))])])
+    xml = tmp_path / "v" / "Annotations" / "x.xml"
+    xml.write_text(xml.read_text().replace("<height>30</height>", "<height>29</height>"))
+    with pytest.raises(DataError, match=r"x.xml: the mask is 29x40"):
+        _read(f"voc:{tmp_path / 'v'}")
+
+
 def test_voc_boxes_are_one_based_inclusive(tmp_path):
     img = _smooth(30, 40)
     write_voc(tmp_path, [("x1", img, [("dog", (1, 1, 10, 5)), ("dog", (20, 10, 25, 30)), ("cat", (40, 30, 40, 30))])])

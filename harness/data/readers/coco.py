@@ -26,9 +26,8 @@ def _masks(coco, image_id: int, image_path: Path, ann_file: Path):
     info = coco.imgs[image_id]
 
     def masks(shape):
-        if (int(info["height"]), int(info["width"])) != tuple(shape[:2]):
-            check_mask_size(np.zeros((int(info["height"]), int(info["width"])), bool), shape,
-                            f"{ann_file} (image id {image_id})", image_path)
+        check_mask_size((int(info["height"]), int(info["width"])), shape, f"{ann_file} (image id {image_id})",
+                        image_path)
         out = []
         for ann in coco.imgToAnns.get(image_id, []):
             name = coco.cats[ann["category_id"]]["name"]

@@ -28,7 +28,7 @@ def _masks(root: Path, category: str, image: Path):
         if path is None:
             return []
         mask = read_mask(path)
-        check_mask_size(mask, shape, str(path), image)
+        check_mask_size(mask.shape, shape, str(path), image)
         return [(category, mask)]
     return masks
 

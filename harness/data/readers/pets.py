@@ -41,7 +41,7 @@ def _masks(trimap_path: Path, image: Path, species: str):
             trimap = np.asarray(img)
         trimap = trimap[..., 0] if trimap.ndim == 3 else trimap
         mask = (trimap == TRIMAP_PET) | (trimap == TRIMAP_BORDER)
-        check_mask_size(mask, shape, str(trimap_path), image)
+        check_mask_size(mask.shape, shape, str(trimap_path), image)
         return [(species, mask)]
     return masks
 

@@ -9,7 +9,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 
 from harness.data.decode import DataError, check_mask_size
 from harness.data.readers.base import Record, box_mask
@@ -32,8 +31,8 @@ def parse_annotation(path: Path) -> tuple[str, tuple[int, int] | None, list[tupl
 
 def _masks(xml: Path, image: Path, hw, objects):
     def masks(shape):
-        if hw is not None and hw != tuple(shape[:2]):
-            check_mask_size(np.zeros(hw, bool), shape, str(xml), image)
+        if hw is not None:
+            check_mask_size(hw, shape, str(xml), image)
         return [(name, box_mask(shape, x0 - 1, y0 - 1, x1, y1)) for name, (x0, y0, x1, y1) in objects]
     return masks
 
