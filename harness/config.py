@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from harness.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -115,5 +116,5 @@ def get_profile(name: str | Profile) -> Profile:
     if str(name).endswith(".toml"):
         from harness.profile_file import load_profile_file
         return load_profile_file(name)
-    raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}, or pass a profile file "
+    raise UsageError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}, or pass a profile file "
                      "(.toml; see README 'Run it on your model')")

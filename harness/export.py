@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from harness.cams import oracles
 from harness.model.camview import cam_weights, find_cam_head
+from harness.errors import UsageError
 
 CONVENTIONS = {
     "seed": {"alignment": "corner", "interpolation": "spline2"},
@@ -53,7 +54,7 @@ def cam_model(model, convention: str = "seed", out_size: tuple[int, int] | None 
     ``out_size`` defaults to the model's input size. See the module docstring."""
     import keras
     if convention not in CONVENTIONS:
-        raise ValueError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+        raise UsageError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
     head = find_cam_head(model)
     h, w, c = (int(d) for d in head.features.shape[1:])
     weights = cam_weights(model, head)

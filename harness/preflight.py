@@ -6,10 +6,11 @@ import os
 import tempfile
 from pathlib import Path
 
+from harness.errors import HarnessError
 from harness.results import ResultsError
 
 
-class PreflightError(ResultsError):
+class PreflightError(HarnessError):
     """A path or input that the verb could not use; the message says which and what to do."""
 
 

@@ -13,11 +13,12 @@ import tomllib
 from pathlib import Path
 
 from harness.config import LatencyConfig, Profile
+from harness.errors import UsageError
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 
 
-class ProfileFileError(ValueError):
+class ProfileFileError(UsageError):
     """A profile file that cannot become a Profile; the message names the file and the key."""
 
 

@@ -10,13 +10,14 @@ import json
 from pathlib import Path
 
 from harness.atomic import atomic_write_json
+from harness.errors import HarnessError
 
 SCHEMA_VERSION = 1
 SECTIONS = ("environment", "model", "agreement", "latency", "localization", "recommendation")
 REQUIRED_KEYS = ("schema_version", *SECTIONS)
 
 
-class ResultsError(ValueError):
+class ResultsError(HarnessError, ValueError):
     """A results or baseline file that cannot be used; the message says which and why."""
 
 

@@ -64,6 +64,7 @@ def cupy_halfpixel_bilinear_dot_zoom(features, weights, class_idx, out_size):
 def cupy_separable_dot_zoom(features, weights, class_idx, out_size):
     """The seed's function on the GPU as two interpolation matrices (see ``scipy_zoom``), batched."""
     import cupy as cp
+
     from harness.cams.scipy_zoom import interpolation_matrix
     f, cols, _ = _prepare(features, weights, class_idx, out_size)
     maps = cp.einsum("bhwc,bc->bhw", f, cols)

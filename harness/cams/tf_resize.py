@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 
-
 from harness.cams.registry import CamSpec
 from harness.cams.validate import class_columns
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from harness.errors import UsageError
 
 MAX_OUTPUT_PIXELS = 1 << 26  # 67 megapixels per map (8192 x 8192); a 24 MP photo fits
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -12,15 +13,15 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 def check_out_size(out_size) -> tuple[int, int]:
     """``(H, W)`` as two positive Python ints; bools, floats, strings and huge maps are refused."""
     if isinstance(out_size, (str, bytes)) or not hasattr(out_size, "__len__") or len(out_size) != 2:
-        raise ValueError(f"out_size must be a pair (H, W) of positive integers, got {out_size!r}")
+        raise UsageError(f"out_size must be a pair (H, W) of positive integers, got {out_size!r}")
     if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) for v in out_size):
-        raise ValueError(f"out_size must be a pair (H, W) of integers (not bool, float or str), got {out_size!r}; "
+        raise UsageError(f"out_size must be a pair (H, W) of integers (not bool, float or str), got {out_size!r}; "
                          "round it yourself if a float is intended")
     H, W = (int(v) for v in out_size)
     if H <= 0 or W <= 0:
-        raise ValueError(f"out_size must be positive, got {(H, W)}")
+        raise UsageError(f"out_size must be positive, got {(H, W)}")
     if H * W > MAX_OUTPUT_PIXELS:
-        raise ValueError(f"out_size {(H, W)} is {H * W:,} pixels per map, over the limit of {MAX_OUTPUT_PIXELS:,}; "
+        raise UsageError(f"out_size {(H, W)} is {H * W:,} pixels per map, over the limit of {MAX_OUTPUT_PIXELS:,}; "
                          "compute the map at a smaller size and resize the normalised result")
     return H, W
 
@@ -35,37 +36,37 @@ def check_cam_args(features, weights, class_idx, out_size):
     weights = np.asarray(weights)
     out = check_out_size(out_size)
     if features.ndim != 4:
-        raise ValueError(
+        raise UsageError(
             f"features must have rank 4 [B, h, w, C], got shape {features.shape}; "
             "add a batch axis with features[None] for a single map")
     if weights.ndim != 2:
-        raise ValueError(f"weights must have rank 2 [C, K] (the Dense kernel), got shape {weights.shape}")
+        raise UsageError(f"weights must have rank 2 [C, K] (the Dense kernel), got shape {weights.shape}")
     if features.shape[-1] == 0:
-        raise ValueError("features have zero channels; pass the tensor the GAP layer averages")
+        raise UsageError("features have zero channels; pass the tensor the GAP layer averages")
     if features.shape[-1] != weights.shape[0]:
-        raise ValueError(
+        raise UsageError(
             f"channel count differs: features have {features.shape[-1]} channels, "
             f"weights have {weights.shape[0]} rows; pass the kernel of the Dense layer after the GAP")
     class_idx = np.asarray(class_idx)
     if class_idx.ndim != 1 or class_idx.shape[0] != features.shape[0]:
-        raise ValueError(
+        raise UsageError(
             f"class_idx must hold one class per image: expected length {features.shape[0]}, "
             f"got shape {class_idx.shape}")
     if not np.issubdtype(class_idx.dtype, np.integer):
-        raise ValueError(f"class_idx must be integers, got dtype {class_idx.dtype}")
+        raise UsageError(f"class_idx must be integers, got dtype {class_idx.dtype}")
     k = weights.shape[1]
     bad = (class_idx < 0) | (class_idx >= k)
     if bad.any():
-        raise ValueError(f"class index {int(class_idx[bad][0])} out of range: the weights have {k} classes (0..{k - 1})")
+        raise UsageError(f"class index {int(class_idx[bad][0])} out of range: the weights have {k} classes (0..{k - 1})")
     for what, arr, fix in (("features", features, "check the model's inputs and outputs"),
                            ("weights", weights, "check the trained model")):
         if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-            raise ValueError(f"{what} must be real numbers, got dtype {arr.dtype}")
+            raise UsageError(f"{what} must be real numbers, got dtype {arr.dtype}")
         if not np.isfinite(arr).all():
-            raise ValueError(f"{what} contain NaN or infinity; {fix}")
+            raise UsageError(f"{what} contain NaN or infinity; {fix}")
         wider = not (np.issubdtype(arr.dtype, np.floating) and np.finfo(arr.dtype).bits <= 32)
         if wider and arr.size and float(np.abs(arr).max()) > FLOAT32_MAX:
-            raise ValueError(f"{what} hold values up to {float(np.abs(arr).max()):.3g}, beyond float32's range "
+            raise UsageError(f"{what} hold values up to {float(np.abs(arr).max()):.3g}, beyond float32's range "
                              f"({FLOAT32_MAX:.3g}), which every implementation computes in; rescale them")
     return (features.astype(np.float32, copy=False), weights.astype(np.float32, copy=False),
             class_idx.astype(np.int64), out)

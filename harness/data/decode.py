@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.errors import DataError
 
-class DataError(ValueError):
-    """The data cannot be used as given; the message names the file and the fix."""
+__all__ = ["DataError", "check_mask_size", "decode_image", "read_mask"]
 
 
 def decode_image(path: Path) -> np.ndarray:

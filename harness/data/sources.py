@@ -7,6 +7,7 @@ import numpy as np
 
 from harness.config import Profile, input_hw
 from harness.data import synthetic, tfds_sources
+from harness.errors import UsageError
 
 TRAIN_SOURCES = ("synthetic", "cats_vs_dogs")
 EVAL_SOURCES = ("synthetic", "oxford_iiit_pet")
@@ -32,9 +33,9 @@ def preprocess_function(name: str):
             return lambda x: np.asarray(module.preprocess_input(np.array(x)))
         except (ImportError, AttributeError):
             known = sorted(m for m in dir(keras.applications) if not m.startswith("_") and m.islower())
-            raise ValueError(f"preprocessing {name!r}: keras.applications has no family {family!r} "
+            raise UsageError(f"preprocessing {name!r}: keras.applications has no family {family!r} "
                              f"(families: {', '.join(known)})") from None
-    raise ValueError(f"preprocessing {name!r} is not known; use one of {', '.join(PREPROCESSING)}")
+    raise UsageError(f"preprocessing {name!r} is not known; use one of {', '.join(PREPROCESSING)}")
 
 
 def to_model_input(images: list[np.ndarray], image_size: int | tuple[int, int],
@@ -71,7 +72,7 @@ def training_data(profile: Profile, data_dir: Path | None = None, download: bool
                 _synthetic_ds(profile, "test", profile.eval_examples, shuffle=False))
     if profile.train_dataset == "cats_vs_dogs":
         return tfds_sources.cats_vs_dogs(profile.image_size, profile.batch_size, profile.seed, data_dir, download)
-    raise ValueError(f"unknown training dataset {profile.train_dataset!r}; use one of {TRAIN_SOURCES}")
+    raise UsageError(f"unknown training dataset {profile.train_dataset!r}; use one of {TRAIN_SOURCES}")
 
 
 def test_data(profile: Profile, data_dir: Path | None = None, download: bool = True):
@@ -125,5 +126,5 @@ def eval_stream(profile: Profile, data_spec: str | None = None, data_dir: Path |
         card = stream.DataCard(spec="tfds:oxford_iiit_pet/test", format="tfds")
         gen = tfds_sources.oxford_iiit_pet("test", profile.eval_examples, data_dir, download)
     else:
-        raise ValueError(f"unknown evaluation dataset {profile.eval_dataset!r}; use one of {EVAL_SOURCES}")
+        raise UsageError(f"unknown evaluation dataset {profile.eval_dataset!r}; use one of {EVAL_SOURCES}")
     return stream.counted(gen, card, names), card

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.data.example import Example, box_of
+from harness.errors import UsageError
 
 GENERATOR_VERSION = 2
 CLASS_NAMES = ("horizontal", "vertical")
@@ -22,7 +23,7 @@ SPLITS = {"train": 0, "val": 1, "test": 2, "train_easy": 3}
 
 def _rng(seed: int, split: str, index: int) -> np.random.Generator:
     if split not in SPLITS:
-        raise ValueError(f"unknown synthetic split {split!r}; use one of {sorted(SPLITS)}")
+        raise UsageError(f"unknown synthetic split {split!r}; use one of {sorted(SPLITS)}")
     return np.random.default_rng([seed, SPLITS[split], index])
 
 
@@ -89,7 +90,7 @@ def make_example(seed: int, split: str, index: int, size: int = 160, easy: bool 
     target, larger, on a plain gradient without lines or distractors.
     """
     if size < 64:
-        raise ValueError(f"synthetic image size {size} is too small; use 64 px or more")
+        raise UsageError(f"synthetic image size {size} is too small; use 64 px or more")
     rng = _rng(seed, split + "_easy" if easy else split, index)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     img = _background(rng, size, yy, xx, lines=not easy)

@@ -18,6 +18,7 @@ import numpy as np
 
 from harness.config import input_hw
 from harness.data.example import Example, box_of
+from harness.errors import DataError, HarnessError
 
 MANUAL_FILES = {
     "cats_vs_dogs": ["kagglecatsanddogs_5340.zip"],
@@ -28,7 +29,7 @@ TRIMAP_PET, TRIMAP_BORDER = 1, 3
 SPECIES_NAMES = ("cat", "dog")
 
 
-class DataUnavailableError(RuntimeError):
+class DataUnavailableError(HarnessError, RuntimeError):
     """A real dataset is neither prepared nor downloadable; the message says what to put where."""
 
 
@@ -84,7 +85,7 @@ def pet_example(image: np.ndarray, species: int, trimap: np.ndarray) -> Example:
         trimap = trimap[..., 0]
     image = np.asarray(image)
     if trimap.shape != image.shape[:2]:
-        raise ValueError(f"segmentation mask shape {trimap.shape} does not match image shape {image.shape[:2]}")
+        raise DataError(f"segmentation mask shape {trimap.shape} does not match image shape {image.shape[:2]}")
     mask = (trimap == TRIMAP_PET) | (trimap == TRIMAP_BORDER)
     return Example(image=image.astype(np.uint8), label=int(species), mask=mask, box=box_of(mask))
 

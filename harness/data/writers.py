@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from harness.errors import UsageError
 
 
 def rle_counts(mask: np.ndarray) -> list[int]:
@@ -102,4 +103,4 @@ def write_examples(root: Path, fmt: str, examples, class_names) -> str:
         ann = write_coco(Path(root), images, [[{"category": n, "mask": e.mask}] for n, e in zip(names, examples)],
                          list(class_names))
         return f"coco:{ann}:{Path(root) / 'images'}"
-    raise ValueError(f"write-data writes folder or coco, not {fmt!r}")
+    raise UsageError(f"write-data writes folder or coco, not {fmt!r}")

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.gate.fingerprint import config_fingerprint, differences, gpu_only_names, machine_differences
+from harness.gate.fingerprint import (
+    config_fingerprint,
+    differences,
+    gpu_only_names,
+    machine_differences,
+)
 from harness.gate.policy import Policy
 from harness.gate.values import LATENCY_KEY, check_values, latency_where
 from harness.results import ResultsError

@@ -17,6 +17,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from harness.errors import UsageError
 
 DIRECTIONS = ("lower_is_better", "higher_is_better", "equal")
 MODES = ("ratio", "abs")
@@ -34,14 +35,14 @@ class Check:
 
     def __post_init__(self):
         if self.metric not in METRICS:
-            raise ValueError(f"unknown gate metric {self.metric!r}; known: {', '.join(METRICS)}")
+            raise UsageError(f"unknown gate metric {self.metric!r}; known: {', '.join(METRICS)}")
         if self.direction not in DIRECTIONS:
-            raise ValueError(f"check {self.metric}: direction must be one of {DIRECTIONS}, got {self.direction!r}")
+            raise UsageError(f"check {self.metric}: direction must be one of {DIRECTIONS}, got {self.direction!r}")
         if self.mode not in MODES:
-            raise ValueError(f"check {self.metric}: mode must be one of {MODES}, got {self.mode!r}")
+            raise UsageError(f"check {self.metric}: mode must be one of {MODES}, got {self.mode!r}")
         if isinstance(self.limit, bool) or not isinstance(self.limit, (int, float)) or not math.isfinite(self.limit) \
                 or self.limit < 0 or (self.mode == "ratio" and self.limit == 0):
-            raise ValueError(f"check {self.metric}: limit must be a finite number >= 0 (> 0 for a ratio), "
+            raise UsageError(f"check {self.metric}: limit must be a finite number >= 0 (> 0 for a ratio), "
                              f"got {self.limit!r}")
 
     def fails(self, current, baseline) -> str | None:
@@ -85,21 +86,21 @@ class AbSettings:
 
     def __post_init__(self):
         if not isinstance(self.pin_cpu, bool):
-            raise ValueError(f"ab.pin_cpu must be true or false, got {self.pin_cpu!r}")
+            raise UsageError(f"ab.pin_cpu must be true or false, got {self.pin_cpu!r}")
         for f in fields(self):
             if f.name == "pin_cpu":
                 continue
             v = getattr(self, f.name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise ValueError(f"ab.{f.name} must be a positive finite number, got {v!r}")
+                raise UsageError(f"ab.{f.name} must be a positive finite number, got {v!r}")
         if not 0 < self.quantile <= 1:
-            raise ValueError(f"ab.quantile must lie in (0, 1], got {self.quantile!r}")
+            raise UsageError(f"ab.quantile must lie in (0, 1], got {self.quantile!r}")
         if not 0 < self.confidence < 1:
-            raise ValueError(f"ab.confidence must lie in (0, 1), got {self.confidence!r}")
+            raise UsageError(f"ab.confidence must lie in (0, 1), got {self.confidence!r}")
         if int(self.rounds) != self.rounds or self.rounds < 5:
-            raise ValueError(f"ab.rounds must be an integer >= 5, got {self.rounds!r}")
+            raise UsageError(f"ab.rounds must be an integer >= 5, got {self.rounds!r}")
         if int(self.processes) != self.processes or self.processes > self.rounds:
-            raise ValueError(f"ab.processes must be an integer no larger than ab.rounds, got {self.processes!r}")
+            raise UsageError(f"ab.processes must be an integer no larger than ab.rounds, got {self.processes!r}")
 
 
 @dataclass(frozen=True)
@@ -134,5 +135,5 @@ def load_policy(path: str | Path) -> Policy:
         doc = json.loads(path.read_text())
         return Policy(tuple(Check(**c) for c in doc["checks"]), AbSettings(**doc.get("ab", {})))
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
-        raise ValueError(f"policy file {path} is unusable ({type(exc).__name__}: {exc}); "
+        raise UsageError(f"policy file {path} is unusable ({type(exc).__name__}: {exc}); "
                          "expected {\"checks\": [{\"metric\", \"direction\", \"mode\", \"limit\"}]}") from None

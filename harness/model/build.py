@@ -9,6 +9,7 @@ from __future__ import annotations
 from harness.config import input_hw
 from harness.model.camview import cam_view, cam_weights, find_cam_head
 from harness.model.weights import resolve_weights
+from harness.errors import UsageError
 
 __all__ = ["build_model", "cam_view", "cam_weights", "gap_layer", "gap_input_layer", "head_layer"]
 
@@ -29,7 +30,7 @@ def _tiny_vgg(image_size: int, weights: str):
     them apart; a coarse grid, like the default profile's 4x4, makes conventions matter."""
     import keras
     if weights != "none":
-        raise ValueError("the tiny_vgg backbone has no pretrained weights; use weights='none'")
+        raise UsageError("the tiny_vgg backbone has no pretrained weights; use weights='none'")
     x = inputs = keras.Input((*input_hw(image_size), 3), name="input_layer")
     for block, (filters, convs) in enumerate([(16, 1), (32, 1), (64, 2), (64, 1)], start=1):
         for i in range(1, convs + 1):
@@ -45,7 +46,7 @@ def build_model(backbone: str = "vgg16", image_size: int = 224, num_classes: int
     """Backbone + GAP + Dense softmax, one flat functional model."""
     import keras
     if backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+        raise UsageError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
     base = BACKBONES[backbone](image_size, weights)
     x = keras.layers.GlobalAveragePooling2D(name=GAP_NAME)(base.output)
     out = keras.layers.Dense(num_classes, activation="softmax", name=HEAD_NAME)(x)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.errors import UsageError
+
 ACTIVATIONS = ("Activation", "Softmax")
 INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout", "GaussianNoise",
                       "AlphaDropout", "Identity")
@@ -29,7 +31,7 @@ NEEDS = ("CAM needs the head GlobalAveragePooling2D -> [Dropout | linear Activat
          "[Activation | Softmax] ending the model: the Dense kernel weighs the pooled feature map")
 
 
-class NotCamCapableError(ValueError):
+class NotCamCapableError(UsageError):
     """The model's head is not GAP + Dense; the message names the layers found and what CAM needs."""
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.errors import DataError
 from harness.model.build import backbone_layers
 
 
@@ -49,7 +50,7 @@ def evaluate_accuracy(model, test_ds) -> float:
         hits += int(np.sum(predicted == np.asarray(y)))
         total += len(predicted)
     if total == 0:
-        raise ValueError("the test split is empty, so test accuracy is undefined")
+        raise DataError("the test split is empty, so test accuracy is undefined")
     return hits / total
 
 

@@ -5,13 +5,15 @@ import hashlib
 import os
 from pathlib import Path
 
+from harness.errors import HarnessError
+
 VGG16_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG16_NOTOP_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + VGG16_NOTOP_FILE)
 VGG16_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
 VGG16_NOTOP_BYTES = 58_889_256
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(HarnessError, RuntimeError):
     """The requested weights cannot be had here; the message says what to put where."""
 
 

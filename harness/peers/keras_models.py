@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from harness.model.camview import find_cam_head
+from harness.errors import UsageError
 
 
 def logit_model(model):
@@ -17,7 +18,7 @@ def logit_model(model):
         if type(layer).__name__ == "Activation" and layer.output is clone.outputs[0]:
             layer.activation = keras.activations.linear
     if find_cam_head(clone).activation != "linear":
-        raise ValueError(f"model {model.name!r}: could not make its head linear ({head.path})")
+        raise UsageError(f"model {model.name!r}: could not make its head linear ({head.path})")
     return clone
 
 

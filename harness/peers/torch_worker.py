@@ -38,9 +38,13 @@ def main(argv: list[str]) -> int:
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     from harness.config import LatencyConfig
-    from harness.peers.keras_models import gap_input_layer_name, last_conv_layer, logit_model
-    from harness.runners.latency import clock
-    from harness.runners.model_stage import load_model_file
+    from harness.peers.keras_models import (
+        gap_input_layer_name,
+        last_conv_layer,
+        logit_model,
+    )
+    from harness.timing.clock import clock
+    from harness.model.files import load_model_file
 
     if keras.backend.backend() != "torch":
         raise SystemExit("torch_worker needs KERAS_BACKEND=torch set before Keras is imported")

@@ -6,7 +6,6 @@ import io
 
 import numpy as np
 
-
 MAX_GALLERY_PIXELS = 4096 * 4096  # decoded pixels per gallery image; larger ones become a placeholder
 
 

@@ -26,7 +26,7 @@ from harness.data.stream import DataCard
 from harness.localization import tolerance_for
 from harness.model.camview import class_scores
 from harness.runners.localize import MaskSummaries
-from harness.runners.sweep import SweepResult, Sweeper
+from harness.runners.sweep import Sweeper, SweepResult
 
 KEEP = 64
 BLOCK = 32

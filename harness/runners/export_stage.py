@@ -12,7 +12,8 @@ def export(out: Path, convention: str, out_size: tuple[int, int] | None, model_p
     """Write ``out`` (``.keras``); return a line to print."""
     from harness.config import get_profile
     from harness.export import cam_model
-    from harness.runners.model_stage import load_model_file, model_stage
+    from harness.model.files import load_model_file
+    from harness.runners.model_stage import model_stage
     model = load_model_file(model_path) if model_path else model_stage(get_profile(profile), cache_dir).model
     exported = cam_model(model, convention, out_size)
     atomic_write(out, lambda tmp: exported.save(tmp))

@@ -1,80 +1,21 @@
-"""The latency stage: CAM-only, forward-only and end-to-end times on every device at hand.
+"""The latency stage: CAM-only, forward-only and end-to-end times on every device at hand, through
+the clock of :mod:`harness.timing.clock`.
 
-Each configuration gets one warm-up call (graph tracing, XLA compilation, caches), then timed
-rounds until both ``min_rounds`` and ``target_seconds`` are reached (at most ``max_rounds``).
 Every implementation returns a host array, so device work is finished when the clock stops.
 Configurations whose intermediates exceed the memory budget, or whose estimated time exceeds the
-time budget, are skipped with the reason recorded. Times are also given relative to a fixed
-calibration kernel measured in the same run, which is what the gate compares across machines.
+time budget, are skipped with the reason recorded.
 """
 from __future__ import annotations
 
-import contextlib
-import time
-import tracemalloc
 from typing import Callable
 
 import numpy as np
-from scipy import ndimage
 
 from harness import cams
 from harness.config import LatencyConfig, input_hw
-from harness.runners.ab_worker import inputs as random_inputs
 from harness.timing import timing_stats
-
-
-def clock(fn: Callable[[], object], cfg: LatencyConfig) -> list[float]:
-    """Warm up once, then time rounds of ``fn``; returns seconds per round."""
-    fn()
-    times: list[float] = []
-    while len(times) < cfg.min_rounds or (sum(times) < cfg.target_seconds and len(times) < cfg.max_rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def calibration_kernel() -> Callable[[], object]:
-    """A fixed single-threaded workload shaped like CAM work: an order-1 zoom of 16x16x32 by 8."""
-    data = np.random.default_rng(0).standard_normal((16, 16, 32)).astype(np.float32)
-    return lambda: ndimage.zoom(data, (8, 8, 1), order=1)
-
-
-def tf_devices() -> list[str]:
-    try:
-        import tensorflow as tf
-    except ImportError:
-        return []
-    return ["cpu"] + [f"gpu:{i}" for i, _ in enumerate(tf.config.list_physical_devices("GPU"))]
-
-
-def devices_for(spec: cams.CamSpec) -> list[str]:
-    if spec.device == "tf":
-        return tf_devices()
-    if spec.device == "cuda":
-        return ["gpu:0"]
-    return ["cpu"]
-
-
-def placed(device: str, spec_device: str):
-    """A context that pins TensorFlow ops to ``device``; a no-op for other backends."""
-    if spec_device != "tf":
-        return contextlib.nullcontext()
-    import tensorflow as tf
-    kind, _, idx = device.partition(":")
-    return tf.device(f"/{kind.upper()}:{idx or 0}")
-
-
-def _peak_host_mb(fn: Callable[[], object], spec: cams.CamSpec) -> float | None:
-    """Peak NumPy-visible host allocation of one call (tracemalloc); None where it cannot see (TF, GPU)."""
-    if spec.device != "cpu":
-        return None
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1] / 2**20
-    finally:
-        tracemalloc.stop()
+from harness.timing.clock import calibration_kernel, clock, memory_skip, model_input, peak_host_mb
+from harness.timing.worker import devices_for, inputs as random_inputs, placed, tf_devices
 
 
 def _row(kind: str, impl: str, device: str, geometry: str, batch: int, seconds: list[float],
@@ -102,33 +43,34 @@ def cam_rows(geometries: dict[str, tuple[int, int, int, int, int]], cfg: Latency
              impls: list[str], log: Callable[[str], None] = lambda s: None) -> tuple[list[dict], list[dict]]:
     """CAM-only rows for every implementation, device, geometry and batch; plus the skipped ones."""
     rows, skipped = [], []
-    budget = cfg.memory_budget_mb * 2**20
     for geometry, (h, w, c, H, W) in geometries.items():
         for name in impls:
             spec = cams.spec(name)
-            for device in devices_for(spec):
+            for device in devices_for(spec.device):
                 per_image_s = None
                 for batch in cfg.batches:
                     where = {"impl": name, "device": device, "geometry": geometry, "batch": batch}
-                    need = spec.bytes_needed(batch, h, w, c, (H, W))
-                    if need > budget:
-                        skipped.append({**where, "budget": "memory", "reason": f"needs ~{need / 2**20:.0f} MB of intermediates, "
-                                                          f"over the {cfg.memory_budget_mb:.0f} MB budget"})
+                    too_big = memory_skip(spec, batch, (h, w, c, H, W), cfg.memory_budget_mb)
+                    if too_big:
+                        skipped.append({**where, "budget": "memory", "reason": too_big})
                         continue
                     if per_image_s and per_image_s * batch * (cfg.min_rounds + 1) > cfg.time_budget_s:
                         skipped.append({**where, "budget": "time", "reason": f"estimated {per_image_s * batch * (cfg.min_rounds + 1):.0f} s, "
                                                           f"over the {cfg.time_budget_s:.0f} s time budget"})
                         continue
                     f, wts, k = random_inputs(batch, h, w, c)
-                    fn = spec.fn
-                    call = lambda: fn(f, wts, k, (H, W))  # noqa: E731
+
+                    def call(fn=spec.fn, f=f, wts=wts, k=k, size=(H, W)):
+                        return fn(f, wts, k, size)
+
                     with placed(device, spec.device):
                         seconds = clock(call, cfg)
-                        peak = _peak_host_mb(call, spec)
+                        peak = peak_host_mb(call, spec.device)
                     per_image_s = float(np.median(seconds)) / batch
                     rows.append(_row("cam", name, device, geometry, batch, seconds, calibration_ms,
                                      shape={"h": h, "w": w, "channels": c, "out_h": H, "out_w": W},
-                                     peak_host_mb=peak, est_intermediate_mb=need / 2**20))
+                                     peak_host_mb=peak,
+                                     est_intermediate_mb=spec.bytes_needed(batch, h, w, c, (H, W)) / 2**20))
                     log(f"latency {geometry} {name} {device} b{batch}: {rows[-1]['per_image_ms']:.4g} ms/img")
     return rows, skipped
 
@@ -144,7 +86,7 @@ def forward_rows(forward, image_size: int, geometry: str, batches: tuple[int, ..
     """Model forward alone (features and predictions back on the host), on TensorFlow's default device."""
     rows = []
     for batch in batches:
-        x = np.random.default_rng(batch).random((batch, *input_hw(image_size), 3), dtype=np.float32)
+        x = model_input(batch, input_hw(image_size))
         seconds = clock(lambda: [t.numpy() for t in forward(x)], cfg)
         rows.append(_row("forward", "model_forward", tf_devices()[-1], geometry, batch, seconds, calibration_ms,
                          shape={"image_size": image_size}))
@@ -156,7 +98,7 @@ def end_to_end_rows(forward, weights: np.ndarray, image_size: int, out_size: tup
     """Forward plus CAM of the predicted class, per implementation and batch."""
     rows = []
     for batch in cfg.end_to_end_batches:
-        x = np.random.default_rng(batch).random((batch, *input_hw(image_size), 3), dtype=np.float32)
+        x = model_input(batch, input_hw(image_size))
         for name in impls:
             spec = cams.spec(name)
             if spec.slow and batch > 1:
@@ -167,7 +109,7 @@ def end_to_end_rows(forward, weights: np.ndarray, image_size: int, out_size: tup
                 return fn(feats.numpy(), weights, np.argmax(preds.numpy(), axis=1), out_size)
 
             seconds = clock(call, cfg)
-            rows.append(_row("end_to_end", name, devices_for(spec)[-1], "profile", batch, seconds, calibration_ms,
+            rows.append(_row("end_to_end", name, devices_for(spec.device)[-1], "profile", batch, seconds, calibration_ms,
                              shape={"image_size": image_size, "out_h": out_size[0], "out_w": out_size[1]}))
             log(f"latency end-to-end {name} b{batch}: {rows[-1]['per_image_ms']:.4g} ms/img")
     return rows
@@ -184,7 +126,7 @@ def exported_rows(model, image_size: int, out_size: tuple[int, int], cfg: Latenc
         exported = cam_model(model, convention, out_size)
         for device in tf_devices():
             for batch in cfg.end_to_end_batches:
-                x = np.random.default_rng(batch).random((batch, *input_hw(image_size), 3), dtype=np.float32)
+                x = model_input(batch, input_hw(image_size))
                 inputs = {"image": x, "class_index": np.full(batch, -1, np.int32)}
                 with placed(device, "tf"):
                     seconds = clock(lambda: np.asarray(exported(inputs)["cam"]), cfg)

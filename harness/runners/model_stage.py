@@ -14,11 +14,12 @@ import numpy as np
 import harness
 from harness.config import Profile, input_hw
 from harness.data import sources
+from harness.errors import UsageError
 from harness.model import build, cache, camview, train
+from harness.model.files import load_model_file, model_digest
 
 TRAINING_SOURCES = [Path(build.__file__), Path(train.__file__), Path(sources.__file__), Path(__file__),
                     Path(sources.synthetic.__file__), Path(sources.tfds_sources.__file__)]
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 @dataclass
@@ -138,63 +139,13 @@ def model_stage(profile: Profile, cache_dir: Path | None = None, data_dir: Path 
         "train_seconds": meta["train_seconds"], "recipe": meta["recipe"]})
 
 
-def load_model_file(path: Path):
-    """A Keras 3 ``.keras`` file (safe mode), a legacy ``.h5`` full model, or
-    ``keras.applications.<Name>:<weights file>`` (the architecture with ``include_top=True`` and
-    the local weights); ``ValueError`` naming the file and the fix."""
-    import keras
-    text = str(path)
-    if text.startswith("keras.applications."):
-        return _application(text)
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"--model {path}: no such file; pass a .keras or .h5 model file, or "
-                         "keras.applications.<Name>:<weights.h5> (for the pinned smoke model: baselines/smoke.keras)")
-    if path.suffix not in MODEL_SUFFIXES:
-        raise ValueError(f"--model {path}: a {path.suffix or 'suffix-less'} file; Keras loads .keras (Keras 3) and "
-                         ".h5 (legacy full model) files")
-    try:
-        if path.suffix == ".keras":
-            return keras.models.load_model(path, compile=False, safe_mode=True)
-        return keras.models.load_model(path, compile=False)
-    except Exception as exc:
-        raise ValueError(f"--model {path}: Keras cannot load it ({type(exc).__name__}: {str(exc)[:300]}); pass a "
-                         ".keras file saved by Keras 3, or a full-model .h5 (not a weights-only file)") from None
-
-
-def model_digest(path: Path | str) -> str:
-    """SHA-256 of a model file, or of the weights file of a ``keras.applications`` spec."""
-    text = str(path)
-    if text.startswith("keras.applications."):
-        return cache.file_sha256(Path(text.partition(":")[2]))
-    return cache.file_sha256(Path(path))
-
-
-def _application(spec: str):
-    """``keras.applications.<Name>:<weights file>`` as a model with its own top."""
-    import keras
-    name, sep, weights = spec[len("keras.applications."):].partition(":")
-    factory = getattr(keras.applications, name, None)
-    if factory is None or not callable(factory):
-        raise ValueError(f"--model {spec}: keras.applications has no model {name!r} (ResNet50, MobileNetV2, "
-                         "EfficientNetB0, VGG16, ...)")
-    if not sep or not Path(weights).is_file():
-        raise ValueError(f"--model {spec}: give the local weights file after a colon, "
-                         f"keras.applications.{name}:/path/to/weights.h5 (no download is attempted)")
-    try:
-        return factory(weights=weights, include_top=True)
-    except Exception as exc:
-        raise ValueError(f"--model {spec}: {name} cannot load {weights} ({type(exc).__name__}: {str(exc)[:300]}); "
-                         "pass the weights file of that architecture with its top") from None
-
-
 def input_size(model, profile: Profile) -> None:
     """The model must take the profile's ``image_size``; otherwise a ``ValueError`` with the fix."""
     shape = tuple(model.inputs[0].shape[1:3])
     if None in shape or shape == input_hw(profile.image_size):
         return
     fix = shape[0] if shape[0] == shape[1] else f"[{shape[0]}, {shape[1]}]"
-    raise ValueError(f"model {model.name!r} takes {shape[0]}x{shape[1]} (HxW) inputs but the profile's image_size is "
+    raise UsageError(f"model {model.name!r} takes {shape[0]}x{shape[1]} (HxW) inputs but the profile's image_size is "
                      f"{profile.image_size}; set image_size = {fix} in the profile file")
 
 
@@ -219,7 +170,7 @@ def _context(profile: Profile, model, model_file: Path, sha256: str | None, orig
     weights = camview.cam_weights(model, head)
     names = sources.class_names(profile)
     if len(names) != weights.shape[1]:
-        raise ValueError(f"model {model.name!r} has {weights.shape[1]} classes but the profile names {len(names)} "
+        raise UsageError(f"model {model.name!r} has {weights.shape[1]} classes but the profile names {len(names)} "
                          f"({', '.join(names)}); set class_names in the profile file to the model's classes in "
                          "output order")
     section = {"profile": profile.name, "config": profile.to_dict(), "backbone": profile.backbone,

@@ -24,7 +24,7 @@ from harness.cams.oracles import oracle_cam
 from harness.config import Profile, input_hw
 from harness.peers import PEERS, peer_status
 from harness.peers.setup import REFERENCE_SETUP, Setup, differences, expected_map
-from harness.runners.latency import clock
+from harness.timing.clock import clock
 from harness.timing import timing_stats
 
 MAX_TRIALS = 64

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-
 from harness import cams
 from harness.config import Profile, get_profile
 from harness.data import sources
@@ -19,8 +18,8 @@ from harness.model_cams.gradcam import identity_check
 from harness.recommend import recommend
 from harness.results import ResultsError, load_results, new_results, write_results
 from harness.runners import agree, exported, latency, localize, peers
-from harness.runners.gallery import choose, gallery
 from harness.runners.evaluate import evaluate
+from harness.runners.gallery import choose, gallery
 from harness.runners.model_stage import model_from_file, model_stage
 
 STAGES = ("agree", "localize", "latency")

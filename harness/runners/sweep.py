@@ -7,9 +7,9 @@ pair of implementations, and per implementation against the oracle of its declar
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from itertools import combinations
-import json
 from typing import Sequence
 
 import numpy as np

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness import cams
-from harness.runners.latency import random_inputs
+from harness.timing.worker import inputs as random_inputs
 
 SEED = (7, 7, 512, 224, 224)
 AVAILABLE = cams.available()

@@ -9,7 +9,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from harness.model import camview  # noqa: E402
-from harness.runners.model_stage import load_model_file  # noqa: E402
+from harness.model.files import load_model_file  # noqa: E402
 
 
 def _softmax(z):

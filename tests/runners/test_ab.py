@@ -16,7 +16,8 @@ import harness
 from harness.cli import main
 from harness.config import PROFILES, LatencyConfig
 from harness.gate import default_policy
-from harness.runners.ab import AbError, Side, export_revision, run_ab
+from harness.runners.ab import export_revision
+from harness.timing.ab import AbError, Side, run_ab
 
 PLANT = '''
 import dataclasses as _dc, time as _time

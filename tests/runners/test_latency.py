@@ -4,17 +4,6 @@ from harness.config import LatencyConfig
 from harness.runners import latency
 
 
-def test_clock_warms_up_once_then_times_at_least_min_rounds():
-    calls = []
-    times = latency.clock(lambda: calls.append(1), LatencyConfig(min_rounds=4, target_seconds=0.0))
-    assert len(times) == 4 and len(calls) == 5
-
-
-def test_clock_stops_at_max_rounds():
-    times = latency.clock(lambda: None, LatencyConfig(min_rounds=1, max_rounds=7, target_seconds=60.0))
-    assert len(times) == 7
-
-
 def test_cam_rows_skip_over_budget_configurations_with_a_reason():
     cfg = LatencyConfig(batches=(1, 4), min_rounds=1, target_seconds=0.0, memory_budget_mb=1.0, time_budget_s=60)
     rows, skipped = latency.cam_rows({"g": (4, 4, 65, 64, 64)}, cfg, 1.0, ["scipy_zoom_dot", "cv2_dot_resize"])

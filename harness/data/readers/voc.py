@@ -9,7 +9,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Iterator
 
-
 from harness.data.decode import DataError, check_mask_size
 from harness.data.readers.base import Record, box_mask
 

@@ -1,6 +1,6 @@
 """One side of ``cam-harness ab``: a process that times the CAM implementations of one source tree.
 
-Run as ``python -P ab_worker.py`` with ``PYTHONPATH`` set to the tree whose ``harness`` package it
+Run as ``python -P worker.py`` with ``PYTHONPATH`` set to the tree whose ``harness`` package it
 must time (the base revision's export or the working tree). It uses only what every revision of
 the package has had: ``harness.cams.available()``, ``spec(name)`` and ``get(name)``. This file is
 always the head's copy, so both sides build identical inputs. It speaks JSON lines on
@@ -37,14 +37,24 @@ def inputs(batch: int, h: int, w: int, c: int, k: int = 2, seed: int = 0):
     return feats, weights, rng.integers(0, k, batch)
 
 
-def _devices(spec_device: str) -> list[str]:
-    if spec_device == "tf":
+def tf_devices() -> list[str]:
+    """``cpu`` and every GPU TensorFlow sees (none where TensorFlow is not installed)."""
+    try:
         import tensorflow as tf
-        return ["cpu"] + [f"gpu:{i}" for i, _ in enumerate(tf.config.list_physical_devices("GPU"))]
+    except ImportError:
+        return []
+    return ["cpu"] + [f"gpu:{i}" for i, _ in enumerate(tf.config.list_physical_devices("GPU"))]
+
+
+def devices_for(spec_device: str) -> list[str]:
+    """The devices an implementation of backend ``spec_device`` (``tf``, ``cuda``, ``cpu``) runs on."""
+    if spec_device == "tf":
+        return tf_devices()
     return ["gpu:0"] if spec_device == "cuda" else ["cpu"]
 
 
-def _placed(device: str, spec_device: str):
+def placed(device: str, spec_device: str):
+    """A context that pins TensorFlow ops to ``device``; a no-op for other backends."""
     if spec_device != "tf":
         return contextlib.nullcontext()
     import tensorflow as tf
@@ -58,7 +68,7 @@ def main() -> None:
     import harness
     from harness import cams
 
-    configs = [[name, device] for name in cams.available() for device in _devices(cams.spec(name).device)]
+    configs = [[name, device] for name in cams.available() for device in devices_for(cams.spec(name).device)]
     out = sys.stdout
     out.write(json.dumps({"ready": True, "harness": harness.__file__, "configs": configs}) + "\n")
     out.flush()
@@ -75,7 +85,7 @@ def main() -> None:
                 fn, placement = spec.fn, (msg["device"], spec.device)
 
                 def call(fn=fn, f=f, wts=wts, k=k, out_size=(H, W), placement=placement):
-                    with _placed(*placement):
+                    with placed(*placement):
                         return fn(f, wts, k, out_size)
 
                 t0 = time.perf_counter()

@@ -1,0 +1,60 @@
+"""The clock every timed number goes through, and what decides that a configuration is not timed.
+
+Each configuration gets one warm-up call (graph tracing, XLA compilation, caches), then timed
+rounds until both ``min_rounds`` and ``target_seconds`` are reached (at most ``max_rounds``).
+Times are also given relative to a fixed calibration kernel measured in the same run, which is
+what the gate compares across machines.
+"""
+from __future__ import annotations
+
+import time
+import tracemalloc
+from typing import Callable
+
+import numpy as np
+from scipy import ndimage
+
+
+def clock(fn: Callable[[], object], cfg) -> list[float]:
+    """Warm up once, then time rounds of ``fn`` under ``cfg`` (a :class:`~harness.config.LatencyConfig`);
+    returns seconds per round."""
+    fn()
+    times: list[float] = []
+    while len(times) < cfg.min_rounds or (sum(times) < cfg.target_seconds and len(times) < cfg.max_rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def calibration_kernel() -> Callable[[], object]:
+    """A fixed single-threaded workload shaped like CAM work: an order-1 zoom of 16x16x32 by 8."""
+    data = np.random.default_rng(0).standard_normal((16, 16, 32)).astype(np.float32)
+    return lambda: ndimage.zoom(data, (8, 8, 1), order=1)
+
+
+def peak_host_mb(fn: Callable[[], object], spec_device: str) -> float | None:
+    """Peak NumPy-visible host allocation of one call (tracemalloc); None where it cannot see (TF, GPU)."""
+    if spec_device != "cpu":
+        return None
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def memory_skip(spec, batch: int, geometry: tuple[int, int, int, int, int], budget_mb: float) -> str | None:
+    """Why a configuration is not timed because its intermediates would exceed ``budget_mb``
+    (the spec's own estimate), or None when it fits."""
+    h, w, c, H, W = geometry
+    need = spec.bytes_needed(batch, h, w, c, (H, W))
+    if need <= budget_mb * 2**20:
+        return None
+    return f"needs ~{need / 2**20:.0f} MB of intermediates, over the {budget_mb:.0f} MB budget"
+
+
+def model_input(batch: int, image_hw: tuple[int, int]) -> np.ndarray:
+    """The random model input every forward and end-to-end row is timed on (seeded by the batch)."""
+    return np.random.default_rng(batch).random((batch, *image_hw, 3), dtype=np.float32)
