@@ -22,7 +22,7 @@ from typing import Iterable
 
 import numpy as np
 
-from harness.localization import peak
+from harness.metrics.pointing import peak
 
 STAT_KEYS = ("max_abs", "max_rel", "rel_l2", "pearson", "peak_shift_px")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -14,7 +15,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     The temporary file keeps ``path``'s suffix (Keras insists on ``.keras``). If ``write`` raises,
     the temporary file is removed and ``path`` is left as it was.
     """
-    path = Path(path)
+    return atomic_write_all({path: write})[0]
+
+
+def _prepared(path: Path, write: Callable[[Path], None]) -> Path:
+    """``write`` into a synced temporary file beside ``path``, with the usual file mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
@@ -24,11 +29,32 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
+    return tmp
+
+
+def atomic_write_all(writes: dict[str | os.PathLike, Callable[[Path], None]]) -> list[Path]:
+    """Several files as one step: every file is written to a temporary beside its target first;
+    only when all are written are they renamed over their targets, with SIGINT and SIGTERM held
+    back meanwhile. A failure before that leaves every target as it was and no temporary behind."""
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for path, write in writes.items():
+            temps.append((_prepared(Path(path), write), Path(path)))
+        blocked = {signal.SIGINT, signal.SIGTERM}
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            for tmp, path in temps:
+                os.replace(tmp, path)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    except BaseException:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+        raise
+    return [path for _, path in temps]
 
 
 def _umask() -> int:
@@ -41,7 +67,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def json_text(obj: Any) -> str:
+    """The JSON every document is written as (NaN refused)."""
+    return json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Serialise first (so a bad object raises before anything is written), then write atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
-    return atomic_write_text(path, text)
+    return atomic_write_text(path, json_text(obj))

@@ -1,9 +1,9 @@
-"""Profiles: one frozen config object each, recorded whole in results.json."""
+"""Profiles: one frozen config object each, recorded whole in results.json (the built-in ones and
+profile files load through :mod:`harness.profiles`)."""
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from harness.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Profile:
     output order (empty: the evaluation set's own); ``category_map`` maps annotation categories to
     those names (unmapped ones must be named exactly as a class, or listed in
     ``ignore_categories``); ``data`` is a default ``--data`` SPEC; ``eval_examples`` caps the
-    pointing trials. Profiles load from TOML files (:mod:`harness.profile_file`).
+    pointing trials. Profiles load from TOML files (:mod:`harness.profiles`).
     """
 
     name: str
@@ -83,38 +83,9 @@ class Profile:
         return {k: getattr(self, k) for k in keys}
 
 
-PROFILES: dict[str, Profile] = {
-    "smoke": Profile(
-        name="smoke", backbone="tiny_vgg", image_size=80, train_examples=600, val_examples=100,
-        eval_examples=100, epochs=8, warmup_examples=200, warmup_epochs=1, learning_rate=1e-3,
-        slow_impl_limit=8, gallery_size=4,
-        latency=LatencyConfig(batches=(1, 8, 32), min_rounds=5, target_seconds=0.3, time_budget_s=6.0,
-                              end_to_end_batches=(1,))),
-    "default": Profile(name="default", batch_size=8, warmup_examples=400, warmup_epochs=2, train_examples=600,
-                       epochs=2),
-    "seed": Profile(
-        name="seed", train_dataset="cats_vs_dogs", eval_dataset="oxford_iiit_pet", weights="imagenet",
-        image_size=224, epochs=10, eval_examples=500, slow_impl_limit=50, learning_rate=1e-3,
-        min_test_accuracy=0.85, class_names=("cat", "dog")),
-}
-
-
 def input_hw(image_size: int | tuple[int, int]) -> tuple[int, int]:
     """The model's input ``(height, width)``: a square side, or ``(H, W)`` for non-square inputs."""
     if isinstance(image_size, int):
         return image_size, image_size
     h, w = image_size
     return int(h), int(w)
-
-
-def get_profile(name: str | Profile) -> Profile:
-    """A built-in profile by name, or a profile file (``*.toml``) by path."""
-    if isinstance(name, Profile):
-        return name
-    if name in PROFILES:
-        return PROFILES[name]
-    if str(name).endswith(".toml"):
-        from harness.profile_file import load_profile_file
-        return load_profile_file(name)
-    raise UsageError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}, or pass a profile file "
-                     "(.toml; see README 'Run it on your model')")

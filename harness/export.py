@@ -27,8 +27,8 @@ import numpy as np
 from scipy import ndimage
 
 from harness.cams import oracles
-from harness.model.camview import cam_weights, find_cam_head
 from harness.errors import UsageError
+from harness.model.camview import cam_weights, find_cam_head
 
 CONVENTIONS = {
     "seed": {"alignment": "corner", "interpolation": "spline2"},

@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.results import ResultsError
 
 
 class PreflightError(HarnessError):
@@ -62,3 +61,84 @@ def usable_baseline(path: Path) -> dict:
     doc = load_results(path)
     check_values(doc, f"baseline {path}")
     return doc
+
+
+def model_file(spec: str | Path) -> None:
+    """``--model`` names a file Keras can load by its kind (``.keras``, ``.h5``), or a
+    ``keras.applications.<Name>:<weights file>`` whose weights file exists; checked on the file
+    system alone, before TensorFlow is imported."""
+    from harness.model.files import MODEL_SUFFIXES
+    text = str(spec)
+    if text.startswith("keras.applications."):
+        name, sep, weights = text[len("keras.applications."):].partition(":")
+        if not sep or not Path(weights).is_file():
+            raise PreflightError(f"--model {text}: give the local weights file after a colon, "
+                                 f"keras.applications.{name}:/path/to/weights.h5 (no download is attempted)")
+        return
+    path = Path(text)
+    if not path.is_file():
+        raise PreflightError(f"--model {path}: no such file; pass a .keras or .h5 model file, or "
+                             "keras.applications.<Name>:<weights.h5> (for the pinned smoke model: baselines/smoke.keras)")
+    if path.suffix not in MODEL_SUFFIXES:
+        raise PreflightError(f"--model {path}: a {path.suffix or 'suffix-less'} file; Keras loads .keras (Keras 3) "
+                             "and .h5 (legacy full model) files")
+
+
+def _keras_application_families() -> list[str] | None:
+    """The ``keras.applications`` families, read from the installed package's folders (no import)."""
+    import importlib.util
+    spec = importlib.util.find_spec("keras")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations))) / "applications"
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")) if root.is_dir() else None
+
+
+def preprocessing_name(name: str) -> None:
+    """The profile's ``preprocessing`` is one :func:`harness.data.sources.preprocess_function` knows."""
+    from harness.data.sources import PREPROCESSING
+    prefix, suffix = "keras.applications.", ".preprocess_input"
+    if name in ("rescale_255", "none"):
+        return
+    if not (name.startswith(prefix) and name.endswith(suffix)):
+        raise PreflightError(f"preprocessing {name!r} is not known; use one of {', '.join(PREPROCESSING)}")
+    family, families = name[len(prefix):-len(suffix)], _keras_application_families()
+    if families is not None and family not in families:
+        raise PreflightError(f"preprocessing {name!r}: keras.applications has no family {family!r} "
+                             f"(families: {', '.join(families)})")
+
+
+def usable_profile(profile) -> None:
+    """What a profile names beyond its fields' ranges (checked when it loads): the preprocessing,
+    and a category map whose targets are the model's classes."""
+    preprocessing_name(profile.preprocessing)
+    if profile.class_names:
+        unknown = sorted(set(profile.category_map.values()) - set(profile.class_names))
+        if unknown:
+            raise PreflightError(f"category_map targets {', '.join(map(repr, unknown))}, which are not model "
+                                 f"classes ({', '.join(profile.class_names)}); fix category_map in the profile file")
+
+
+def baseline_commit(baseline: Path) -> str:
+    """The commit a stored baseline records (``ab``'s default base)."""
+    from harness.results import load_results
+    sha = load_results(baseline)["environment"].get("commit", {}).get("sha")
+    if not isinstance(sha, str) or not sha:
+        raise PreflightError(f"{baseline} records no commit; pass --base REV")
+    return sha
+
+
+def git_revision(repo: Path, rev: str) -> None:
+    """``rev`` is a commit of the repository at ``repo`` (``git rev-parse --verify``)."""
+    import subprocess
+    try:
+        out = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=repo,
+                             capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        raise PreflightError("git is not installed; `cam-harness ab` needs it to export the base revision") from None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise PreflightError(f"--repo {repo}: git cannot run there ({exc}); pass --repo with a git working tree") \
+            from None
+    if out.returncode != 0 or not out.stdout.strip():
+        raise PreflightError(f"--base {rev!r} is not a commit of {repo}; in a shallow clone run `git fetch "
+                             "--unshallow`, or pass --base with a revision that exists")

@@ -23,6 +23,8 @@ from typing import Iterable
 
 from scipy.stats import binomtest
 
+from harness.cams import REFERENCE
+
 MCNEMAR_ALPHA = 0.05
 
 SPEED_TARGET_X = 1000.0
@@ -141,7 +143,7 @@ def targets(latency: dict, classes: list[list[str]], reference: str, pick_cpu: s
     return out
 
 
-def recommend(agreement: dict, latency: dict, localization: dict, reference: str = "scipy_zoom_dot") -> dict:
+def recommend(agreement: dict, latency: dict, localization: dict, reference: str = REFERENCE) -> dict:
     classes = agreement.get("equivalence_classes", [])
     loc = _loc_rows(localization)
     ref_class = _class_of(classes, reference)

@@ -1,20 +1,29 @@
 """results.json: the versioned, self-describing record every downstream tool reads.
 
-The schema is documented in ``docs/results-schema.md``. Writers build a document with
-:func:`new_results` and fill sections; readers call :func:`load_results`, which refuses what it
-cannot trust (missing, truncated, unknown version, sections missing) with :class:`ResultsError`.
+The schema is documented in ``docs/results-schema.md``. Writers hold a :class:`ResultsDocument`
+(which owns loading, ``--force`` and the atomic write) and fill sections; readers call
+:func:`load_results`, which refuses what it cannot trust (missing, truncated, unknown version,
+sections missing) with :class:`ResultsError`, and migrates older schema versions in memory
+(:data:`MIGRATIONS`), so committed baselines keep loading.
+
+Schema 2 adds ``stages``: per section a stage wrote, the commit that wrote it, so a document that
+stage verbs filled at different times says so. A schema-1 document migrates by taking every
+non-empty section as written by the document's own commit, marked ``migrated_from: 1``.
 """
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Callable
 
-from harness.atomic import atomic_write_json
+from harness.atomic import atomic_write_all, atomic_write_json, json_text
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SECTIONS = ("environment", "model", "agreement", "latency", "localization", "recommendation")
 REQUIRED_KEYS = ("schema_version", *SECTIONS)
+STAGE_SECTIONS = {"agree": "agreement", "localize": "localization", "latency": "latency", "peers": "peers"}
 
 
 class ResultsError(HarnessError, ValueError):
@@ -25,7 +34,27 @@ def new_results(profile: str, environment: dict) -> dict:
     """A document with every required key; stages fill their sections in."""
     return {"schema_version": SCHEMA_VERSION, "profile": profile, "environment": environment,
             "model": {"profile": profile}, "agreement": {}, "latency": {}, "localization": {},
-            "recommendation": {}, "gallery": [], "timings_s": {}}
+            "recommendation": {}, "gallery": [], "timings_s": {}, "stages": {}}
+
+
+def _from_1(doc: dict) -> dict:
+    sha = (doc.get("environment") or {}).get("commit", {}).get("sha") if isinstance(doc.get("environment"), dict) \
+        else None
+    stages = {stage: {"commit": sha, "migrated_from": 1} for stage, section in STAGE_SECTIONS.items()
+              if isinstance(doc.get(section), dict) and doc[section]}
+    return {**doc, "schema_version": 2, "stages": stages}
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _from_1}
+
+
+def migrate(doc: dict, source: str = "results") -> dict:
+    """``doc`` brought to :data:`SCHEMA_VERSION` through each migration in turn."""
+    version = doc.get("schema_version")
+    while type(version) is int and version in MIGRATIONS:
+        doc = MIGRATIONS[version](doc)
+        version = doc["schema_version"]
+    return doc
 
 
 def validate(doc: object, source: str = "results") -> dict:
@@ -36,7 +65,8 @@ def validate(doc: object, source: str = "results") -> dict:
         raise ResultsError(f"{source}: missing top-level keys {missing}; is this a cam-harness results.json?")
     if type(doc["schema_version"]) is not int or doc["schema_version"] != SCHEMA_VERSION:
         raise ResultsError(f"{source}: schema_version {doc['schema_version']!r} is not the supported "
-                           f"{SCHEMA_VERSION}; regenerate it with this version of cam-harness")
+                           f"{SCHEMA_VERSION} (or one it migrates from: {sorted(MIGRATIONS)}); regenerate it with "
+                           "this version of cam-harness")
     for key in SECTIONS:
         if not isinstance(doc[key], dict):
             raise ResultsError(f"{source}: section {key!r} must be an object, got {type(doc[key]).__name__}")
@@ -57,9 +87,63 @@ def load_results(path: str | Path) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); check the path and its "
                            "permissions") from None
+    if isinstance(doc, dict):
+        doc = migrate(doc, str(path))
     return validate(doc, str(path))
 
 
 def write_results(path: str | Path, doc: dict) -> Path:
     """Validate, then write atomically."""
     return atomic_write_json(path, validate(doc, str(path)))
+
+
+class ResultsDocument:
+    """The results.json a run fills, and where it goes.
+
+    A run of every stage starts a new document; a stage verb updates the existing results.json of
+    the same profile (or starts a new one). A stage verb never replaces another profile's file, or
+    one that does not parse, unless ``force``, which keeps it as ``results.json.bak``."""
+
+    def __init__(self, path: Path, doc: dict):
+        self.path, self.doc = Path(path), doc
+
+    @classmethod
+    def start(cls, out_dir: Path, profile: str, environment: dict, update: bool, stages: tuple[str, ...],
+              force: bool = False) -> "ResultsDocument":
+        path = Path(out_dir) / "results.json"
+        if not update or not path.exists():
+            return cls(path, new_results(profile, environment))
+        try:
+            doc = load_results(path)
+            problem = None if doc.get("profile") == profile else f"holds results of profile {doc.get('profile')!r}"
+        except ResultsError as exc:
+            problem = f"does not parse ({exc})"
+        if problem is None:
+            doc["environment"] = environment
+            return cls(path, doc)
+        if not force:
+            raise ResultsError(f"{path} {problem}; a {'/'.join(stages)} run of {profile!r} would replace it. Use "
+                               "another --out, or --force to replace it (the old file is kept as results.json.bak)")
+        shutil.copy2(path, path.with_name("results.json.bak"))
+        return cls(path, new_results(profile, environment))
+
+    def __getitem__(self, key: str):
+        return self.doc[key]
+
+    def __setitem__(self, key: str, value) -> None:
+        self.doc[key] = value
+
+    def wrote(self, stage: str) -> None:
+        """Record that ``stage`` wrote its section, with the commit of this environment."""
+        self.doc.setdefault("stages", {})[stage] = {"commit": self.doc["environment"].get("commit", {}).get("sha")}
+
+    def save(self, html: Callable[[dict], str] | None = None) -> list[Path]:
+        """Validate, then write results.json and (given ``html``, the report renderer) index.html
+        beside it as one step (:func:`harness.atomic.atomic_write_all`): an interruption leaves both
+        old or both new."""
+        text = json_text(validate(self.doc, str(self.path)))
+        writes = {self.path: lambda tmp: tmp.write_text(text, encoding="utf-8")}
+        if html is not None:
+            page = html(self.doc)
+            writes[self.path.with_name("index.html")] = lambda tmp: tmp.write_text(page, encoding="utf-8")
+        return atomic_write_all(writes)

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from pathlib import Path
 
@@ -91,16 +92,15 @@ def test_a_bad_policy_is_refused_before_the_work(tmp_path, capsys):
 
 @pytest.mark.parametrize("existing", ["other_profile", "corrupt"])
 def test_a_stage_verb_refuses_to_replace_a_foreign_results_file(tmp_path, existing):
-    from harness.results import ResultsError
-    from harness.runners.run import _start
+    from harness.results import ResultsDocument, ResultsError
     doc = json.loads(FIXTURE.read_text())
     doc["profile"] = "default"
     text = json.dumps(doc) if existing == "other_profile" else "{truncated"
     (tmp_path / "results.json").write_text(text)
     with pytest.raises(ResultsError, match="--force"):
-        _start(tmp_path, "smoke", ("localize",))
+        ResultsDocument.start(tmp_path, "smoke", {}, True, ("localize",))
     assert (tmp_path / "results.json").read_text() == text
-    fresh = _start(tmp_path, "smoke", ("localize",), force=True)
+    fresh = ResultsDocument.start(tmp_path, "smoke", {}, True, ("localize",), force=True)
     assert fresh["profile"] == "smoke" and (tmp_path / "results.json.bak").read_text() == text
 
 
@@ -110,7 +110,7 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, capsys, monkeypatch):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(cli.VERBS, "report", interrupted)
+    monkeypatch.setitem(cli.VERBS, "report", dataclasses.replace(cli.VERBS["report"], run=interrupted))
     assert main(["report", "--results", str(FIXTURE), "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "interrupted" in err
@@ -149,5 +149,5 @@ def test_feature_extraction_raises_no_keras_structure_warning():
     x = sources.to_model_input([e.image for e in make_split(0, "test", 3, 96)], 64)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        feats, preds = view(x, training=False)  # as harness.runners.evaluate calls it
+        feats, preds = view(x, training=False)  # as harness.evaluation.local calls it
     assert feats.shape == (3, 4, 4, 64) and preds.shape == (3, 2)

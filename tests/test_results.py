@@ -2,7 +2,13 @@ import json
 
 import pytest
 
-from harness.results import SCHEMA_VERSION, ResultsError, load_results, new_results, write_results
+from harness.results import (
+    SCHEMA_VERSION,
+    ResultsError,
+    load_results,
+    new_results,
+    write_results,
+)
 
 ENV = {"python": "3.11"}
 

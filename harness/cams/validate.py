@@ -4,6 +4,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+
 from harness.errors import UsageError
 
 MAX_OUTPUT_PIXELS = 1 << 26  # 67 megapixels per map (8192 x 8192); a 24 MP photo fits

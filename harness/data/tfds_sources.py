@@ -10,6 +10,7 @@ Without network, tfds reads archives from ``<data_dir>/downloads/manual/`` or a 
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Iterator
@@ -69,7 +70,7 @@ def cats_vs_dogs(image_size: int, batch_size: int, seed: int, data_dir: Path | N
     data_dir = Path(data_dir or default_data_dir())
     (train, val, test), info = _load("cats_vs_dogs", data_dir, download, split=CATS_VS_DOGS_SPLITS,
                                      as_supervised=True, with_info=True)
-    prep = lambda image, label: normalize_and_resize(image, label, image_size)  # noqa: E731
+    prep = functools.partial(normalize_and_resize, image_size=image_size)
     total = info.splits["train"].num_examples if "train" in info.splits else int(train.cardinality()) * 10 // 8
     shuffle = max(1, total // 4)  # the seed's shuffle(num_examples // 4); mock data has no split info
     auto = tf.data.AUTOTUNE

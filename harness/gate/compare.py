@@ -39,8 +39,34 @@ class GateOutcome:
                 "latency_gated": self.latency_gated, "machine_differences": self.machine_differences}
 
 
-def _index(rows, key):
-    return {key(r): r for r in rows}
+def _index(rows, key, what: str = "row") -> dict:
+    """Rows by their key; two rows with one key are refused, naming it (a hidden duplicate must
+    never decide a verdict by being last)."""
+    out = {}
+    for r in rows:
+        k = key(r)
+        if k in out:
+            raise ResultsError(f"two {what}s for {' / '.join(map(str, k))}; each must appear once, so the file was "
+                               "edited or merged by hand: regenerate it")
+        out[k] = r
+    return out
+
+
+def _latency_key(r: dict) -> tuple:
+    return tuple(r[k] for k in LATENCY_KEY)
+
+
+def _skip_key(s: dict) -> tuple:
+    return s.get("kind", "cam"), s["impl"], s["device"], s["geometry"], s["batch"]
+
+
+def _pair_key(r: dict) -> tuple:
+    return r["a"], r["b"], r["input"]
+
+
+def _without(names: set[str], classes: list[list[str]]) -> list[list[str]]:
+    """Equivalence classes with ``names`` left out (and classes left empty dropped), sorted."""
+    return sorted(c for c in (sorted(m for m in c if m not in names) for c in classes) if c)
 
 
 def _skip_budget(skip: dict) -> str:
@@ -87,12 +113,11 @@ def _check_comparable(results: dict, baseline: dict, gpu_only: set[str]) -> None
 
 
 def _latency(run: _Run, results: dict, baseline: dict, gated: bool, gpu_only: set[str]) -> None:
-    key = lambda r: tuple(r[k] for k in LATENCY_KEY)  # noqa: E731
-    cur = _index(results["latency"].get("rows", []), key)
-    skip_key = lambda s: (s.get("kind", "cam"), s["impl"], s["device"], s["geometry"], s["batch"])  # noqa: E731
-    cur_skips = _index(results["latency"].get("skipped", []), skip_key)
-    base_skips = _index(baseline["latency"].get("skipped", []), skip_key)
-    for k, base in _index(baseline["latency"].get("rows", []), key).items():
+    key, skip_key = _latency_key, _skip_key
+    cur = _index(results["latency"].get("rows", []), key, "latency row")
+    cur_skips = _index(results["latency"].get("skipped", []), skip_key, "skipped latency row")
+    base_skips = _index(baseline["latency"].get("skipped", []), skip_key, "skipped latency row")
+    for k, base in _index(baseline["latency"].get("rows", []), key, "latency row").items():
         what = latency_where(base)
         if k in cur:
             if gated:
@@ -111,9 +136,9 @@ def _latency(run: _Run, results: dict, baseline: dict, gated: bool, gpu_only: se
 
 
 def _agreement(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) -> None:
-    pair_key = lambda r: (r["a"], r["b"], r["input"])  # noqa: E731
-    cur_pairs = _index(results["agreement"].get("pairs", []), pair_key)
-    for key, base in _index(baseline["agreement"].get("pairs", []), pair_key).items():
+    pair_key = _pair_key
+    cur_pairs = _index(results["agreement"].get("pairs", []), pair_key, "agreement pair")
+    for key, base in _index(baseline["agreement"].get("pairs", []), pair_key, "agreement pair").items():
         what = "agreement {} vs {} on {}".format(*key)
         if key not in cur_pairs:
             if not set(key[:2]) & gpu_only:
@@ -125,17 +150,18 @@ def _agreement(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) -> 
         if "equivalence_classes" not in results["agreement"]:
             run.missing("agreement.equivalence_classes", "equivalence classes")
             return
-        strip = lambda classes: sorted(c for c in (sorted(m for m in c if m not in gpu_only) for c in classes) if c)  # noqa: E731
         run.check("agreement.equivalence_classes", "equivalence classes",
-                  strip(results["agreement"]["equivalence_classes"]), strip(baseline["agreement"]["equivalence_classes"]))
+                  _without(gpu_only, results["agreement"]["equivalence_classes"]),
+                  _without(gpu_only, baseline["agreement"]["equivalence_classes"]))
 
 
 def _localization(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) -> None:
-    cur_loc = _index(results["localization"].get("rows", []), lambda r: r["impl"])
-    for impl, base in _index(baseline["localization"].get("rows", []), lambda r: r["impl"]).items():
-        if impl in cur_loc:
+    cur_loc = _index(results["localization"].get("rows", []), lambda r: (r["impl"],), "localization row")
+    for (impl,), base in _index(baseline["localization"].get("rows", []), lambda r: (r["impl"],),
+                                "localization row").items():
+        if (impl,) in cur_loc:
             for metric, field in LOCALIZATION_METRICS:
-                run.check(metric, f"{field} {impl}", cur_loc[impl].get(field), base.get(field))
+                run.check(metric, f"{field} {impl}", cur_loc[(impl,)].get(field), base.get(field))
         elif impl not in gpu_only:
             for metric, field in LOCALIZATION_METRICS:
                 run.missing(metric, f"{field} {impl}")

@@ -13,7 +13,8 @@ import json
 from typing import Any
 
 SECTION_FIELDS = (("model", "config"), ("model", "sha256"), ("latency", "config"), ("latency", "geometries"),
-                  ("localization", "dataset"), ("localization", "tolerance"), ("localization", "headline"), ("localization", "n_images"),
+                  ("localization", "dataset"), ("localization", "tolerance"), ("localization", "headline"),
+                  ("localization", "n_images"),
                   ("agreement", "reference"))
 
 

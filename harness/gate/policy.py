@@ -17,6 +17,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
 from harness.errors import UsageError
 
 DIRECTIONS = ("lower_is_better", "higher_is_better", "equal")
@@ -55,7 +56,8 @@ class Check:
             return f"{change:.2f}x the baseline, limit {self.limit:g}x" if worse else None
         change = current - baseline
         worse = change > self.limit if self.direction == "lower_is_better" else change < -self.limit
-        return f"{change:+.4g} against the baseline, limit {'+' if self.direction == 'lower_is_better' else '-'}{self.limit:g}" if worse else None
+        sign = "+" if self.direction == "lower_is_better" else "-"
+        return f"{change:+.4g} against the baseline, limit {sign}{self.limit:g}" if worse else None
 
     def describe(self) -> str:
         if self.direction == "equal":

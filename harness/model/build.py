@@ -7,9 +7,9 @@ returns the tensor the GAP layer averages and the predictions; both are found th
 from __future__ import annotations
 
 from harness.config import input_hw
+from harness.errors import UsageError
 from harness.model.camview import cam_view, cam_weights, find_cam_head
 from harness.model.weights import resolve_weights
-from harness.errors import UsageError
 
 __all__ = ["build_model", "cam_view", "cam_weights", "gap_layer", "gap_input_layer", "head_layer"]
 

@@ -136,7 +136,8 @@ def find_cam_head(model) -> CamHead:
         raise refuse(f"{gap.name} must be channels_last with keepdims=False")
     features = seen_inputs[seen.index(gap)]
     if features is None or len(features.shape) != 4:
-        raise refuse(f"{gap.name} pools a tensor of shape {tuple(features.shape) if features is not None else 'several tensors'}, not [B, h, w, C]")
+        pooled = tuple(features.shape) if features is not None else "several tensors"
+        raise refuse(f"{gap.name} pools a tensor of shape {pooled}, not [B, h, w, C]")
     return CamHead(gap=gap, features=features, dense=dense, activation=activation,
                    path=tuple(f"{op.name} ({_kind(op)})" for op in seen[: seen.index(gap) + 1]))
 

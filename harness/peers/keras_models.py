@@ -1,8 +1,8 @@
 """Model variants the peers need, built from the user's model without touching it."""
 from __future__ import annotations
 
-from harness.model.camview import find_cam_head
 from harness.errors import UsageError
+from harness.model.camview import find_cam_head
 
 
 def logit_model(model):

@@ -1,19 +1,39 @@
-"""The peer rows, their libraries and declared setups, and whether each can run here."""
+"""The peer libraries and rows, their declared setups, and whether each can run here.
+
+Adding a library is one :class:`Library` entry with its hook (a function in its own module that
+runs both modes) and its :class:`PeerSpec` rows; the peers stage knows no library by name.
+"""
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
+from typing import Callable
 
+from harness.peers import tf_peers, torch_peer
 from harness.peers.setup import Setup
 
+
+@dataclass(frozen=True)
+class Library:
+    """A CAM library: what imports it, what installs it, and its hook ``run(ctx, images, labels,
+    latency_cfg) -> {mode: (maps [N, S, S], batch-1 seconds)}`` for ``aligned`` and ``default``."""
+
+    module: str
+    distribution: str
+    install: str
+    run: Callable
+    needs: tuple[str, ...] = ()
+
+
 LIBRARIES = {
-    # library: (import name, distribution, what installs it)
-    "tf-keras-vis": ("tf_keras_vis", "tf-keras-vis", "pip install '.[peers]'"),
-    "xplique": ("xplique", "xplique", "pip install --no-deps xplique==2.0.2 plus tensorflow-probability 0.25, "
-                                      "tf-keras, einops, scikit-image (tox -e peers; it pins tensorflow<=2.20)"),
-    "pytorch-grad-cam": ("pytorch_grad_cam", "grad-cam", "pip install torch torchvision and pip install --no-deps "
-                                                         "grad-cam ttach tqdm (tox -e peers; it wants opencv-python)"),
+    "tf-keras-vis": Library("tf_keras_vis", "tf-keras-vis", "pip install '.[peers]'", tf_peers.run_tf_keras_vis),
+    "xplique": Library("xplique", "xplique", "pip install --no-deps xplique==2.0.2 plus tensorflow-probability 0.25, "
+                                             "tf-keras, einops, scikit-image (tox -e peers; it pins tensorflow<=2.20)",
+                       tf_peers.run_xplique),
+    "pytorch-grad-cam": Library("pytorch_grad_cam", "grad-cam", "pip install torch torchvision and pip install "
+                                "--no-deps grad-cam ttach tqdm (tox -e peers; it wants opencv-python)",
+                                torch_peer.run_pytorch_grad_cam, needs=("torch", "torchvision")),
 }
 
 
@@ -64,16 +84,15 @@ PEERS: tuple[PeerSpec, ...] = (
 
 def library_version(library: str) -> str | None:
     try:
-        return importlib.metadata.version(LIBRARIES[library][1])
+        return importlib.metadata.version(LIBRARIES[library].distribution)
     except importlib.metadata.PackageNotFoundError:
         return None
 
 
 def peer_status(library: str) -> tuple[str | None, str | None]:
-    """``(version, None)`` when the library can run here, else ``(None, why not)``."""
-    module, _, install = LIBRARIES[library]
-    needs = [module] + (["torch", "torchvision"] if library == "pytorch-grad-cam" else [])
-    missing = [m for m in needs if importlib.util.find_spec(m) is None]
+    """``(version, None)`` when the library can run here, else ``(None, why not)``; imports nothing."""
+    lib = LIBRARIES[library]
+    missing = [m for m in (lib.module, *lib.needs) if importlib.util.find_spec(m) is None]
     if missing:
-        return None, f"{', '.join(missing)} not installed ({install})"
+        return None, f"{', '.join(missing)} not installed ({lib.install})"
     return library_version(library), None

@@ -94,19 +94,3 @@ def expected_map(setup: Setup, features: np.ndarray, weights: np.ndarray, class_
     if setup.normalize in ("minmax_after_upsample", "minmax_before_and_after_upsample"):
         maps = _minmax(maps)
     return maps
-
-
-def softmax_gradcam(features: np.ndarray, weights: np.ndarray, bias: np.ndarray, class_idx: np.ndarray) -> np.ndarray:
-    """``[B, h, w]``: Grad-CAM at the GAP input on the softmax output, in closed form:
-    ``p_k (CAM_k - sum_j p_j CAM_j) / (h*w)`` with ``p = softmax(mean(F) W + b)``."""
-    f = np.asarray(features, np.float64)
-    w = np.asarray(weights, np.float64)
-    h, wd = f.shape[1:3]
-    z = f.mean(axis=(1, 2)) @ w + bias
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    cams = np.einsum("bhwc,ck->bhwk", f, w)
-    out = []
-    for b, k in enumerate(np.asarray(class_idx)):
-        out.append(p[b, k] * (cams[b, :, :, k] - cams[b] @ p[b]) / (h * wd))
-    return np.stack(out)

@@ -6,6 +6,7 @@ from typing import Callable
 import numpy as np
 
 from harness.peers.keras_models import gap_input_layer_name, logit_model
+from harness.timing.clock import clock
 
 Explain = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -44,4 +45,17 @@ def xplique_gradcam(model, mode: str) -> Explain:
     return explain
 
 
-FACTORIES = {"tf-keras-vis": tf_keras_vis_gradcam, "xplique": xplique_gradcam}
+def _in_process(factory: Callable[[object, str], Explain]) -> Callable:
+    """The library hook (:class:`harness.peers.registry.Library`) of an in-process library."""
+    def run(ctx, images: np.ndarray, labels: np.ndarray, cfg) -> dict:
+        result = {}
+        for mode in ("aligned", "default"):
+            explain = factory(ctx.model, mode)
+            maps = np.concatenate([explain(images[i:i + 16], labels[i:i + 16]) for i in range(0, len(images), 16)])
+            result[mode] = (maps, clock(lambda explain=explain: explain(images[:1], labels[:1]), cfg))
+        return result
+    return run
+
+
+run_tf_keras_vis = _in_process(tf_keras_vis_gradcam)
+run_xplique = _in_process(xplique_gradcam)

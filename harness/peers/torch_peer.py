@@ -28,3 +28,9 @@ def pytorch_grad_cam_maps(model_file: str | Path, images: np.ndarray, class_idx:
             raise RuntimeError(f"the pytorch-grad-cam worker failed (exit {proc.returncode}): {proc.stderr[-1500:]}")
         with np.load(dst) as out:
             return {k: out[k] for k in out.files}
+
+
+def run_pytorch_grad_cam(ctx, images: np.ndarray, labels: np.ndarray, cfg) -> dict:
+    """The library hook (:class:`harness.peers.registry.Library`): both modes from one worker run."""
+    out = pytorch_grad_cam_maps(ctx.section["model_file"], images, labels, cfg)
+    return {mode: (out[f"{mode}_maps"], list(out[f"{mode}_seconds"])) for mode in ("aligned", "default")}

@@ -3,7 +3,8 @@
     KERAS_BACKEND=torch python -m harness.peers.torch_worker IN.npz OUT.npz
 
 ``IN.npz`` holds ``model_file`` (anything ``--model`` takes), ``images`` (NHWC float32, model-ready), ``class_idx``, and the
-latency stage's ``min_rounds``, ``max_rounds`` and ``target_seconds`` (its clock times the calls). Keras layers on the torch backend are ``torch.nn.Module``s
+latency stage's ``min_rounds``, ``max_rounds`` and ``target_seconds`` (its clock times the calls).
+Keras layers on the torch backend are ``torch.nn.Module``s
 whose forward hooks fire, which pytorch-grad-cam needs. It assumes NCHW everywhere, so the model is
 wrapped to take NCHW images and ``reshape_transform`` turns the NHWC activations and gradients
 into NCHW. ``OUT.npz`` gets ``<mode>_maps`` ``[B, S, S]`` and ``<mode>_seconds`` (batch-1 calls),
@@ -15,6 +16,10 @@ import os
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+
+
+def _nhwc_to_nchw(t):
+    return t.permute(0, 3, 1, 2)
 
 
 def _wrapper(torch, keras_model):
@@ -38,13 +43,13 @@ def main(argv: list[str]) -> int:
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     from harness.config import LatencyConfig
+    from harness.model.files import load_model_file
     from harness.peers.keras_models import (
         gap_input_layer_name,
         last_conv_layer,
         logit_model,
     )
     from harness.timing.clock import clock
-    from harness.model.files import load_model_file
 
     if keras.backend.backend() != "torch":
         raise SystemExit("torch_worker needs KERAS_BACKEND=torch set before Keras is imported")
@@ -55,7 +60,6 @@ def main(argv: list[str]) -> int:
     cfg = LatencyConfig(min_rounds=int(data["min_rounds"]), max_rounds=int(data["max_rounds"]),
                         target_seconds=float(data["target_seconds"]))
     out = {"version": importlib.metadata.version("grad-cam")}
-    nhwc_to_nchw = lambda t: t.permute(0, 3, 1, 2)  # noqa: E731
     for mode in ("aligned", "default"):
         if mode == "aligned":
             m = logit_model(model)
@@ -63,11 +67,13 @@ def main(argv: list[str]) -> int:
         else:
             m = model
             layer = last_conv_layer(m)
-        cam = GradCAM(model=_wrapper(torch, m), target_layers=[layer], reshape_transform=nhwc_to_nchw)
+        cam = GradCAM(model=_wrapper(torch, m), target_layers=[layer], reshape_transform=_nhwc_to_nchw)
         maps = [cam(input_tensor=images[i:i + 8], targets=[ClassifierOutputTarget(k) for k in class_idx[i:i + 8]])
                 for i in range(0, len(class_idx), 8)]
         out[f"{mode}_maps"] = np.concatenate(maps).astype(np.float64)
-        call = lambda: cam(input_tensor=images[:1], targets=[ClassifierOutputTarget(class_idx[0])])  # noqa: E731
+        def call(cam=cam):
+            return cam(input_tensor=images[:1], targets=[ClassifierOutputTarget(class_idx[0])])
+
         out[f"{mode}_seconds"] = np.array(clock(call, cfg))
     np.savez(argv[1], **out)
     return 0

@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 from harness.atomic import atomic_write
-from harness.config import PROFILES
 from harness.model.cache import file_sha256
+from harness.profiles import PROFILES
 from harness.results import ResultsError, load_results, write_results
 
 

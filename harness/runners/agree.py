@@ -1,4 +1,5 @@
-"""The agreement stage: every pair of implementations on real and adversarial features."""
+"""The agreement stage: every pair of implementations on real and adversarial features, the
+Grad-CAM identity and the exported models."""
 from __future__ import annotations
 
 from typing import Callable
@@ -7,7 +8,9 @@ import numpy as np
 
 from harness import agreement, cams
 from harness.config import Profile
-from harness.runners.sweep import SweepResult, sweep
+from harness.evaluation import exported
+from harness.evaluation.sweep import SweepResult, sweep
+from harness.model_cams.gradcam import identity_check
 
 
 def adversarial_inputs(profile: Profile) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]]:
@@ -99,3 +102,20 @@ def agreement_section(impls: list[str], model_sweep: SweepResult | None, profile
                             "device": cams.spec(n).device, "description": cams.spec(n).description} for n in impls},
         "verdict_counts": {v: sum(r["verdict"] == v for r in rows) for v in ("equivalent", "convention", "disagree")},
     }
+
+
+GRADCAM_IMAGES = 32
+
+
+def stage(state) -> None:
+    """Write ``agreement`` of ``state.doc`` (a :class:`harness.runners.run.RunState`) from the
+    evaluation pass, the adversarial inputs, the Grad-CAM identity and the exported models."""
+    ev, ctx = state.ev, state.ctx
+    section = agreement_section(state.impls, ev.result, state.profile, state.log)
+    kept_labels = ev.labels[: len(ev.kept)]
+    k = min(len(ev.kept), GRADCAM_IMAGES)
+    section["gradcam_identity"] = identity_check(ctx.model, ev.kept_features[:k], ctx.weights, kept_labels[:k])
+    section["exported_models"] = exported.agreement_rows(
+        ctx.model, ev.kept_inputs, ev.kept_features, ctx.weights, kept_labels, [e.mask.shape for e in ev.kept],
+        section["equivalence_classes"], section["conventions"])
+    state.doc["agreement"] = section

@@ -13,9 +13,17 @@ import numpy as np
 
 from harness import cams
 from harness.config import LatencyConfig, input_hw
+from harness.errors import DataError
 from harness.timing import timing_stats
-from harness.timing.clock import calibration_kernel, clock, memory_skip, model_input, peak_host_mb
-from harness.timing.worker import devices_for, inputs as random_inputs, placed, tf_devices
+from harness.timing.clock import (
+    calibration_kernel,
+    clock,
+    memory_skip,
+    model_input,
+    peak_host_mb,
+)
+from harness.timing.worker import devices_for, placed, tf_devices
+from harness.timing.worker import inputs as random_inputs
 
 
 def _row(kind: str, impl: str, device: str, geometry: str, batch: int, seconds: list[float],
@@ -55,7 +63,8 @@ def cam_rows(geometries: dict[str, tuple[int, int, int, int, int]], cfg: Latency
                         skipped.append({**where, "budget": "memory", "reason": too_big})
                         continue
                     if per_image_s and per_image_s * batch * (cfg.min_rounds + 1) > cfg.time_budget_s:
-                        skipped.append({**where, "budget": "time", "reason": f"estimated {per_image_s * batch * (cfg.min_rounds + 1):.0f} s, "
+                        estimate = per_image_s * batch * (cfg.min_rounds + 1)
+                        skipped.append({**where, "budget": "time", "reason": f"estimated {estimate:.0f} s, "
                                                           f"over the {cfg.time_budget_s:.0f} s time budget"})
                         continue
                     f, wts, k = random_inputs(batch, h, w, c)
@@ -87,7 +96,7 @@ def forward_rows(forward, image_size: int, geometry: str, batches: tuple[int, ..
     rows = []
     for batch in batches:
         x = model_input(batch, input_hw(image_size))
-        seconds = clock(lambda: [t.numpy() for t in forward(x)], cfg)
+        seconds = clock(lambda x=x: [t.numpy() for t in forward(x)], cfg)
         rows.append(_row("forward", "model_forward", tf_devices()[-1], geometry, batch, seconds, calibration_ms,
                          shape={"image_size": image_size}))
     return rows
@@ -104,7 +113,7 @@ def end_to_end_rows(forward, weights: np.ndarray, image_size: int, out_size: tup
             if spec.slow and batch > 1:
                 continue
 
-            def call(fn=spec.fn):
+            def call(fn=spec.fn, x=x):
                 feats, preds = forward(x)
                 return fn(feats.numpy(), weights, np.argmax(preds.numpy(), axis=1), out_size)
 
@@ -119,8 +128,8 @@ def exported_rows(model, image_size: int, out_size: tuple[int, int], cfg: Latenc
                   calibration_ms: float) -> list[dict]:
     """End to end in one call of the exported model (``harness.export``: model, class choice and
     CAM), per convention, on every device TensorFlow sees, at the end-to-end batches."""
+    from harness.evaluation.exported import export_name
     from harness.export import CONVENTIONS, cam_model
-    from harness.runners.exported import export_name
     rows = []
     for convention in CONVENTIONS:
         exported = cam_model(model, convention, out_size)
@@ -129,7 +138,7 @@ def exported_rows(model, image_size: int, out_size: tuple[int, int], cfg: Latenc
                 x = model_input(batch, input_hw(image_size))
                 inputs = {"image": x, "class_index": np.full(batch, -1, np.int32)}
                 with placed(device, "tf"):
-                    seconds = clock(lambda: np.asarray(exported(inputs)["cam"]), cfg)
+                    seconds = clock(lambda exported=exported, inputs=inputs: np.asarray(exported(inputs)["cam"]), cfg)
                 rows.append(_row("end_to_end", export_name(convention), device, "profile", batch, seconds,
                                  calibration_ms, shape={"image_size": image_size, "out_h": out_size[0],
                                                         "out_w": out_size[1]}))
@@ -181,3 +190,23 @@ def latency_section(profile, ctx, impls: list[str], map_size: tuple[int, int],
     rows += end_to_end_rows(forward, ctx.weights, profile.image_size, out, cfg, cal_before, impls, log)
     rows += exported_rows(ctx.model, profile.image_size, out, cfg, cal_before)
     return _section(cfg, geometries, rows, skipped, cal_before, timing_stats(clock(calibrate, cfg)).median_ms)
+
+
+def map_size(state) -> tuple[int, int]:
+    """The CAM size the latency stage times at: the median trial size of this run's data (from its
+    data card, or read from the data when only the latency stage runs)."""
+    from harness.data import sources
+    size = (state.doc.doc.get("data") or {}).get("median_size")
+    if not size:
+        examples, card = sources.eval_stream(state.profile, state.data_spec, state.data_dir, state.download)
+        for _ in examples:
+            pass
+        size = card.median_size()
+        if size is None:
+            raise DataError(f"no usable trials in {card.spec} to size the latency maps; fix the data")
+    return int(size[0]), int(size[1])
+
+
+def stage(state) -> None:
+    """Write ``latency`` of ``state.doc`` (a :class:`harness.runners.run.RunState`)."""
+    state.doc["latency"] = latency_section(state.profile, state.ctx, state.impls, map_size(state), state.log)

@@ -1,29 +1,30 @@
-"""The main job: model, agreement, localization, latency, recommendation, results.json, report.
+"""The main job as a short sequence of stages over one :class:`~harness.results.ResultsDocument`:
+the model, the evaluation pass, then each stage writing its section, the recommendation, the
+gate's outcome, and results.json with its report written as one step.
 
 Stage verbs run a subset and update that stage's section of an existing results.json of the same
-profile (or start a new one). Everything is written atomically at the end of the run.
+profile (or start a new one).
 """
 from __future__ import annotations
 
-import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from harness import cams
-from harness.config import Profile, get_profile
+from harness.config import Profile
 from harness.data import sources
 from harness.environment import environment
-from harness.model_cams.gradcam import identity_check
+from harness.evaluation.local import Evaluation, evaluate
+from harness.profiles import get_profile
 from harness.recommend import recommend
-from harness.results import ResultsError, load_results, new_results, write_results
-from harness.runners import agree, exported, latency, localize, peers
-from harness.runners.evaluate import evaluate
-from harness.runners.gallery import choose, gallery
+from harness.results import ResultsDocument, load_results, new_results, write_results
+from harness.runners import agree, latency, localize, peers
 from harness.runners.model_stage import model_from_file, model_stage
 
-STAGES = ("agree", "localize", "latency")
-GRADCAM_IMAGES = 32
+STAGES = ("agree", "localize", "latency", "peers")
+EVALUATED = {"agree", "localize", "peers"}
 
 
 def enable_determinism() -> None:
@@ -33,26 +34,20 @@ def enable_determinism() -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _start(out_dir: Path, profile: str, stages: tuple[str, ...], force: bool = False) -> dict:
-    """The document a run fills: for a stage verb, the existing results.json of the same profile.
-    A stage verb never replaces another profile's file, or one that does not parse, unless
-    ``force``, which keeps it as ``results.json.bak``."""
-    path = out_dir / "results.json"
-    if set(stages) == set(STAGES) or not path.exists():
-        return new_results(profile, environment())
-    try:
-        doc = load_results(path)
-        problem = None if doc.get("profile") == profile else f"holds results of profile {doc.get('profile')!r}"
-    except ResultsError as exc:
-        problem = f"does not parse ({exc})"
-    if problem is None:
-        doc["environment"] = environment()
-        return doc
-    if not force:
-        raise ResultsError(f"{path} {problem}; a {'/'.join(stages)} run of {profile!r} would replace it. Use another "
-                           "--out, or --force to replace it (the old file is kept as results.json.bak)")
-    shutil.copy2(path, path.with_name("results.json.bak"))
-    return new_results(profile, environment())
+@dataclass
+class RunState:
+    """What the stages share: the profile, the model, the evaluation pass and where data lives."""
+
+    profile: Profile
+    doc: ResultsDocument
+    ctx: object = None
+    ev: Evaluation | None = None
+    data_spec: str | None = None
+    data_dir: Path | None = None
+    download: bool = True
+    impls: list[str] = field(default_factory=cams.available)
+    log: Callable[[str], None] = print
+    clock: dict[str, float] = field(default_factory=dict)
 
 
 def _gate(doc: dict, baseline: Path) -> dict:
@@ -61,7 +56,7 @@ def _gate(doc: dict, baseline: Path) -> dict:
     from harness.gate import compare, default_policy
     try:
         return {"baseline": str(baseline), **compare(doc, load_results(baseline), default_policy()).as_dict()}
-    except Exception as exc:  # noqa: BLE001 - whatever the baseline holds, the run's results are kept
+    except Exception as exc:  # whatever the baseline holds, the run's results are kept
         return {"baseline": str(baseline), "passed": False, "compared": 0, "failures": [], "notes": [], "error": str(exc)}
 
 
@@ -81,19 +76,33 @@ def run_cams_latency(profile_name: str, out_dir: str | Path, log: Callable[[str]
     return doc
 
 
-def _map_size(doc: dict, profile: Profile, data_spec: str | None, data_dir: Path | None,
-              download: bool) -> tuple[int, int]:
-    """The CAM size the latency stage times at: the median trial size of this run's data (from its
-    data card, or read from the data when only the latency stage runs)."""
-    size = (doc.get("data") or {}).get("median_size")
-    if not size:
-        examples, card = sources.eval_stream(profile, data_spec, data_dir, download)
-        for _ in examples:
-            pass
-        size = card.median_size()
-        if size is None:
-            raise ValueError(f"no usable trials in {card.spec} to size the latency maps; fix the data")
-    return int(size[0]), int(size[1])
+def _model(state: RunState, cache_dir: Path | None, model_path: Path | str | None) -> None:
+    t0 = time.perf_counter()
+    p = state.profile
+    if model_path is not None:
+        state.ctx = model_from_file(p, model_path, state.data_dir, state.download, log=state.log,
+                                    score_test_split=state.data_spec is None)
+    else:
+        state.ctx = model_stage(p, cache_dir, state.data_dir, state.download, log=state.log)
+    state.doc["model"] = state.ctx.section
+    state.clock["model"] = time.perf_counter() - t0
+    if state.ctx.section["test_accuracy"] is not None:
+        state.log(f"test accuracy {state.ctx.section['test_accuracy']:.3f}")
+
+
+def _evaluation(state: RunState) -> None:
+    t0 = time.perf_counter()
+    examples, card = sources.eval_stream(state.profile, state.data_spec, state.data_dir, state.download)
+    state.log(f"evaluating {card.spec} with the model and {len(state.impls)} implementations")
+    state.ev = evaluate(state.ctx, examples, card, state.profile, state.impls, state.log)
+    state.doc["data"] = card.as_dict()
+    state.doc["model"]["eval_accuracy"] = state.ev.eval_accuracy
+    state.clock["sweep"] = time.perf_counter() - t0
+
+
+STAGE_RUNNERS: dict[str, Callable[[RunState], None]] = {
+    "agree": agree.stage, "localize": localize.stage, "latency": latency.stage, "peers": peers.stage}
+CLOCK_NAMES = {"agree": "agreement", "localize": "localization", "latency": "latency", "peers": "peers"}
 
 
 def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...] = STAGES, cache_dir: Path | None = None,
@@ -104,71 +113,28 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
     model file at ``model_path`` (never trained; a pinned baseline model, or the user's own).
     ``data_spec`` (``--data``, else the profile's ``data``) evaluates on files from disk
     (:mod:`harness.data.readers`) instead of the profile's built-in evaluation set."""
-    profile = profile_name if isinstance(profile_name, Profile) else get_profile(profile_name)
-    out_dir = Path(out_dir)
-    doc = _start(out_dir, profile.name, stages, force)
+    profile = get_profile(profile_name)
+    doc = ResultsDocument.start(Path(out_dir), profile.name, environment(), set(stages) != set(STAGES), stages, force)
     enable_determinism()
-    clock: dict[str, float] = {}
+    state = RunState(profile, doc, data_spec=data_spec or profile.data or None, data_dir=data_dir,
+                     download=download, log=log)
     t0 = time.perf_counter()
-
-    data_spec = data_spec or profile.data or None
-    if model_path is not None:
-        ctx = model_from_file(profile, model_path, data_dir, download, log=log, score_test_split=data_spec is None)
-    else:
-        ctx = model_stage(profile, cache_dir, data_dir, download, log=log)
-    doc["model"] = ctx.section
-    clock["model"] = time.perf_counter() - t0
-    if ctx.section["test_accuracy"] is not None:
-        log(f"test accuracy {ctx.section['test_accuracy']:.3f}")
-
-    impls = cams.available()
-    if {"agree", "localize"} & set(stages):
-        t = time.perf_counter()
-        examples, card = sources.eval_stream(profile, data_spec, data_dir, download)
-        log(f"evaluating {card.spec} with the model and {len(impls)} implementations")
-        ev = evaluate(ctx, examples, card, profile, impls, log)
-        doc["data"] = card.as_dict()
-        doc["model"]["eval_accuracy"] = ev.eval_accuracy
-        clock["sweep"] = time.perf_counter() - t
-        kept_labels = ev.labels[: len(ev.kept)]
-        if "agree" in stages:
+    _model(state, cache_dir, model_path)
+    if EVALUATED & set(stages):
+        _evaluation(state)
+    for stage in STAGES:
+        if stage in stages:
             t = time.perf_counter()
-            doc["agreement"] = agree.agreement_section(impls, ev.result, profile, log)
-            k = min(len(ev.kept), GRADCAM_IMAGES)
-            doc["agreement"]["gradcam_identity"] = identity_check(ctx.model, ev.kept_features[:k], ctx.weights,
-                                                                  kept_labels[:k])
-            doc["agreement"]["exported_models"] = exported.agreement_rows(
-                ctx.model, ev.kept_inputs, ev.kept_features, ctx.weights, kept_labels, [e.mask.shape for e in ev.kept],
-                doc["agreement"]["equivalence_classes"], doc["agreement"]["conventions"])
-            clock["agreement"] = time.perf_counter() - t
-        if "localize" in stages:
-            dataset = card.format if data_spec else profile.eval_dataset
-            doc["localization"] = localize.localization_section(ev.result, dataset, ev.masks, ev.labels,
-                                                                sources.class_names(profile))
-            picks = choose({k: v[: len(ev.kept)] for k, v in ev.result.hits.items()}, cams.REFERENCE,
-                           profile.gallery_size)
-            doc["gallery"] = gallery(picks, ev.kept, ev.kept_features, ctx.weights, impls, profile.tolerance_frac)
-        if set(STAGES) <= set(stages):
-            t = time.perf_counter()
-            doc["peers"] = peers.peers_section(ctx, ev.kept, ev.kept_inputs, ev.kept_features, profile, ev.result.hits,
-                                               log)
-            clock["peers"] = time.perf_counter() - t
-    if "latency" in stages:
-        t = time.perf_counter()
-        doc["latency"] = latency.latency_section(profile, ctx, impls, _map_size(doc, profile, data_spec, data_dir,
-                                                                                  download), log)
-        clock["latency"] = time.perf_counter() - t
-    if doc.get("peers") and doc["latency"].get("rows"):
-        doc["peers"]["ours_end_to_end"] = peers.fastest_end_to_end(doc["latency"]["rows"])
-
+            STAGE_RUNNERS[stage](state)
+            doc.wrote(stage)
+            state.clock[CLOCK_NAMES[stage]] = time.perf_counter() - t
     doc["recommendation"] = recommend(doc["agreement"], doc["latency"], doc["localization"])
-    clock["total"] = time.perf_counter() - t0
-    doc["timings_s"] = clock
+    state.clock["total"] = time.perf_counter() - t0
+    doc["timings_s"] = state.clock
     if baseline is not None:
-        doc["gate"] = _gate(doc, baseline)
-    write_results(out_dir / "results.json", doc)
-    log(f"wrote {out_dir / 'results.json'}")
-    if render:
-        from harness.report import render_report
-        log(f"wrote {render_report(doc, out_dir)}")
-    return doc
+        doc["gate"] = _gate(doc.doc, baseline)
+    from harness.report import render_html
+    doc.save(render_html if render else None)
+    log(f"wrote {doc.path}" + (f" and {doc.path.with_name('index.html')}" if render else ""))
+    return doc.doc
+

@@ -26,7 +26,8 @@ def available(names):
             for n in names]
 
 
-HALF_PIXEL_BILINEAR = [n for n in cams.names() if cams.spec(n).convention == {"alignment": "half_pixel", "interpolation": "bilinear"}]
+HALF_PIXEL_BILINEAR = [n for n in cams.names()
+                       if cams.spec(n).convention == {"alignment": "half_pixel", "interpolation": "bilinear"}]
 
 
 XLA_WRONG = {((4, 5), (17, 33))}

@@ -126,7 +126,7 @@ def _wrong_column(right):
 
 
 def _profile():
-    from harness.config import PROFILES
+    from harness.profiles import PROFILES
     return dataclasses.replace(PROFILES["smoke"], adversarial_batch=2, adversarial_geometries=((7, 7, 224, 224),
                                                                                                 (4, 5, 30, 45)))
 

@@ -3,7 +3,7 @@ import pytest
 
 from harness.data import synthetic
 from harness.data.example import box_of
-from harness.localization import center_hits
+from harness.metrics.pointing import center_distances, hits_at
 
 
 def test_same_arguments_give_the_same_bytes():
@@ -54,7 +54,7 @@ def test_classes_are_balanced_and_the_centre_baseline_is_low():
     examples = synthetic.make_split(0, "test", 300)
     labels = np.array([e.label for e in examples])
     assert 0.4 < labels.mean() < 0.6
-    assert center_hits([e.mask for e in examples], 15.0).mean() <= 0.35
+    assert hits_at(center_distances([e.mask for e in examples]), 15.0).mean() <= 0.35
 
 
 def test_bad_arguments():

@@ -17,7 +17,7 @@ def vgg224():
 
 
 def test_vgg16_graph_layer_names_and_shapes(vgg224):
-    assert [l.name for l in vgg224.layers][1:] == VGG16_224_LAYERS[1:]
+    assert [layer.name for layer in vgg224.layers][1:] == VGG16_224_LAYERS[1:]
     assert tuple(vgg224.get_layer("block5_pool").output.shape) == (None, 7, 7, 512)
     assert tuple(vgg224.output.shape) == (None, 2)
     assert vgg224.get_layer("predictions").activation.__name__ == "softmax"
@@ -44,7 +44,7 @@ def test_cam_weights_are_the_dense_kernel(vgg224):
 
 def test_tiny_backbone_has_vgg_naming_and_a_finer_grid():
     m = build.build_model("tiny_vgg", 80, 2, "none")
-    assert "block3_pool" in [l.name for l in m.layers]
+    assert "block3_pool" in [layer.name for layer in m.layers]
     assert tuple(build.gap_layer(m).input.shape) == (None, 5, 5, 64)
 
 

@@ -101,7 +101,7 @@ def test_check_entry_checks_presence_keys_and_checksum_without_loading(tmp_path)
 
 @pytest.mark.parametrize("damage", ["random_bytes_matching_checksum", "meta_without_history", "model_is_a_directory"])
 def test_model_stage_rebuilds_a_false_hit_in_the_child_never_in_its_own_process(tmp_path, monkeypatch, damage):
-    from harness.config import PROFILES
+    from harness.profiles import PROFILES
     from harness.runners import model_stage
     profile = PROFILES["smoke"]
     key = model_stage.training_key(profile)

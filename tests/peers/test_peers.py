@@ -1,7 +1,7 @@
 """The CAM libraries (harness.peers) on small models, no network: aligned rows equal CAM / (h*w),
 a softmax head gives the contrastive closed form, default rows are flagged with their causes, and
 an absent library is skipped with the reason. References: our own class maps (features . weights
-from the model's Dense kernel) and the closed forms of harness.peers.setup, checked here."""
+from the model's Dense kernel) and the closed forms of harness.peers.setup and of this file, checked here."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +11,28 @@ keras = pytest.importorskip("keras")
 
 from harness.cams.oracles import class_maps  # noqa: E402
 from harness.peers import registry  # noqa: E402
-from harness.peers.keras_models import gap_input_layer_name, last_conv_layer, logit_model  # noqa: E402
-from harness.peers.setup import Setup, expected_map, softmax_gradcam  # noqa: E402
+from harness.peers.keras_models import (  # noqa: E402
+    gap_input_layer_name,
+    last_conv_layer,
+    logit_model,
+)
+from harness.peers.setup import Setup, expected_map  # noqa: E402
+
+
+def softmax_gradcam(features: np.ndarray, weights: np.ndarray, bias: np.ndarray, class_idx: np.ndarray) -> np.ndarray:
+    """The test's own closed form of ``[B, h, w]`` Grad-CAM at the GAP input on the softmax output:
+    ``p_k (CAM_k - sum_j p_j CAM_j) / (h*w)`` with ``p = softmax(mean(F) W + b)``."""
+    f = np.asarray(features, np.float64)
+    w = np.asarray(weights, np.float64)
+    h, wd = f.shape[1:3]
+    z = f.mean(axis=(1, 2)) @ w + bias
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    cams = np.einsum("bhwc,ck->bhwk", f, w)
+    out = []
+    for b, k in enumerate(np.asarray(class_idx)):
+        out.append(p[b, k] * (cams[b, :, :, k] - cams[b] @ p[b]) / (h * wd))
+    return np.stack(out)
 
 
 def _model(classes=2, activation="softmax", seed=0):
@@ -106,6 +126,7 @@ xpl = pytest.importorskip("xplique", reason="xplique is not installed (tox -e pe
 
 def test_xplique_aligned_is_cam_over_hw():
     from xplique.attributions import GradCAM
+
     from harness.peers.tf_peers import xplique_gradcam
     model = _model()
     x, feats = _inputs(model)
@@ -120,12 +141,13 @@ def test_xplique_aligned_is_cam_over_hw():
 
 
 def test_peers_section_flags_default_rows_and_skips_absent_libraries(monkeypatch):
-    from harness.config import PROFILES
-    from harness.data.example import Example
-    from harness.runners.model_stage import ModelContext
-    from harness.model import camview
-    from harness.runners.peers import peers_section
     import dataclasses
+
+    from harness.data.example import Example
+    from harness.model import camview
+    from harness.profiles import PROFILES
+    from harness.runners.model_stage import ModelContext
+    from harness.runners.peers import peers_section
     model = _model()
     head = camview.find_cam_head(model)
     ctx = ModelContext(model=model, view=camview.cam_view(model, head), weights=camview.cam_weights(model, head),

@@ -81,8 +81,9 @@ def _png_header_only(width: int, height: int) -> str:
 
 
 def _gallery_doc():
-    from harness.runners.gallery import png_b64
     import numpy as np
+
+    from harness.evaluation.gallery import png_b64
     img = np.zeros((16, 16, 3), np.uint8)
     mask = np.zeros((16, 16), np.uint8)
     mask[4:8, 4:8] = 255

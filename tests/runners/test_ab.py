@@ -14,8 +14,9 @@ import pytest
 
 import harness
 from harness.cli import main
-from harness.config import PROFILES, LatencyConfig
+from harness.config import LatencyConfig
 from harness.gate import default_policy
+from harness.profiles import PROFILES
 from harness.runners.ab import export_revision
 from harness.timing.ab import AbError, Side, run_ab
 
@@ -99,7 +100,9 @@ def test_a_worker_that_dies_is_reported_with_its_log(tmp_path):
 def test_export_revision_writes_the_package_of_that_commit(tmp_path):
     repo = tmp_path / "repo"
     tree(repo)
-    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)
+
     git("init", "-q")
     git("add", "harness")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from harness.config import PROFILES  # noqa: E402
+from harness.profiles import PROFILES  # noqa: E402
 from harness.runners import model_stage  # noqa: E402
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.config import PROFILES
 from harness.data import synthetic
 from harness.data.writers import save_png, write_coco, write_pets
+from harness.profiles import PROFILES
 
 keras = pytest.importorskip("keras")
 
@@ -29,7 +29,9 @@ def test_smoke_images_as_coco_give_the_builtin_pointing_numbers(tmp_path):
     ann = write_coco(tmp_path / "coco", [e.image for e in examples],
                      [[{"category": synthetic.CLASS_NAMES[e.label], "mask": e.mask}] for e in examples],
                      list(synthetic.CLASS_NAMES))
-    quiet = lambda s: None  # noqa: E731
+    def quiet(s):
+        return None
+
     builtin = run(profile, tmp_path / "a", ("localize",), model_path=SMOKE_MODEL, render=False, log=quiet)
     mine = run(profile, tmp_path / "b", ("localize",), model_path=SMOKE_MODEL, render=False, log=quiet,
                data_spec=f"coco:{ann}:{tmp_path / 'coco' / 'images'}")
@@ -47,6 +49,7 @@ def _random_vgg16_notop_file(folder: Path) -> tuple[Path, object]:
     the file name Keras downloads ImageNet weights to."""
     import h5py
     from keras.src.legacy.saving import legacy_h5_format
+
     from harness.model.weights import VGG16_NOTOP_FILE
     keras.utils.set_random_seed(0)
     base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(224, 224, 3))
@@ -61,7 +64,7 @@ def test_seed_profile_path_at_224_px_offline(tmp_path):
     """The seed's model (VGG16 at 224 px, 7x7x512 features) from a local weights file, scored on a
     small Oxford-IIIT Pet folder through pets: with the seed profile's settings, no network."""
     from harness.model.build import build_model
-    from harness.profile_file import BUILTIN_DIR
+    from harness.profiles import BUILTIN_DIR
     weights, base = _random_vgg16_notop_file(tmp_path)
     model = build_model("vgg16", 224, 2, str(weights))
     np.testing.assert_array_equal(model.get_layer("block5_conv3").kernel.numpy(),

@@ -6,7 +6,8 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from harness.config import PROFILES, LatencyConfig  # noqa: E402
+from harness.config import LatencyConfig  # noqa: E402
+from harness.profiles import PROFILES  # noqa: E402
 from harness.results import REQUIRED_KEYS, load_results  # noqa: E402
 from harness.runners.run import run  # noqa: E402
 

@@ -13,7 +13,7 @@ import numpy as np
 from harness import cams
 from harness.cams.postprocess import minmax_normalize
 from harness.data.example import Example
-from harness.localization import peak, pointing_hits, tolerance_for
+from harness.metrics.pointing import peak, pointing_hits, tolerance_for
 
 
 def png_b64(array: np.ndarray) -> str:

@@ -2,7 +2,7 @@
 CAM implementation and released, so memory does not grow with the number of images.
 
 Per trial only scalars stay (each implementation's peak, hit and distance, the mask summaries of
-:class:`~harness.runners.localize.MaskSummaries`, the label); the first ``KEEP`` trials also stay
+:class:`~harness.metrics.localization.MaskSummaries`, the label); the first ``KEEP`` trials also stay
 whole (with their model inputs and features), for the gallery, the Grad-CAM identity, the
 exported-model checks and the peers. The next block is
 decoded on a background thread while the current one runs (the role of ``tf.data``'s prefetch:
@@ -23,10 +23,10 @@ from harness.data import sources
 from harness.data.decode import DataError
 from harness.data.example import Example
 from harness.data.stream import DataCard
-from harness.localization import tolerance_for
+from harness.evaluation.sweep import Sweeper, SweepResult
+from harness.metrics.localization import MaskSummaries
+from harness.metrics.pointing import PointingGame, tolerance_for
 from harness.model.camview import class_scores
-from harness.runners.localize import MaskSummaries
-from harness.runners.sweep import Sweeper, SweepResult
 
 KEEP = 64
 BLOCK = 32
@@ -65,7 +65,7 @@ def evaluate(ctx, examples: Iterable[Example], card: DataCard, profile: Profile,
              log: Callable[[str], None] = print) -> Evaluation:
     """One streamed pass of the model and every implementation over ``examples``."""
     limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
-    sweeper = Sweeper(impls, ctx.weights, limits)
+    sweeper = Sweeper(impls, ctx.weights, limits, metrics=(PointingGame,))
     masks = MaskSummaries(profile.tolerance_frac)
     labels: list[int] = []
     kept: list[Example] = []

@@ -1,15 +1,30 @@
-"""Profile files (harness.profile_file): the built-in profiles as files, and the errors users see."""
+"""Profile files (harness.profiles): the built-in profiles as files, and the errors users see."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
-from harness.config import PROFILES, LatencyConfig, get_profile
-from harness.profile_file import BUILTIN_DIR, ProfileFileError, load_profile_file
+from harness.config import LatencyConfig, Profile
+from harness.profiles import PROFILES, ProfileFileError, get_profile, load_profile_file
+
+BASELINE = Path(__file__).parents[1] / "baselines" / "smoke.json"
 
 
-@pytest.mark.parametrize("name", sorted(PROFILES))
-def test_builtin_profiles_are_expressible_as_files(name):
-    assert load_profile_file(BUILTIN_DIR / f"{name}.toml") == PROFILES[name]
+def test_the_smoke_file_is_the_profile_the_committed_baseline_was_computed_with():
+    """The built-in profiles live only as TOML files; the smoke baseline recorded its profile whole
+    when it was accepted, so a file edit that changes what CI gates shows here."""
+    recorded = json.loads(BASELINE.read_text())["model"]["config"]
+    assert json.loads(json.dumps(PROFILES["smoke"].to_dict())) == recorded
+
+
+def test_builtin_profiles_are_named_as_their_files_and_differ_from_the_defaults():
+    assert list(PROFILES) == ["smoke", "default", "seed"]
+    assert [p.name for p in PROFILES.values()] == list(PROFILES)
+    assert PROFILES["seed"].image_size == 224 and PROFILES["seed"].weights == "imagenet"
+    assert PROFILES["seed"].class_names == ("cat", "dog") and PROFILES["seed"].eval_dataset == "oxford_iiit_pet"
+    assert PROFILES["default"].batch_size == 8 and PROFILES["default"] != Profile(name="default")
 
 
 def test_a_user_profile_sets_fields_and_keeps_defaults(tmp_path):

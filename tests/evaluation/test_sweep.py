@@ -1,8 +1,8 @@
 import numpy as np
 
 from harness import cams
-from harness.localization import peak
-from harness.runners.sweep import Sweeper, _chunks, sweep
+from harness.evaluation.sweep import Sweeper, _chunks, sweep
+from harness.metrics.pointing import PointingGame, peak
 
 
 def test_chunks_split_on_size_changes_and_length():
@@ -25,12 +25,14 @@ def test_sweep_records_peaks_hits_and_pair_stats_with_limits(rng):
         m[y, (x + 3 if x + 3 < 24 else x - 3) if i in (1, 2) else x] = True
         masks.append(m)
     res = sweep(["scipy_dot_zoom", "cv2_dot_resize"], f, w, k, [(20, 24)] * 5, masks,
-                limits={"scipy_dot_zoom": 3}, tolerance_px=[2, 2, 4, 2, 2], chunk=2)
+                limits={"scipy_dot_zoom": 3}, tolerance_px=[2, 2, 4, 2, 2], chunk=2, metrics=(PointingGame,))
+    games = res.metric("pointing")
     assert res.n == {"scipy_dot_zoom": 3, "cv2_dot_resize": 5}
-    assert len(res.peaks["scipy_dot_zoom"]) == 3 and len(res.peaks["cv2_dot_resize"]) == 5
-    assert res.peaks["cv2_dot_resize"] == peaks
-    assert res.hits["cv2_dot_resize"] == [True, False, True, True, True]
-    assert res.distances["cv2_dot_resize"] == [0.0, 3.0, 3.0, 0.0, 0.0]
+    assert len(games["scipy_dot_zoom"].peaks) == 3 and len(games["cv2_dot_resize"].peaks) == 5
+    assert games["cv2_dot_resize"].peaks == peaks
+    assert games["cv2_dot_resize"].hits == [True, False, True, True, True]
+    assert games["cv2_dot_resize"].distances == [0.0, 3.0, 3.0, 0.0, 0.0]
+    assert games["cv2_dot_resize"].labels == k.tolist()
     stats = res.pair_stats[("scipy_dot_zoom", "cv2_dot_resize")]
     assert sum(len(s["max_abs"]) for s in stats) == 3
 
@@ -43,13 +45,15 @@ def test_streamed_blocks_give_the_one_pass_result(rng):
     sizes = [(12, 16)] * 3 + [(9, 9)] * 4
     masks = [np.pad(np.ones((2, 2), bool), ((0, s[0] - 2), (0, s[1] - 2))) for s in sizes]
     impls, limits = ["scipy_dot_zoom", "cv2_dot_resize", "scipy_zoom_dot"], {"scipy_zoom_dot": 4}
-    whole = sweep(impls, f, w, k, sizes, masks, limits, tolerance_px=3.0)
-    sweeper = Sweeper(impls, w, limits)
+    whole = sweep(impls, f, w, k, sizes, masks, limits, tolerance_px=3.0, metrics=(PointingGame,))
+    sweeper = Sweeper(impls, w, limits, metrics=(PointingGame,))
     for lo, hi in ((0, 2), (2, 5), (5, 7)):
         sweeper.feed(f[lo:hi], k[lo:hi], sizes[lo:hi], masks[lo:hi], 3.0)
     part = sweeper.result
     assert part.n == whole.n == {"scipy_dot_zoom": 7, "cv2_dot_resize": 7, "scipy_zoom_dot": 4}
-    assert part.peaks == whole.peaks and part.hits == whole.hits and part.distances == whole.distances
+    for name in impls:
+        a, b = part.metric("pointing")[name], whole.metric("pointing")[name]
+        assert (a.peaks, a.hits, a.distances) == (b.peaks, b.hits, b.distances)
     for key in whole.pair_stats:
         for stat in ("max_rel", "pearson"):
             np.testing.assert_allclose(np.concatenate([s[stat] for s in part.pair_stats[key]]),

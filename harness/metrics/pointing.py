@@ -47,17 +47,29 @@ def distance_to_mask(point: tuple[int, int], mask: np.ndarray) -> float:
     return float(np.sqrt(np.min((ys - point[0]) ** 2 + (xs - point[1]) ** 2)))
 
 
+def point_distances(points: Sequence[tuple[int, int]], masks: Sequence[np.ndarray]) -> np.ndarray:
+    """Per ``(point, mask)`` pair, the distance from the point to the mask (0 inside)."""
+    return np.array([0.0 if np.asarray(m, dtype=bool)[p] else distance_to_mask(p, np.asarray(m, dtype=bool))
+                     for p, m in zip(points, masks, strict=True)], dtype=np.float64)
+
+
 def peak_distances(heatmaps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> np.ndarray:
     """Per ``(heatmap, mask)`` pair, the distance from the heatmap's peak to the mask (0 inside)."""
     if len(heatmaps) != len(masks):
         raise ValueError(f"got {len(heatmaps)} heatmaps but {len(masks)} masks")
-    out = np.zeros(len(heatmaps), dtype=np.float64)
-    for i, (h, m) in enumerate(zip(heatmaps, masks)):
-        h, m = np.asarray(h), np.asarray(m, dtype=bool)
-        _check_pair(i, h, m)
-        p = peak(h)
-        out[i] = 0.0 if m[p] else distance_to_mask(p, m)
-    return out
+    for i, (h, m) in enumerate(zip(heatmaps, masks, strict=True)):
+        _check_pair(i, np.asarray(h), np.asarray(m, dtype=bool))
+    return point_distances([peak(h) for h in heatmaps], masks)
+
+
+def peak_on_original(heatmap: np.ndarray, shape: tuple[int, int]) -> tuple[int, int]:
+    """The peak of a map drawn at another size (a library's map at the model's input), mapped to
+    the original image of ``shape`` by half-pixel centres: ``(y + 0.5) * H / S - 0.5``, rounded."""
+    y, x = peak(heatmap)
+    S, T = np.shape(heatmap)
+    H, W = shape
+    return (int(np.clip(np.rint((y + 0.5) * H / S - 0.5), 0, H - 1)),
+            int(np.clip(np.rint((x + 0.5) * W / T - 0.5), 0, W - 1)))
 
 
 def tolerance_for(shape: tuple[int, ...], fraction: float) -> float:
@@ -97,11 +109,6 @@ def center_distances(masks: Sequence[np.ndarray]) -> np.ndarray:
     return peak_distances(maps, masks)
 
 
-def center_hits(masks: Sequence[np.ndarray], tolerance_px=15.0) -> np.ndarray:
-    """The centre baseline: always point at the image centre."""
-    return hits_at(center_distances(masks), tolerance_px)
-
-
 def random_hit_probabilities(mask: np.ndarray, tolerances_px) -> np.ndarray:
     """Exact chance that a uniformly random pixel is a hit, at each tolerance: the
     tolerance-dilated mask's area share (one distance transform for all tolerances)."""
@@ -111,11 +118,6 @@ def random_hit_probabilities(mask: np.ndarray, tolerances_px) -> np.ndarray:
         raise ValueError("the ground-truth mask is empty, so the pointing game is undefined for it")
     dist = ndimage.distance_transform_edt(~mask)
     return np.array([float(mask.mean()) if t == 0 else float((dist < t).mean()) for t in np.atleast_1d(tolerances_px)])
-
-
-def random_hit_probability(mask: np.ndarray, tolerance_px: float = 15.0) -> float:
-    """:func:`random_hit_probabilities` at one tolerance."""
-    return float(random_hit_probabilities(mask, [tolerance_px])[0])
 
 
 def wilson_interval(hits: int, n: int, z: float = Z_95) -> tuple[float, float]:
@@ -149,3 +151,28 @@ def score(hits: np.ndarray, labels: np.ndarray) -> PointingScore:
     return PointingScore(n=n, hits=k, pointing_acc=k / n if n else 0.0, ci_low=lo, ci_high=hi,
                          class_mean_acc=float(np.mean(list(per_class.values()))) if per_class else 0.0,
                          per_class=per_class)
+
+
+class PointingGame:
+    """The pointing game as an accumulator (TorchRay's ``PointingGame`` shape): ``accumulate`` one
+    batch of maps with their trials' masks, tolerances and labels; ``compute`` the score row.
+    It keeps each map's peak, its distance to the mask and the hit, never the map."""
+
+    name = "pointing"
+
+    def __init__(self) -> None:
+        self.peaks: list[tuple[int, int]] = []
+        self.distances: list[float] = []
+        self.hits: list[bool] = []
+        self.labels: list[int] = []
+
+    def accumulate(self, maps: np.ndarray, trials) -> None:
+        """``maps[i]`` against ``trials`` (a :class:`harness.metrics.TrialBatch` of the same length)."""
+        dist = peak_distances(list(maps), list(trials.masks))
+        self.peaks.extend(peak(m) for m in maps)
+        self.distances.extend(dist.tolist())
+        self.hits.extend(hits_at(dist, trials.tolerances_px).tolist())
+        self.labels.extend(int(k) for k in trials.labels)
+
+    def compute(self) -> PointingScore:
+        return score(np.array(self.hits, dtype=bool), np.array(self.labels))

@@ -4,8 +4,14 @@ import math
 import numpy as np
 import pytest
 
-from harness.localization import (center_hits, pointing_hits, random_hit_probabilities, random_hit_probability,
-                                  score, wilson_interval)
+from harness.metrics.pointing import (
+    center_distances,
+    hits_at,
+    pointing_hits,
+    random_hit_probabilities,
+    score,
+    wilson_interval,
+)
 
 
 def brute_force_hit(heatmap, mask, tol):
@@ -91,15 +97,15 @@ def test_agrees_with_brute_force_on_random_cases(tol):
 
 def test_center_baseline_points_at_h_half_w_half():
     m = one_pixel_mask((10, 7), 5, 3)
-    assert center_hits([m], 0).tolist() == [True]
-    assert center_hits([one_pixel_mask((10, 7), 4, 3)], 0).tolist() == [False]
+    assert hits_at(center_distances([m]), 0).tolist() == [True]
+    assert hits_at(center_distances([one_pixel_mask((10, 7), 4, 3)]), 0).tolist() == [False]
 
 
 def test_random_hit_probability_is_the_dilated_area_share():
     m = one_pixel_mask((21, 21), 10, 10)
     # pixels at distance < 1.5 from the centre: the 3x3 block = 9 of 441
-    assert random_hit_probability(m, 1.5) == pytest.approx(9 / 441)
-    assert random_hit_probability(m, 0) == pytest.approx(1 / 441)
+    assert random_hit_probabilities(m, [1.5])[0] == pytest.approx(9 / 441)
+    assert random_hit_probabilities(m, [0])[0] == pytest.approx(1 / 441)
     # several tolerances from one transform: < 2.5 adds the 12 pixels at distance 2 and sqrt(5) (21 in all)
     assert random_hit_probabilities(m, [0, 1.5, 2.5]) == pytest.approx([1 / 441, 9 / 441, 21 / 441])
 

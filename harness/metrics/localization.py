@@ -1,0 +1,128 @@
+"""The localization section from the pointing accumulators: rows per implementation, the centre
+and random baselines (from :class:`MaskSummaries`), the convention effect, and accuracy against
+tolerance. Pure: accumulators and arrays in, JSON-ready dicts out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from harness.metrics import pointing as localization
+from harness.metrics.pointing import PointingGame
+
+SWEEP_FRACTIONS = tuple(round(0.005 * i, 3) for i in range(21))  # 0 to 10 % of the longer side
+
+
+@dataclass
+class MaskSummaries:
+    """What the baselines and the tolerance sweep need of each mask, kept instead of the mask so
+    that evaluation streams: its longer side, the centre point's distance to it, and the exact
+    random-point hit probability at the run's tolerance and at each of ``SWEEP_FRACTIONS``
+    (:func:`harness.metrics.pointing.random_hit_probabilities`, from one distance transform)."""
+
+    tolerance_frac: float
+    sides: list[float] = field(default_factory=list)
+    center_distances: list[float] = field(default_factory=list)
+    random_p: list[float] = field(default_factory=list)
+    random_sweep: list[list[float]] = field(default_factory=list)
+
+    def add(self, mask: np.ndarray) -> None:
+        side = float(max(np.shape(mask)))
+        p = localization.random_hit_probabilities(mask, [self.tolerance_frac * side]
+                                                  + [f * side for f in SWEEP_FRACTIONS])
+        self.sides.append(side)
+        self.center_distances.append(float(localization.center_distances([mask])[0]))
+        self.random_p.append(float(p[0]))
+        self.random_sweep.append(p[1:].tolist())
+
+
+def score_row(impl: str, kind: str, dataset: str, hits: np.ndarray, labels: np.ndarray, **extra) -> dict:
+    """One localization row: the pointing score of ``hits`` over ``labels``, with ``extra`` fields."""
+    s = localization.score(hits, labels)
+    return {"impl": impl, "kind": kind, "dataset": dataset, "n": s.n, "hits": s.hits,
+            "class_mean_acc": s.class_mean_acc, "pointing_acc": s.pointing_acc, "ci_low": s.ci_low,
+            "ci_high": s.ci_high, "per_class": {str(k): v for k, v in s.per_class.items()}, **extra}
+
+
+def _class_mean(values: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean([values[labels == c].mean() for c in np.unique(labels)]))
+
+
+def random_row(dataset: str, p: np.ndarray, labels: np.ndarray) -> dict:
+    """The uniform random point, computed exactly: per image, the tolerance-dilated mask's area share ``p``."""
+    p = np.asarray(p, dtype=np.float64)
+    per_class = {str(int(c)): float(p[labels == c].mean()) for c in np.unique(labels)}
+    acc = float(p.mean())
+    return {"impl": "random", "kind": "baseline", "dataset": dataset, "n": len(p), "hits": None,
+            "class_mean_acc": _class_mean(p, labels), "pointing_acc": acc, "ci_low": acc, "ci_high": acc,
+            "per_class": per_class,
+            "method": "exact expectation: mean share of pixels within the tolerance of the mask; no sampling, so no interval"}
+
+
+def convention_effect(games: dict[str, PointingGame], reference: str) -> list[dict]:
+    """How far each implementation's peaks sit from the reference's, and how often a hit flips."""
+    rows = []
+    ref_peaks, ref_hits = games[reference].peaks, games[reference].hits
+    for name, game in games.items():
+        if name == reference:
+            continue
+        k = min(len(ref_peaks), len(game.peaks))
+        if k == 0:
+            continue
+        shift = np.hypot(*np.subtract(ref_peaks[:k], game.peaks[:k]).T)
+        a, b = np.array(ref_hits[:k]), np.array(game.hits[:k])
+        rows.append({"reference": reference, "impl": name, "n": k, "mean_peak_shift_px": float(shift.mean()),
+                     "max_peak_shift_px": float(shift.max()), "same_peak": float(np.mean(shift == 0)),
+                     "reference_hits": int(a.sum()), "impl_hits": int(b.sum()),
+                     "hit_to_miss": int(np.sum(a & ~b)), "miss_to_hit": int(np.sum(~a & b))})
+    return rows
+
+
+def tolerance_sweep(distances: dict[str, np.ndarray], sides: np.ndarray, labels: np.ndarray,
+                    random_sweep: np.ndarray) -> dict:
+    """Class-mean pointing accuracy at each tolerance of ``SWEEP_FRACTIONS`` (of the longer side),
+    per implementation and for both baselines."""
+    rows = {}
+    for name, d in distances.items():
+        n = len(d)
+        rows[name] = [_class_mean(localization.hits_at(d, f * sides[:n]).astype(float), labels[:n])
+                      for f in SWEEP_FRACTIONS]
+    rows["random"] = [_class_mean(np.asarray(random_sweep)[:, i], labels) for i in range(len(SWEEP_FRACTIONS))]
+    return {"fractions": list(SWEEP_FRACTIONS), "metric": "class_mean_acc", "rows": rows}
+
+
+def localization_section(games: dict[str, PointingGame], dataset: str, masks: MaskSummaries, labels: np.ndarray,
+                         class_names: Sequence[str], reference: str) -> dict:
+    """Rows headed by the class-mean accuracy (TorchRay's headline), with the pooled rate beside it.
+    ``games`` holds each implementation's pointing game in implementation order; the convention
+    effect is measured against ``reference`` (the first implementation when it is absent)."""
+    labels = np.asarray(labels)
+    tolerance_frac = masks.tolerance_frac
+    sides = np.array(masks.sides, dtype=np.float64)
+    tolerances = tolerance_frac * sides
+    rows = [score_row(name, "cam", dataset, np.array(g.hits), labels[: len(g.hits)],
+                      note=None if len(g.hits) == len(labels) else
+                      f"first {len(g.hits)} of {len(labels)} images (profile's slow_impl_limit)")
+            for name, g in games.items()]
+    center_d = np.array(masks.center_distances)
+    rows.append(score_row("center", "baseline", dataset, localization.hits_at(center_d, tolerances), labels,
+                          method="always the pixel (H//2, W//2)"))
+    rows.append(random_row(dataset, np.array(masks.random_p), labels))
+    reference = reference if reference in games else next(iter(games))
+    cam_rows = [r for r in rows if r["kind"] == "cam"]
+    full = [r for r in cam_rows if r["n"] == len(labels)] or cam_rows
+    best = max(full, key=lambda r: r["class_mean_acc"]) if full else None
+    worst = min(full, key=lambda r: r["class_mean_acc"]) if full else None
+    center = rows[-2]
+    distances = {name: np.array(g.distances) for name, g in games.items()}
+    distances["center"] = center_d
+    return {"dataset": dataset, "headline": "class_mean_acc",
+            "tolerance": {"fraction_of_longer_side": tolerance_frac, "px_min": float(tolerances.min()),
+                          "px_max": float(tolerances.max())},
+            "class_names": list(class_names), "n_images": len(labels),
+            "rows": rows, "convention_effect": convention_effect(games, reference),
+            "tolerance_sweep": tolerance_sweep(distances, sides, labels, np.array(masks.random_sweep)),
+            "best_cam": best["impl"] if best else None,
+            "best_minus_center": (best["class_mean_acc"] - center["class_mean_acc"]) if best else None,
+            "best_minus_worst": (best["class_mean_acc"] - worst["class_mean_acc"]) if best else None}
