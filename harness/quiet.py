@@ -17,7 +17,11 @@ def import_tensorflow_quietly() -> None:
     if os.environ.get("CAM_HARNESS_TF_LOGS") or "tensorflow" in sys.modules or not importlib.util.find_spec("tensorflow"):
         return
     sys.stderr.flush()
-    fd = sys.stderr.fileno()
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr is not a file (captured): nothing to hide
+        importlib.import_module("tensorflow")
+        return
     saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, fd)
     try:

@@ -151,3 +151,72 @@ def test_feature_extraction_raises_no_keras_structure_warning():
         warnings.simplefilter("error")
         feats, preds = view(x, training=False)  # as harness.evaluation.local calls it
     assert feats.shape == (3, 4, 4, 64) and preds.shape == (3, 2)
+
+
+def _boom(*args, **kwargs):
+    raise ZeroDivisionError("planted internal error")
+
+
+@pytest.mark.parametrize("verb", ["gate", "ab"])
+def test_an_internal_error_is_a_bug_exit_3_with_its_traceback_never_1(verb, tmp_path, capsys, monkeypatch):
+    """Exit 1 means a regression to CI scripts; a bug must never read as one (nor as bad input, 2)."""
+    if verb == "gate":
+        monkeypatch.setattr("harness.gate.compare", _boom)
+        argv = ["gate", "--results", str(FIXTURE), "--baseline", str(FIXTURE)]
+    else:
+        monkeypatch.setattr("harness.runners.model_stage.feature_shape", _boom)
+        argv = ["ab", "--base", "HEAD", "--out", str(tmp_path / "ab")]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "planted internal error" in err and "bug in cam-harness" in err
+
+
+def test_a_value_error_from_a_bug_is_3_and_a_harness_error_is_2(tmp_path, capsys, monkeypatch):
+    from harness.errors import UsageError
+
+    def raises(exc):
+        def verb(args):
+            raise exc
+        return verb
+
+    from harness import cli
+    report = cli.VERBS["report"]
+    argv = ["report", "--results", str(FIXTURE), "--out", str(tmp_path)]
+    monkeypatch.setitem(cli.VERBS, "report", dataclasses.replace(report, run=raises(ValueError("x"))))
+    assert main(argv) == 3
+    monkeypatch.setitem(cli.VERBS, "report", dataclasses.replace(report, run=raises(KeyError("kind"))))
+    assert main(argv) == 3
+    monkeypatch.setitem(cli.VERBS, "report", dataclasses.replace(report, run=raises(UsageError("fix the y"))))
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip().endswith("error: fix the y")
+
+
+@pytest.mark.parametrize("code,says", [(28, "no space left"), (13, "permission denied"), (21, "a folder is where")])
+def test_an_environment_error_is_exit_2_naming_the_path_without_a_traceback(code, says, tmp_path, capsys, monkeypatch):
+    import os
+
+    def refuse(doc, out_dir):
+        raise OSError(code, os.strerror(code), str(tmp_path / "index.html"))
+
+    monkeypatch.setattr("harness.report.render_report", refuse)
+    assert main(["report", "--results", str(FIXTURE), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and str(tmp_path / "index.html") in err and "Traceback" not in err
+
+
+def test_help_states_every_exit_code(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for code in ("0 success", "1 a regression", "2 unusable input", "3 a bug"):
+        assert code in out
+
+
+def test_every_verb_has_help_on_every_flag():
+    import argparse
+
+    from harness.cli import parser
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{verb} {a.option_strings}" for verb, p in sub.choices.items() for a in p._actions
+               if a.option_strings and a.help is None]
+    assert missing == []
