@@ -8,7 +8,8 @@ from PIL import Image
 from harness.data import readers
 from harness.data.decode import DataError, decode_image
 from harness.data.stream import ClassMap, DataCard, trials
-from harness.data.writers import save_png, write_coco, write_pets, write_voc
+from harness.data.writers import save_png, write_coco
+from tests.data.layouts import write_pets, write_voc
 
 RNG = np.random.default_rng(7)
 

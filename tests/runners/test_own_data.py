@@ -10,8 +10,9 @@ import pytest
 
 from harness.cli import main
 from harness.data import synthetic
-from harness.data.writers import save_png, write_coco, write_pets
+from harness.data.writers import save_png, write_coco
 from harness.profiles import PROFILES
+from tests.data.layouts import write_pets
 
 keras = pytest.importorskip("keras")
 
