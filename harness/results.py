@@ -73,12 +73,46 @@ def validate(doc: object, source: str = "results") -> dict:
     return doc
 
 
+MAX_BYTES = 200 * 2**20
+
+
+class _Refused(ValueError):
+    """Raised inside the JSON parser for what a results file may not hold."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Refused(f"the key {key!r} appears twice in one object (a hidden duplicate must never decide a "
+                           "verdict by being last)")
+        seen[key] = value
+    return seen
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 308:
+        raise _Refused(f"an integer of {len(text)} digits, beyond the range of a float")
+    return int(text)
+
+
+def parse_strict(text: str) -> object:
+    """JSON as cam-harness reads it: duplicate keys and integers beyond float range refused."""
+    return json.loads(text, object_pairs_hook=_unique_keys, parse_int=_bounded_int)
+
+
 def load_results(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"{path}: no such file; run `cam-harness run --out DIR` first or check the path")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise ResultsError(f"{path}: {size / 2**20:.0f} MB, over the {MAX_BYTES / 2**20:.0f} MB a results file can "
+                           "be (the gallery is bounded, the rest is small); it is not a cam-harness results.json")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = parse_strict(path.read_text(encoding="utf-8"))
+    except _Refused as exc:
+        raise ResultsError(f"{path}: {exc}; regenerate the file") from None
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); the file is truncated "
                            "or corrupt, so regenerate it") from None

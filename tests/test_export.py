@@ -15,9 +15,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from harness.cams.oracles import oracle_cam  # noqa: E402
-from harness.export import CONVENTIONS, cam_model  # noqa: E402
-from harness.model import build  # noqa: E402
+from harness.cams.oracles import oracle_cam
+from harness.export import CONVENTIONS, cam_model
+from harness.model import build
 
 RTOL = 1e-5
 

@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.data import synthetic  # noqa: E402
-from harness.data.writers import write_examples  # noqa: E402
+from harness.data import synthetic
+from harness.data.writers import write_examples
 
 
 def write_sets(n: int, work: Path) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """Argument checks shared by every CAM implementation."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -9,6 +10,7 @@ from harness.errors import UsageError
 
 MAX_OUTPUT_PIXELS = 1 << 26  # 67 megapixels per map (8192 x 8192); a 24 MP photo fits
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+OVERSHOOT = 4.0  # bound on |map| / max|grid| for every interpolation here (spline order 2 stays under 2)
 
 
 def check_out_size(out_size) -> tuple[int, int]:
@@ -44,6 +46,9 @@ def check_cam_args(features, weights, class_idx, out_size):
         raise UsageError(f"weights must have rank 2 [C, K] (the Dense kernel), got shape {weights.shape}")
     if features.shape[-1] == 0:
         raise UsageError("features have zero channels; pass the tensor the GAP layer averages")
+    if 0 in features.shape[1:3]:
+        raise UsageError(f"features have an empty grid {features.shape[1]}x{features.shape[2]} (shape "
+                         f"{features.shape}); a CAM needs at least one feature cell: pass the tensor the GAP layer averages")
     if features.shape[-1] != weights.shape[0]:
         raise UsageError(
             f"channel count differs: features have {features.shape[-1]} channels, "
@@ -59,18 +64,31 @@ def check_cam_args(features, weights, class_idx, out_size):
     bad = (class_idx < 0) | (class_idx >= k)
     if bad.any():
         raise UsageError(f"class index {int(class_idx[bad][0])} out of range: the weights have {k} classes (0..{k - 1})")
+    peaks = {}
     for what, arr, fix in (("features", features, "check the model's inputs and outputs"),
                            ("weights", weights, "check the trained model")):
         if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
             raise UsageError(f"{what} must be real numbers, got dtype {arr.dtype}")
-        if not np.isfinite(arr).all():
+        peaks[what] = float(np.max(np.abs(arr))) if arr.size else 0.0
+        if not math.isfinite(peaks[what]):
             raise UsageError(f"{what} contain NaN or infinity; {fix}")
-        wider = not (np.issubdtype(arr.dtype, np.floating) and np.finfo(arr.dtype).bits <= 32)
-        if wider and arr.size and float(np.abs(arr).max()) > FLOAT32_MAX:
-            raise UsageError(f"{what} hold values up to {float(np.abs(arr).max()):.3g}, beyond float32's range "
+        if peaks[what] > FLOAT32_MAX:
+            raise UsageError(f"{what} hold values up to {peaks[what]:.3g}, beyond float32's range "
                              f"({FLOAT32_MAX:.3g}), which every implementation computes in; rescale them")
+    _check_no_overflow(peaks["features"], weights)
     return (features.astype(np.float32, copy=False), weights.astype(np.float32, copy=False),
             class_idx.astype(np.int64), out)
+
+
+def _check_no_overflow(feature_peak: float, weights: np.ndarray) -> None:
+    """Refuse inputs whose map could overflow float32: ``|CAM| <= max|f| * max_k sum_c |w_ck|`` on
+    the grid, and interpolation can overshoot the grid's range by less than ``OVERSHOOT`` (bilinear
+    not at all; Keys cubic by 1.25 at most; the interpolating quadratic spline's prefilter by less)."""
+    bound = feature_peak * float(np.abs(weights).astype(np.float64).sum(axis=0).max(initial=0.0)) * OVERSHOOT
+    if bound > FLOAT32_MAX:
+        raise UsageError(f"features (up to {feature_peak:.3g}) and weights can make a map of up to {bound:.3g}, "
+                         f"beyond float32's range ({FLOAT32_MAX:.3g}): the maps would overflow to infinity. Rescale "
+                         "the features or the weights (CAM is linear, so the map scales with them)")
 
 
 def class_columns(weights: np.ndarray, class_idx: np.ndarray) -> np.ndarray:

@@ -25,6 +25,10 @@ MODES = ("ratio", "abs")
 METRICS = ("latency.rel_to_calibration", "agreement.verdict", "agreement.equivalence_classes",
            "agreement.pearson", "localization.class_mean_acc", "localization.pointing_acc", "model.test_accuracy",
            "ab.ratio")
+CATEGORICAL = ("agreement.verdict", "agreement.equivalence_classes")
+ABS_ONLY = ("agreement.pearson", "localization.class_mean_acc", "localization.pointing_acc", "model.test_accuracy")
+RATIO_ONLY = ("latency.rel_to_calibration", "ab.ratio")
+REQUIRED = ("ab.ratio",)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,14 @@ class Check:
             raise UsageError(f"check {self.metric}: direction must be one of {DIRECTIONS}, got {self.direction!r}")
         if self.mode not in MODES:
             raise UsageError(f"check {self.metric}: mode must be one of {MODES}, got {self.mode!r}")
+        if self.metric in CATEGORICAL and self.direction != "equal":
+            raise UsageError(f"check {self.metric}: a verdict or a class list can only be compared for equality "
+                             f"(direction 'equal'), not {self.direction!r}")
+        if self.metric in ABS_ONLY and self.mode != "abs":
+            raise UsageError(f"check {self.metric}: a correlation or an accuracy is compared as a difference "
+                             f"(mode 'abs'), not {self.mode!r}")
+        if self.metric in RATIO_ONLY and self.mode != "ratio":
+            raise UsageError(f"check {self.metric}: a time is compared as a ratio (mode 'ratio'), not {self.mode!r}")
         if isinstance(self.limit, bool) or not isinstance(self.limit, (int, float)) or not math.isfinite(self.limit) \
                 or self.limit < 0 or (self.mode == "ratio" and self.limit == 0):
             raise UsageError(f"check {self.metric}: limit must be a finite number >= 0 (> 0 for a ratio), "
@@ -109,6 +121,17 @@ class AbSettings:
 class Policy:
     checks: tuple[Check, ...]
     ab: AbSettings = field(default_factory=AbSettings)
+
+    def __post_init__(self):
+        metrics = [c.metric for c in self.checks]
+        twice = sorted({m for m in metrics if metrics.count(m) > 1})
+        if twice:
+            raise UsageError(f"metric {', '.join(twice)} is listed more than once; keep one check per metric")
+        missing = [m for m in REQUIRED if m not in metrics]
+        if missing:
+            raise UsageError(f"the policy has no {', '.join(missing)} check; `cam-harness ab` needs its factor "
+                             '(e.g. {"metric": "ab.ratio", "direction": "lower_is_better", "mode": "ratio", '
+                             '"limit": 1.25})')
 
     def check(self, metric: str) -> Check | None:
         return next((c for c in self.checks if c.metric == metric), None)

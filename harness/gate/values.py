@@ -39,6 +39,12 @@ def _text(source: str, where: str, row: dict, keys: tuple[str, ...]) -> None:
             raise ResultsError(f"{source}: {where}: {k} must be a string or an integer, got {row.get(k)!r}")
 
 
+def _batch(source: str, where: str, row: dict) -> None:
+    if isinstance(row.get("batch"), bool) or not isinstance(row.get("batch"), int) or row["batch"] <= 0:
+        raise ResultsError(f"{source}: {where}: batch must be a positive integer, got {row.get('batch')!r}; "
+                           "regenerate the file")
+
+
 def latency_where(row: dict) -> str:
     return "latency row " + " ".join(str(row.get(k)) for k in LATENCY_KEY)
 
@@ -49,10 +55,12 @@ def check_values(doc: dict, source: str) -> None:
     for row in _rows(source, lat, "rows"):
         where = latency_where(row)
         _text(source, where, row, LATENCY_KEY)
+        _batch(source, where, row)
         for field in ("median_ms", "per_image_ms", "rel_to_calibration"):
             _number(source, where, field, row.get(field), positive=True)
     for row in _rows(source, lat, "skipped"):
         _text(source, "skipped latency row", row, ("impl", "device", "geometry", "batch"))
+        _batch(source, "skipped latency row", row)
     for row in _rows(source, doc["agreement"], "pairs"):
         where = f"agreement pair {row.get('a')} vs {row.get('b')} on {row.get('input')}"
         _text(source, where, row, ("a", "b", "input"))

@@ -73,4 +73,8 @@ def ab(profile: Profile, geometries: dict, policy: Policy, out_dir: Path, base_r
     doc = {**doc, "base": {"rev": base_rev, "sha": sha}, "head": {"tree": str(repo), **env["commit"]},
            "environment": env}
     atomic_write_json(Path(out_dir) / "ab.json", doc)
+    if not doc["rows"]:
+        raise AbError(f"compared nothing: every configuration was skipped ({len(doc['skipped'])}) or failed "
+                      f"({len(doc['errors'])}); the reasons are in {Path(out_dir) / 'ab.json'}. Raise the policy's "
+                      "ab.config_budget_s or check the errors: an A/B that timed nothing cannot pass")
     return doc

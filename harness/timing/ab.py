@@ -86,6 +86,13 @@ class Side:
         self.proc.stdin.flush()
         return self._read()
 
+    def kill(self) -> None:
+        """Stop the worker at once (an interrupted comparison): no goodbye, no waiting for its call."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._log.close()
+
     def close(self) -> None:
         if self.proc.poll() is None:
             try:
@@ -170,6 +177,10 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
         for side in sides["base"] + sides["head"]:
             side.ready()
         base_configs, head_configs = sides["base"][0].configs, sides["head"][0].configs
+        if not base_configs & head_configs:
+            raise AbError(f"the two trees share no implementation (base: {sorted(c[0] for c in base_configs)}; "
+                          f"head: {sorted(c[0] for c in head_configs)}), so there is nothing to compare; pass a --base "
+                          "that has the head's implementations")
         todo, skipped = configurations(profile, geometries, base_configs & head_configs, only)
         rows, errors = [], []
         for i, (where, shape) in enumerate(todo, 1):
@@ -182,9 +193,12 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
                 rows.append(row)
                 log(f"ab [{i}/{len(todo)}] {where['impl']} {where['device']} {where['geometry']} b{where['batch']}: "
                     f"{row['ratio']:.3f}x [{row['ci_low']:.3f}, {row['ci_high']:.3f}] {row['verdict']}")
-    finally:
+    except BaseException:  # interrupted (SIGINT, or SIGTERM through the CLI) or failed: no worker outlives it
         for side in sides["base"] + sides["head"]:
-            side.close()
+            side.kill()
+        raise
+    for side in sides["base"] + sides["head"]:
+        side.close()
     regressions = [r for r in rows if r["verdict"] == "slower"] + [e for e in errors if e["side"] == "head"]
     ratios = sorted(r["ratio"] for r in rows)
     return {"schema_version": AB_SCHEMA_VERSION, "kind": "ab", "profile": profile.name, "pinned_cpu": cpu,

@@ -40,7 +40,7 @@ def cam_naive(features, weights, class_idx, out_size, align: str) -> np.ndarray:
 def seed_show_cam_lines(features_for_img, gap_weights, label):
     """The seed's own lines from show_cam (../shared/seed), for one image of any size."""
     import scipy as sp
-    import scipy.ndimage  # noqa: F401
+    import scipy.ndimage  # noqa: F401 - loads sp.ndimage, which the seed's lines use
     h, w = features_for_img.shape[:2]
     class_activation_weigths = gap_weights[:, label]
     class_activation_features = sp.ndimage.zoom(features_for_img, (224 / h, 224 / w, 1), order=2)

@@ -39,7 +39,7 @@ def test_every_dot_first_form_has_an_all_channel_twin_per_required_family():
 def test_cupy_forms_report_why_they_are_unavailable_without_a_gpu():
     reason = cams.spec("cupy_dot_zoom").unavailable_reason()
     try:
-        import cupy  # noqa: F401
+        import cupy
         has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
     except Exception:
         has_gpu = False

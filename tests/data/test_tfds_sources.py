@@ -6,7 +6,7 @@ import pytest
 tfds = pytest.importorskip("tensorflow_datasets")
 tf = pytest.importorskip("tensorflow")
 
-from harness.data import tfds_sources  # noqa: E402
+from harness.data import tfds_sources
 
 
 def test_cats_vs_dogs_pipelines_on_mock_data(tmp_path):

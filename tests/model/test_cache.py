@@ -6,7 +6,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from harness.model import build, cache  # noqa: E402
+from harness.model import build, cache
 
 
 def tiny():

@@ -8,8 +8,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from harness.model import camview  # noqa: E402
-from harness.model.files import load_model_file  # noqa: E402
+from harness.model import camview
+from harness.model.files import load_model_file
 
 
 def _softmax(z):

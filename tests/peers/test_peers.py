@@ -9,14 +9,14 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from harness.cams.oracles import class_maps  # noqa: E402
-from harness.peers import registry  # noqa: E402
-from harness.peers.keras_models import (  # noqa: E402
+from harness.cams.oracles import class_maps
+from harness.peers import registry
+from harness.peers.keras_models import (
     gap_input_layer_name,
     last_conv_layer,
     logit_model,
 )
-from harness.peers.setup import Setup, expected_map  # noqa: E402
+from harness.peers.setup import Setup, expected_map
 
 
 def softmax_gradcam(features: np.ndarray, weights: np.ndarray, bias: np.ndarray, class_idx: np.ndarray) -> np.ndarray:

@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from harness.profiles import PROFILES  # noqa: E402
-from harness.runners import model_stage  # noqa: E402
+from harness.profiles import PROFILES
+from harness.runners import model_stage
 
 
 def test_the_recipe_module_is_in_the_key():

@@ -6,10 +6,10 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from harness.config import LatencyConfig  # noqa: E402
-from harness.profiles import PROFILES  # noqa: E402
-from harness.results import REQUIRED_KEYS, load_results  # noqa: E402
-from harness.runners.run import run  # noqa: E402
+from harness.config import LatencyConfig
+from harness.profiles import PROFILES
+from harness.results import REQUIRED_KEYS, load_results
+from harness.runners.run import run
 
 MICRO = dataclasses.replace(
     PROFILES["smoke"], name="smoke", image_size=64, synthetic_size=96, train_examples=48, val_examples=16,
