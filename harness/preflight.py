@@ -64,24 +64,9 @@ def usable_baseline(path: Path) -> dict:
 
 
 def model_file(spec: str | Path) -> None:
-    """``--model`` names a file Keras can load by its kind (``.keras``, ``.h5``), or a
-    ``keras.applications.<Name>:<weights file>`` whose weights file exists; checked on the file
-    system alone, before TensorFlow is imported."""
-    from harness.model.files import MODEL_SUFFIXES
-    text = str(spec)
-    if text.startswith("keras.applications."):
-        name, sep, weights = text[len("keras.applications."):].partition(":")
-        if not sep or not Path(weights).is_file():
-            raise PreflightError(f"--model {text}: give the local weights file after a colon, "
-                                 f"keras.applications.{name}:/path/to/weights.h5 (no download is attempted)")
-        return
-    path = Path(text)
-    if not path.is_file():
-        raise PreflightError(f"--model {path}: no such file; pass a .keras or .h5 model file, or "
-                             "keras.applications.<Name>:<weights.h5> (for the pinned smoke model: baselines/smoke.keras)")
-    if path.suffix not in MODEL_SUFFIXES:
-        raise PreflightError(f"--model {path}: a {path.suffix or 'suffix-less'} file; Keras loads .keras (Keras 3) "
-                             "and .h5 (legacy full model) files")
+    """``--model`` checked on the file system alone, before TensorFlow is imported."""
+    from harness.model.files import check_model_spec
+    check_model_spec(spec)
 
 
 def _keras_application_families() -> list[str] | None:

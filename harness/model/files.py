@@ -15,16 +15,11 @@ def load_model_file(path: Path):
     ``keras.applications.<Name>:<weights file>`` (the architecture with ``include_top=True`` and
     the local weights); ``ValueError`` naming the file and the fix."""
     import keras
+    check_model_spec(path)
     text = str(path)
     if text.startswith("keras.applications."):
         return _application(text)
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"--model {path}: no such file; pass a .keras or .h5 model file, or "
-                         "keras.applications.<Name>:<weights.h5> (for the pinned smoke model: baselines/smoke.keras)")
-    if path.suffix not in MODEL_SUFFIXES:
-        raise UsageError(f"--model {path}: a {path.suffix or 'suffix-less'} file; Keras loads .keras (Keras 3) and "
-                         ".h5 (legacy full model) files")
     try:
         if path.suffix == ".keras":
             return keras.models.load_model(path, compile=False, safe_mode=True)
@@ -32,6 +27,25 @@ def load_model_file(path: Path):
     except Exception as exc:
         raise UsageError(f"--model {path}: Keras cannot load it ({type(exc).__name__}: {str(exc)[:300]}); pass a "
                          ".keras file saved by Keras 3, or a full-model .h5 (not a weights-only file)") from None
+
+
+def check_model_spec(spec: str | Path) -> None:
+    """What can be checked of ``--model`` on the file system alone, before Keras is imported: the
+    file exists and is of a kind Keras loads, or a ``keras.applications`` spec names a weights file."""
+    text = str(spec)
+    if text.startswith("keras.applications."):
+        name, sep, weights = text[len("keras.applications."):].partition(":")
+        if not sep or not Path(weights).is_file():
+            raise UsageError(f"--model {text}: give the local weights file after a colon, "
+                             f"keras.applications.{name}:/path/to/weights.h5 (no download is attempted)")
+        return
+    path = Path(text)
+    if not path.is_file():
+        raise UsageError(f"--model {path}: no such file; pass a .keras or .h5 model file, or "
+                         "keras.applications.<Name>:<weights.h5> (for the pinned smoke model: baselines/smoke.keras)")
+    if path.suffix not in MODEL_SUFFIXES:
+        raise UsageError(f"--model {path}: a {path.suffix or 'suffix-less'} file; Keras loads .keras (Keras 3) and "
+                         ".h5 (legacy full model) files")
 
 
 def model_digest(path: Path | str) -> str:
@@ -45,14 +59,11 @@ def model_digest(path: Path | str) -> str:
 def _application(spec: str):
     """``keras.applications.<Name>:<weights file>`` as a model with its own top."""
     import keras
-    name, sep, weights = spec[len("keras.applications."):].partition(":")
+    name, _, weights = spec[len("keras.applications."):].partition(":")
     factory = getattr(keras.applications, name, None)
     if factory is None or not callable(factory):
         raise UsageError(f"--model {spec}: keras.applications has no model {name!r} (ResNet50, MobileNetV2, "
                          "EfficientNetB0, VGG16, ...)")
-    if not sep or not Path(weights).is_file():
-        raise UsageError(f"--model {spec}: give the local weights file after a colon, "
-                         f"keras.applications.{name}:/path/to/weights.h5 (no download is attempted)")
     try:
         return factory(weights=weights, include_top=True)
     except Exception as exc:

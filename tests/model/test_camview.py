@@ -136,7 +136,7 @@ def test_keras_application_with_a_local_weights_file(tmp_path):
     loaded = load_model_file(f"keras.applications.MobileNetV2:{path}")
     np.testing.assert_array_equal(camview.cam_weights(loaded), camview.cam_weights(model))
     from harness.model.cache import file_sha256
-    from harness.runners.model_stage import model_digest
+    from harness.model.files import model_digest
     assert model_digest(f"keras.applications.MobileNetV2:{path}") == file_sha256(path)  # the gate's model identity
     with pytest.raises(ValueError, match="give the local weights file"):
         load_model_file("keras.applications.MobileNetV2")
