@@ -105,7 +105,12 @@ def _fill_cache_in_child(profile: Profile, key: str, cache_dir: Path | None, dat
     replies = ctx.Queue()
     child = ctx.Process(target=_train_into_cache, args=(profile, key, cache_dir, data_dir, download, verbose, replies))
     child.start()
-    child.join()
+    try:
+        child.join()
+    except BaseException:  # interrupted (SIGINT, or SIGTERM through the CLI): the child goes first, unwritten
+        child.terminate()
+        child.join()
+        raise
     if replies.empty():
         raise RuntimeError(f"the training process died (exit code {child.exitcode}) before filling the model cache")
     kind, value = replies.get()

@@ -80,6 +80,7 @@ def test_seed_profile_path_at_224_px_offline(tmp_path):
     write_pets(tmp_path / "pets", items)
     profile = tmp_path / "seed_local.toml"
     text = (BUILTIN_DIR / "seed.toml").read_text().replace('weights = "imagenet"', f'weights = "{weights}"')
+    text = text.replace('name = "seed"', 'name = "seed_local"')  # a profile file may not take a built-in name
     profile.write_text(text.replace("slow_impl_limit = 50", "slow_impl_limit = 1")
                        + f'data = "pets:{tmp_path / "pets"}"\n')
     assert main(["localize", "--profile", str(profile), "--model", str(tmp_path / "seed.keras"),
