@@ -69,13 +69,14 @@ def check_cam_args(features, weights, class_idx, out_size):
                            ("weights", weights, "check the trained model")):
         if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
             raise UsageError(f"{what} must be real numbers, got dtype {arr.dtype}")
-        peaks[what] = float(np.max(np.abs(arr))) if arr.size else 0.0
+        peaks[what] = max(float(arr.max()), -float(arr.min())) if arr.size else 0.0  # NaN propagates
         if not math.isfinite(peaks[what]):
             raise UsageError(f"{what} contain NaN or infinity; {fix}")
         if peaks[what] > FLOAT32_MAX:
             raise UsageError(f"{what} hold values up to {peaks[what]:.3g}, beyond float32's range "
                              f"({FLOAT32_MAX:.3g}), which every implementation computes in; rescale them")
-    _check_no_overflow(peaks["features"], weights)
+    if peaks["features"] * peaks["weights"] * weights.shape[0] * OVERSHOOT > FLOAT32_MAX:
+        _check_no_overflow(peaks["features"], weights)  # the coarse bound is crossed; the exact one decides
     return (features.astype(np.float32, copy=False), weights.astype(np.float32, copy=False),
             class_idx.astype(np.int64), out)
 
