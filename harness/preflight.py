@@ -98,10 +98,8 @@ def usable_profile(profile) -> None:
     and a category map whose targets are the model's classes."""
     preprocessing_name(profile.preprocessing)
     if profile.class_names:
-        unknown = sorted(set(profile.category_map.values()) - set(profile.class_names))
-        if unknown:
-            raise PreflightError(f"category_map targets {', '.join(map(repr, unknown))}, which are not model "
-                                 f"classes ({', '.join(profile.class_names)}); fix category_map in the profile file")
+        from harness.data.stream import ClassMap
+        ClassMap(profile.class_names, profile.category_map, profile.ignore_categories)
 
 
 def baseline_commit(baseline: Path) -> str:

@@ -38,8 +38,8 @@ def new_results(profile: str, environment: dict) -> dict:
 
 
 def _from_1(doc: dict) -> dict:
-    sha = (doc.get("environment") or {}).get("commit", {}).get("sha") if isinstance(doc.get("environment"), dict) \
-        else None
+    env = doc.get("environment")
+    sha = env.get("commit", {}).get("sha") if isinstance(env, dict) else None
     stages = {stage: {"commit": sha, "migrated_from": 1} for stage, section in STAGE_SECTIONS.items()
               if isinstance(doc.get(section), dict) and doc[section]}
     return {**doc, "schema_version": 2, "stages": stages}
@@ -48,7 +48,7 @@ def _from_1(doc: dict) -> dict:
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _from_1}
 
 
-def migrate(doc: dict, source: str = "results") -> dict:
+def migrate(doc: dict) -> dict:
     """``doc`` brought to :data:`SCHEMA_VERSION` through each migration in turn."""
     version = doc.get("schema_version")
     while type(version) is int and version in MIGRATIONS:
@@ -122,7 +122,7 @@ def load_results(path: str | Path) -> dict:
         raise ResultsError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); check the path and its "
                            "permissions") from None
     if isinstance(doc, dict):
-        doc = migrate(doc, str(path))
+        doc = migrate(doc)
     return validate(doc, str(path))
 
 

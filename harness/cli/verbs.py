@@ -266,9 +266,9 @@ def _ab(args) -> int:
     return EXIT_OK if doc["passed"] else EXIT_REGRESSION
 
 
-def _stage_verb(name: str, text: str) -> Verb:
-    return Verb(name, f"{text}: update that section of DIR/results.json",
-                _latency_args if name == "latency" else _run_args, _run, _run_preflight, tensorflow=True)
+def _stage_verb(name: str, text: str, arguments=_run_args) -> Verb:
+    return Verb(name, f"{text}: update that section of DIR/results.json", arguments, _run, _run_preflight,
+                tensorflow=True)
 
 
 VERBS: dict[str, Verb] = {v.name: v for v in (
@@ -276,7 +276,7 @@ VERBS: dict[str, Verb] = {v.name: v for v in (
          _run_preflight, tensorflow=True),
     _stage_verb("agree", "agreement between implementations"),
     _stage_verb("localize", "the pointing game"),
-    _stage_verb("latency", "CPU/GPU latency"),
+    _stage_verb("latency", "CPU/GPU latency", _latency_args),
     _stage_verb("peers", "the CAM libraries beside ours (tf-keras-vis, xplique, pytorch-grad-cam)"),
     Verb("train", "train the profile's model (or find it cached) and check its test accuracy against the "
                   "profile's floor; exit 1 below it", _train_args, _train, _train_preflight, tensorflow=True),

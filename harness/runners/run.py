@@ -19,7 +19,7 @@ from harness.environment import environment
 from harness.evaluation.local import Evaluation, evaluate
 from harness.profiles import get_profile
 from harness.recommend import recommend
-from harness.results import ResultsDocument, load_results, new_results, write_results
+from harness.results import STAGE_SECTIONS, ResultsDocument, load_results, new_results, write_results
 from harness.runners import agree, latency, localize, peers
 from harness.runners.model_stage import model_from_file, model_stage
 
@@ -102,7 +102,6 @@ def _evaluation(state: RunState) -> None:
 
 STAGE_RUNNERS: dict[str, Callable[[RunState], None]] = {
     "agree": agree.stage, "localize": localize.stage, "latency": latency.stage, "peers": peers.stage}
-CLOCK_NAMES = {"agree": "agreement", "localize": "localization", "latency": "latency", "peers": "peers"}
 
 
 def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...] = STAGES, cache_dir: Path | None = None,
@@ -127,7 +126,7 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
             t = time.perf_counter()
             STAGE_RUNNERS[stage](state)
             doc.wrote(stage)
-            state.clock[CLOCK_NAMES[stage]] = time.perf_counter() - t
+            state.clock[STAGE_SECTIONS[stage]] = time.perf_counter() - t
     doc["recommendation"] = recommend(doc["agreement"], doc["latency"], doc["localization"])
     state.clock["total"] = time.perf_counter() - t0
     doc["timings_s"] = state.clock

@@ -156,9 +156,9 @@ def configurations(profile: Profile, geometries: dict[str, tuple[int, int, int, 
                 spec = cams.spec(impl) if impl in cams.names() else None
                 if spec is not None and spec.slow:
                     skipped.append(_skip(where, "slow form (seconds per map): timed by the latency stage, not A/B"))
-                elif spec is not None and memory_skip(spec, batch, (h, w, c, H, W), profile.latency.memory_budget_mb):
-                    skipped.append(_skip(where, memory_skip(spec, batch, (h, w, c, H, W),
-                                                            profile.latency.memory_budget_mb)))
+                elif spec is not None and (too_big := memory_skip(spec, batch, (h, w, c, H, W),
+                                                                  profile.latency.memory_budget_mb)):
+                    skipped.append(_skip(where, too_big))
                 else:
                     todo.append((where, [batch, h, w, c, H, W]))
     return todo, skipped
