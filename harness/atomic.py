@@ -1,12 +1,15 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of either."""
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import signal
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
@@ -40,6 +43,10 @@ def atomic_write_all(writes: dict[str | os.PathLike, Callable[[Path], None]]) ->
     only when all are written are they renamed over their targets, with SIGINT and SIGTERM held
     back meanwhile. A failure before that leaves every target as it was and no temporary behind."""
     temps: list[tuple[Path, Path]] = []
+    for path in writes:
+        if Path(path).is_dir():
+            raise IsADirectoryError(errno.EISDIR, "a folder stands where this file is to be written; move it away",
+                                    str(path))
     try:
         for path, write in writes.items():
             temps.append((_prepared(Path(path), write), Path(path)))
@@ -75,3 +82,21 @@ def json_text(obj: Any) -> str:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Serialise first (so a bad object raises before anything is written), then write atomically."""
     return atomic_write_text(path, json_text(obj))
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A folder filled as one step: the body writes into a temporary folder beside ``path``, which
+    replaces ``path`` (absent or empty) only when the body returns. On any failure (a full disk, an
+    interrupt) the temporary folder is removed and ``path`` is as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.is_dir():
+            path.rmdir()  # only an empty folder; OSError (ENOTEMPTY) otherwise, leaving it as it was
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -149,3 +149,129 @@ def test_ab_that_compared_nothing_exits_2_and_keeps_its_reasons(tmp_path, monkey
     assert main(["ab", "--base", "HEAD", "--out", str(tmp_path)]) == 2
     assert "compared nothing" in capsys.readouterr().err
     assert json.loads((tmp_path / "ab.json").read_text())["skipped"][0]["reason"] == "over the budget"
+
+
+def _failing_disk(code: int, real=None, succeed: int = 0):
+    """A writer that fails with ``code`` after ``succeed`` real writes."""
+    calls = []
+
+    def write_fails(*args, **kwargs):
+        calls.append(args)
+        if len(calls) > succeed:
+            raise OSError(code, os.strerror(code))
+        return real(*args, **kwargs)
+    return write_fails
+
+
+def _run_without_work(monkeypatch, tmp_path):
+    """``run`` with the model, the evaluation and the stages stubbed: only its writing is real."""
+    from harness.runners import run as run_module
+    monkeypatch.setattr(run_module, "_model", lambda state, cache_dir, model_path: None)
+    monkeypatch.setattr(run_module, "_evaluation", lambda state: None)
+    monkeypatch.setattr(run_module, "STAGE_RUNNERS", {s: (lambda state: None) for s in run_module.STAGES})
+    monkeypatch.setattr(run_module, "recommend", lambda *sections: {})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text(FIXTURE.read_text())
+    (out / "index.html").write_text("old report")
+    return out, ["run", "--profile", "smoke", "--out", str(out)]
+
+
+def _report(monkeypatch, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "index.html").write_text("old report")
+    return out, ["report", "--results", str(FIXTURE), "--out", str(out)]
+
+
+def _accept(monkeypatch, tmp_path):
+    import hashlib
+
+    from harness.profiles import get_profile
+    from harness.runners import accept as accept_module
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"model bytes")
+    doc = _doc()
+    doc["model"].update(config=json.loads(json.dumps(get_profile("smoke").to_dict())), model_file=str(model),
+                        sha256=hashlib.sha256(model.read_bytes()).hexdigest())
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    monkeypatch.setattr(accept_module, "_check_model", lambda doc, results, model_: (model, doc["model"]["sha256"]))
+    out = tmp_path / "baselines"
+    out.mkdir()
+    (out / "smoke.json").write_text("old baseline")
+    (out / "smoke.keras").write_bytes(b"old model")
+    return out, ["accept", "--results", str(tmp_path / "results.json"), "--baselines-dir", str(out)]
+
+
+def _write_data(monkeypatch, tmp_path):
+    return tmp_path / "set", ["write-data", "--profile", "smoke", "--count", "3", "--out", str(tmp_path / "set")]
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p.name: p.read_bytes() for p in folder.iterdir()} if folder.exists() else None
+
+
+@pytest.mark.parametrize("code", [28, 30], ids=["ENOSPC", "EROFS"])
+@pytest.mark.parametrize("verb", [_run_without_work, _report, _accept, _write_data])
+def test_a_full_or_read_only_disk_is_exit_2_and_every_old_file_stays(verb, code, tmp_path, monkeypatch, capsys):
+    """Faults round 2, item 6: the disk refuses the write (every file write goes through an fsync,
+    every image through ``save_png``, which fails at the third image); exit 2 naming the cause, and the folder as it was, with no
+    temporary file or half-written image set left."""
+    out, argv = verb(monkeypatch, tmp_path)
+    before = _snapshot(out)
+    monkeypatch.setattr("harness.atomic.os.fsync", _failing_disk(code))
+    from harness.data import writers
+    monkeypatch.setattr(writers, "save_png", _failing_disk(code, writers.save_png, succeed=2))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert ("no space left" if code == 28 else "read-only") in err and "Traceback" not in err
+    assert _snapshot(out) == before
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permission bits")
+@pytest.mark.parametrize("verb", [_run_without_work, _report, _accept, _write_data])
+def test_an_unwritable_folder_is_exit_2_before_any_work(verb, tmp_path, monkeypatch, capsys):
+    out, argv = verb(monkeypatch, tmp_path)
+    guarded = out if out.exists() else out.parent
+    before = _snapshot(out)
+    guarded.chmod(0o555)
+    try:
+        assert main(argv) == 2
+    finally:
+        guarded.chmod(0o755)
+    assert "cannot be written" in capsys.readouterr().err
+    assert _snapshot(out) == before
+
+
+def test_a_keras_archive_whose_config_unpacks_too_large_is_refused_before_tensorflow(tmp_path):
+    """Faults round 2, item 10: the zip's directory is read, nothing is unpacked, TensorFlow is
+    never imported (a 2.7 MB file held a 1.5 GB config.json and took 3.5 GB to load)."""
+    import zipfile
+
+    from harness.model.files import MAX_CONFIG_BYTES
+    bomb = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", "{}")
+        with archive.open("config.json", "w", force_zip64=True) as fh:
+            chunk = b" " * 2**20
+            for _ in range(MAX_CONFIG_BYTES // 2**20 + 1):
+                fh.write(chunk)
+    assert bomb.stat().st_size < 2**20
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text(BROKEN_TENSORFLOW)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    out = subprocess.run([sys.executable, "-m", "harness", "run", "--profile", "smoke", "--model", str(bomb),
+                          "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "its config unpacks to 65 MB" in out.stderr and not (tmp_path / "o").exists()
+
+
+def test_a_results_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path, monkeypatch, capsys):
+    """Faults round 2, item 10: the 200 MB limit is checked on the file's size; here the limit is
+    lowered so that the fixture is over it, and reading is made to fail to prove it never happens."""
+    from harness import results
+    monkeypatch.setattr(results, "MAX_BYTES", FIXTURE.stat().st_size - 1)
+    monkeypatch.setattr(Path, "read_text", lambda *a, **k: pytest.fail("the file was read"))
+    assert main(["gate", "--results", str(FIXTURE), "--baseline", str(FIXTURE)]) == 2
+    assert "a results file can be" in capsys.readouterr().err

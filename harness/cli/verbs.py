@@ -285,7 +285,8 @@ VERBS: dict[str, Verb] = {v.name: v for v in (
     Verb("gate", "compare results against a baseline; exit 1 on regression, 2 on unusable input", _gate_args, _gate,
          _policy_preflight),
     Verb("accept", "accept a results file (and the model it was computed on) as the new baseline of its profile",
-         _accept_args, _accept, lambda args: preflight.writable_dir(args.baselines_dir, "--baselines-dir")),
+         _accept_args, _accept, lambda args: preflight.writable_dir(args.baselines_dir, "--baselines-dir"),
+         tensorflow=True),
     Verb("export", "write one .keras model that returns the probabilities and the exact CAM of a convention "
                    "(loads with safe_mode=True on any Keras 3 backend)", _export_args, _export, _export_preflight,
          tensorflow=True),

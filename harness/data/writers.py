@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from harness.atomic import atomic_dir
 from harness.errors import UsageError
 
 
@@ -72,13 +73,17 @@ def write_folder(root: Path, images: list[np.ndarray], masks: list[np.ndarray], 
 
 
 def write_examples(root: Path, fmt: str, examples, class_names) -> str:
-    """Examples (image, label, mask) written as ``fmt`` (``folder`` or ``coco``); returns the ``--data`` SPEC."""
+    """Examples (image, label, mask) written as ``fmt`` (``folder`` or ``coco``) into ``root`` as one
+    step (a failure leaves no half-written set); returns the ``--data`` SPEC."""
+    if fmt not in ("folder", "coco"):
+        raise UsageError(f"write-data writes folder or coco, not {fmt!r}")
     images = [e.image for e in examples]
     names = [class_names[e.label] for e in examples]
-    if fmt == "folder":
-        return f"folder:{write_folder(Path(root), images, [e.mask for e in examples], names)}"
-    if fmt == "coco":
-        ann = write_coco(Path(root), images, [[{"category": n, "mask": e.mask}] for n, e in zip(names, examples)],
-                         list(class_names))
-        return f"coco:{ann}:{Path(root) / 'images'}"
-    raise UsageError(f"write-data writes folder or coco, not {fmt!r}")
+    root = Path(root)
+    with atomic_dir(root) as tmp:
+        if fmt == "folder":
+            write_folder(tmp, images, [e.mask for e in examples], names)
+        else:
+            write_coco(tmp, images, [[{"category": n, "mask": e.mask}] for n, e in zip(names, examples)],
+                       list(class_names))
+    return f"folder:{root}" if fmt == "folder" else f"coco:{root / 'annotations.json'}:{root / 'images'}"

@@ -8,6 +8,7 @@ from harness.errors import UsageError
 from harness.model import cache
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+MAX_CONFIG_BYTES = 64 * 2**20  # a .keras file's unpacked config.json; VGG16's is about 30 KB
 
 
 def load_model_file(path: Path):
@@ -46,6 +47,25 @@ def check_model_spec(spec: str | Path) -> None:
     if path.suffix not in MODEL_SUFFIXES:
         raise UsageError(f"--model {path}: a {path.suffix or 'suffix-less'} file; Keras loads .keras (Keras 3) and "
                          ".h5 (legacy full model) files")
+    if path.suffix == ".keras":
+        _check_keras_archive(path)
+
+
+def _check_keras_archive(path: Path) -> None:
+    """A ``.keras`` file is a zip; its ``config.json`` is read whole by Keras, so an archive whose
+    directory says it unpacks to more than ``MAX_CONFIG_BYTES`` is refused before anything is
+    unpacked (a 2.7 MB file can hold a 1.5 GB config). A file that is not a zip is left to Keras,
+    which names what it is."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sizes = [i.file_size for i in archive.infolist() if i.filename.endswith(".json")]
+    except (zipfile.BadZipFile, OSError):
+        return
+    if any(size > MAX_CONFIG_BYTES for size in sizes):
+        raise UsageError(f"--model {path}: its config unpacks to {max(sizes) / 2**20:.0f} MB, over the "
+                         f"{MAX_CONFIG_BYTES // 2**20} MB a model's config can be; this is not a model file Keras "
+                         "saved, so pass the .keras file of your model")
 
 
 def model_digest(path: Path | str) -> str:

@@ -69,7 +69,8 @@ def build_context(doc: dict) -> dict:
             "pointing": figures.pointing_chart(loc_rows),
             "tolerance_sweep": figures.tolerance_sweep_chart(doc.get("localization", {}).get("tolerance_sweep")),
         },
-        "gallery": [{"item": g, "png": figures.gallery_item(g, impls)} for g in doc.get("gallery", [])],
+        "gallery": [{"item": g, "png": png} for g, png in zip(doc.get("gallery", []),
+                                                              figures.gallery(doc.get("gallery", []), impls))],
     }
 
 

@@ -7,6 +7,9 @@ import io
 import numpy as np
 
 MAX_GALLERY_PIXELS = 4096 * 4096  # decoded pixels per gallery image; larger ones become a placeholder
+MAX_ITEM_PIXELS = 2**28  # decoded pixels per gallery item (image, mask and every map), about 16 maps of 4096^2
+MAX_REPORT_PIXELS = 2**30  # decoded pixels over the whole gallery; items past it become placeholders
+DISPLAY_SIDE = 512  # a panel is drawn about 200 px wide: larger images are reduced to this before drawing
 
 
 class BadImage(ValueError):
@@ -32,9 +35,9 @@ def _encode(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _decode_png(b64: str) -> np.ndarray:
-    """A base64 PNG as an array; :class:`BadImage` when it is not one, or when it would decode
-    to more than ``MAX_GALLERY_PIXELS`` (its header is read before any pixel is)."""
+def _open_png(b64: str):
+    """A base64 PNG opened lazily (header only); :class:`BadImage` when it is not one, or when it
+    would decode to more than ``MAX_GALLERY_PIXELS``."""
     import binascii
     import warnings
 
@@ -43,15 +46,31 @@ def _decode_png(b64: str) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
             img = Image.open(io.BytesIO(base64.b64decode(b64, validate=True)))
-        if img.format != "PNG":
-            raise BadImage(f"not a PNG ({img.format})")
-        if img.width * img.height > MAX_GALLERY_PIXELS:
-            raise BadImage(f"{img.width}x{img.height} pixels, over the report's limit of {MAX_GALLERY_PIXELS:,}")
-        return np.asarray(img)
     except (binascii.Error, TypeError, ValueError, OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        if isinstance(exc, BadImage):
-            raise
         raise BadImage(f"not a decodable PNG ({type(exc).__name__})") from None
+    if img.format != "PNG":
+        raise BadImage(f"not a PNG ({img.format})")
+    if img.width * img.height > MAX_GALLERY_PIXELS:
+        raise BadImage(f"{img.width}x{img.height} pixels, over the report's limit of {MAX_GALLERY_PIXELS:,}")
+    return img
+
+
+def _decode_png(b64: str, side: int | None = None) -> np.ndarray:
+    """A base64 PNG as an array, reduced (by an integer box filter) to at most ``side`` pixels on
+    its longer side when ``side`` is given; :class:`BadImage` when it cannot be decoded."""
+    img = _open_png(b64)
+    try:
+        if side and max(img.size) > side:
+            img = img.reduce(-(-max(img.size) // side))
+        return np.asarray(img)
+    except (ValueError, OSError) as exc:
+        raise BadImage(f"not a decodable PNG ({type(exc).__name__})") from None
+
+
+def item_pixels(item: dict, names: list[str]) -> int:
+    """Decoded pixels of a gallery item's image, mask and maps, read from their headers alone."""
+    pngs = [item["image_png"], item["mask_png"], *(item["maps"][n]["png"] for n in names)]
+    return sum(img.width * img.height for img in map(_open_png, pngs))
 
 
 def training_curve(history: dict) -> str | None:
@@ -162,33 +181,66 @@ def placeholder(text: str) -> str:
     return _encode(fig)
 
 
+def gallery(items: list, impls: list[str]) -> list[str]:
+    """Every gallery item drawn (:func:`gallery_item`), within ``MAX_ITEM_PIXELS`` per item and
+    ``MAX_REPORT_PIXELS`` over the report: an item past either becomes a placeholder saying so, so
+    neither the time nor the memory of rendering grows without bound with the results file."""
+    out, spent = [], 0
+    for item in items:
+        try:
+            pixels = item_pixels(item, [n for n in impls if n in item["maps"]])
+        except BadImage as exc:
+            out.append(placeholder(f"gallery image #{_index(item)} not shown: {exc}"))
+            continue
+        except (KeyError, TypeError, AttributeError):
+            pixels = 0  # a malformed entry: gallery_item names what is missing
+        if pixels > MAX_ITEM_PIXELS:
+            out.append(placeholder(f"gallery image #{_index(item)} not shown: {pixels:,} pixels in its images, over "
+                                   f"the limit of {MAX_ITEM_PIXELS:,} per item"))
+        elif spent + pixels > MAX_REPORT_PIXELS:
+            out.append(placeholder(f"gallery image #{_index(item)} not shown: the report's gallery limit of "
+                                   f"{MAX_REPORT_PIXELS:,} pixels is spent"))
+        else:
+            spent += pixels
+            out.append(gallery_item(item, impls))
+    return out
+
+
+def _index(item) -> object:
+    return item.get("index") if isinstance(item, dict) else None
+
+
 def gallery_item(item: dict, impls: list[str]) -> str:
     """The image, then each implementation's heatmap over it, with the mask outline and the peak;
     a placeholder naming the problem when an image of the item cannot be drawn."""
     try:
         return _gallery_item(item, impls)
     except BadImage as exc:
-        return placeholder(f"gallery image #{item.get('index')} not shown: {exc}")
-    except (KeyError, TypeError, IndexError) as exc:
-        return placeholder(f"gallery image #{item.get('index')} not shown: malformed entry ({type(exc).__name__}: {exc})")
+        return placeholder(f"gallery image #{_index(item)} not shown: {exc}")
+    except (KeyError, TypeError, IndexError, AttributeError) as exc:
+        return placeholder(f"gallery image #{_index(item)} not shown: malformed entry ({type(exc).__name__}: {exc})")
 
 
 def _gallery_item(item: dict, impls: list[str]) -> str:
+    """Images larger than ``DISPLAY_SIDE`` are reduced before drawing and placed with ``extent``
+    in the original pixel coordinates, so the recorded peak is drawn where it was found."""
     plt = _plt()
-    image, mask = _decode_png(item["image_png"]), _decode_png(item["mask_png"]) > 127
+    height, width = _open_png(item["image_png"]).size[::-1]
+    extent = (-0.5, width - 0.5, height - 0.5, -0.5)
+    image, mask = _decode_png(item["image_png"], DISPLAY_SIDE), _decode_png(item["mask_png"], DISPLAY_SIDE) > 127
     names = [n for n in impls if n in item["maps"]]
     cols = min(PANELS_PER_ROW, len(names) + 1)
     rows = -(-(len(names) + 1) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.5 * rows), squeeze=False)
     axes = axes.ravel()
-    axes[0].imshow(image)
-    axes[0].contour(mask, [0.5], colors="white", linewidths=1)
+    axes[0].imshow(image, extent=extent)
+    axes[0].contour(mask, [0.5], colors="white", linewidths=1, extent=extent)
     axes[0].set_title(f"#{item['index']} class {item['label']}", fontsize=8)
     for ax, name in zip(axes[1:], names):
         m = item["maps"][name]
-        ax.imshow(image)
-        ax.imshow(_decode_png(m["png"]), cmap="jet", alpha=0.5)
-        ax.contour(mask, [0.5], colors="white", linewidths=1)
+        ax.imshow(image, extent=extent)
+        ax.imshow(_decode_png(m["png"], DISPLAY_SIDE), cmap="jet", alpha=0.5, extent=extent)
+        ax.contour(mask, [0.5], colors="white", linewidths=1, extent=extent)
         ax.plot(m["peak"][1], m["peak"][0], marker="x", color="white" if m["hit"] else "red", ms=9, mew=2.5)
         ax.set_title(f"{name}\n{'hit' if m['hit'] else 'MISS'}", fontsize=7, color="black" if m["hit"] else "red")
     for ax in axes:

@@ -119,3 +119,43 @@ def test_a_dollar_sign_in_a_name_is_drawn_as_text():
     doc["agreement"]["conventions"][name] = doc["agreement"]["conventions"]["cv2_dot_resize"]
     html = render_html(doc)
     assert "impl_$x^{2$_cost" in html
+
+
+def test_gallery_pixels_are_bounded_per_item_and_per_report(monkeypatch):
+    """Faults round 2, item 10: an item over the per-item budget, and items once the report's
+    budget is spent, become placeholders that say so; items within both are drawn."""
+    from harness.report import figures
+    doc = _gallery_doc()
+    item = doc["gallery"][0]
+    per_item = figures.item_pixels(item, ["scipy_dot_zoom"])
+    assert per_item == 3 * 16 * 16
+    drawn = []
+    monkeypatch.setattr(figures, "gallery_item", lambda item, impls: drawn.append(item["index"]) or "drawn")
+    monkeypatch.setattr(figures, "placeholder", lambda text: text)
+    items = [dict(item, index=i) for i in range(4)]
+    monkeypatch.setattr(figures, "MAX_REPORT_PIXELS", 2 * per_item)
+    out = figures.gallery(items, ["scipy_dot_zoom"])
+    assert out[:2] == ["drawn", "drawn"] and drawn == [0, 1]
+    assert all("gallery limit" in text and "is spent" in text for text in out[2:])
+    monkeypatch.setattr(figures, "MAX_ITEM_PIXELS", per_item - 1)
+    assert "per item" in figures.gallery(items[:1], ["scipy_dot_zoom"])[0]
+
+
+def test_a_large_gallery_image_is_reduced_before_it_is_drawn():
+    """A 4096-px map is drawn from a reduction to at most DISPLAY_SIDE pixels, in the original
+    coordinates (so memory stays bounded and the recorded peak lands where it was found)."""
+    import numpy as np
+
+    from harness.evaluation.gallery import png_b64
+    from harness.report import figures
+    big = np.zeros((4096, 3000), np.uint8)
+    big[1000:1100, 2000:2100] = 255
+    reduced = figures._decode_png(png_b64(big), figures.DISPLAY_SIDE)
+    assert max(reduced.shape) <= figures.DISPLAY_SIDE and reduced.shape == (512, 375)
+    rows, cols = np.nonzero(reduced > 127)
+    assert 1000 // 8 <= rows.min() and rows.max() < 1100 // 8 + 1 and 2000 // 8 <= cols.min()
+    item = {"index": 0, "label": 1, "image_png": png_b64(np.stack([big] * 3, -1)), "mask_png": png_b64(big),
+            "maps": {"m": {"png": png_b64(big), "peak": [1050, 2050], "hit": True}}}
+    malformed, drawn = figures.gallery(["x", item], ["m"])
+    heights = [figures._open_png(png).height for png in (malformed, drawn)]
+    assert heights[0] < 80 < heights[1], heights  # a one-line placeholder, then the two panels

@@ -123,3 +123,54 @@ def test_cli_exits_2_on_a_bad_revision_and_on_a_baseline_without_a_commit(tmp_pa
     assert main(["ab", "--baselines-dir", str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "records no commit" in capsys.readouterr().err
     assert not (tmp_path / "ab.json").exists()
+
+
+def _workers_of(pid: int) -> set[int]:
+    """PIDs of the A/B worker processes whose parent is ``pid`` (read from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"worker.py" in cmdline:
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_sigterm_stops_every_worker_and_removes_the_temporary_folder(tmp_path):
+    """Faults round 2, item 4: ``kill`` or ``timeout`` (SIGTERM) cleans up as Ctrl-C does."""
+    import os
+    import signal
+    import sys
+    import time
+    repo = Path(harness.__file__).resolve().parent.parent
+    if subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True).returncode:
+        pytest.skip("needs the git checkout this package came from")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    code = "import sys; from harness.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, "ab", "--base", "HEAD", "--repo", str(repo),
+                             "--out", str(tmp_path / "out")], env={**os.environ, "TMPDIR": str(tmpdir)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, workers = time.monotonic() + 180, set()
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            workers = _workers_of(proc.pid)
+        assert len(workers) >= 2, f"no workers seen: {proc.poll()} {proc.stderr.read() if proc.poll() else ''}"
+        assert list(tmpdir.glob("cam-harness-ab-*"))
+        time.sleep(1.0)
+        workers |= _workers_of(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    left = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    assert not left, f"workers still running after SIGTERM: {left}"
+    assert not list(tmpdir.glob("cam-harness-ab-*"))
+    assert not (tmp_path / "out" / "ab.json").exists()
