@@ -104,10 +104,12 @@ def convention_differences(conv_a: dict[str, str], conv_b: dict[str, str]) -> li
 
 
 def verdict(summary: PairSummary, tolerance: float, conv_a: dict[str, str], conv_b: dict[str, str],
-            off_oracle: tuple[str, ...] = ()) -> tuple[str, str]:
+            off_oracle: tuple[str, ...] = (), within: bool | None = None) -> tuple[str, str]:
     """``(verdict, explanation)`` for a pair; ``off_oracle`` names the sides (``a``/``b`` or
-    implementation names) that missed the oracle of their declared convention on this input."""
-    if summary.max_rel <= tolerance:
+    implementation names) that missed the oracle of their declared convention on this input.
+    ``within`` says whether every map is within the tolerance of its own geometry, where the
+    tolerance differs by geometry (default: ``summary.max_rel <= tolerance``)."""
+    if (summary.max_rel <= tolerance) if within is None else within:
         return "equivalent", f"max difference {summary.max_rel:.1e} of the range is within float tolerance {tolerance:.0e}"
     diffs = convention_differences(conv_a, conv_b)
     if off_oracle:

@@ -2,20 +2,28 @@
 
 Per device, the implementation to run in production is the fastest at batch 1 among those that
 
+* have the **evidence**: an oracle check on every agreement input, over all of its images (the
+  adversarial inputs cover every timed batch size, portrait, landscape and square outputs and the
+  sizes where SciPy's zoom reads outside the grid), no error on any input, every latency row's
+  first output matching its oracle, and, where localization was measured, a pointing-game row and
+  a comparison with the reference over every trial (a row capped by ``slow_impl_limit`` is not
+  enough). Missing evidence is never a pass (:func:`evidence_gaps`);
 * are **directly** equivalent to the reference: every pair row with the reference, on every
   input, says ``equivalent`` (membership of its equivalence class is not enough: classes are
   connected components, so a chain of near-equal pairs could join two different functions);
-* are not what any ``disagree`` verdict points at, on any input: the side that misses the oracle
-  of its declared convention, or both sides when neither does;
-* localize no worse than the reference on the images both scored: an exact one-sided McNemar
-  test on the discordant images (reference hit and candidate miss, against the reverse) must
-  not find the candidate worse at the 5 % level.
+* are not blamed by any ``disagree`` verdict, on any input: the side that misses the oracle of its
+  declared convention, or both sides when neither does, or a side that mutates its input;
+* localize no worse than the reference on every trial: an exact one-sided McNemar test on the
+  discordant trials (reference hit and candidate miss, against the reverse) must not find the
+  candidate worse at the 5 % level.
 
-When no implementation of the reference's function runs on a device, the fallback is the fastest
-implementation there with no ``disagree`` verdict that passes the same localization test; it
-changes the convention, and says so. When nothing qualifies, the pick is ``None`` and the reason
-says why. Speed is per image at the seed's geometry where it was timed, else the profile's.
-Alongside: what switching convention would cost or gain. Pure: dicts in, dict out.
+When no implementation of the reference's function qualifies on a device, the fallback is the
+fastest implementation there with the evidence, not blamed, that passes the same localization
+test; the reason says whether it changes the convention. When nothing qualifies, the pick is
+``None`` and the reason says why. Speed is per image at the seed's geometry where it was timed,
+else the profile's. Alongside: what switching convention would cost or gain (the fastest
+qualifying member of each other class), and the known defects met (``findings``). Pure: dicts in,
+dict out.
 """
 from __future__ import annotations
 
@@ -68,9 +76,50 @@ def mcnemar_worse_p(reference_only: int, candidate_only: int) -> float:
 
 
 def localizes_as_well(localization: dict, reference: str, impl: str) -> bool:
-    """No significant loss of hits against the reference on the images both saw (exact McNemar)."""
+    """No significant loss of hits against the reference on the trials both scored (exact McNemar);
+    whether those are all the trials is :func:`evidence_gaps`'s question."""
     row = _effect(localization, reference, impl)
     return row is None or mcnemar_worse_p(row["hit_to_miss"], row["miss_to_hit"]) >= MCNEMAR_ALPHA
+
+
+def _oracle_gaps(agreement: dict, impl: str) -> list[str]:
+    inputs = agreement.get("inputs", [])
+    if not inputs:
+        return ["no agreement rows (run the agree stage)"]
+    checks = {r["input"]: r for r in agreement.get("oracle_checks", []) if r["impl"] == impl}
+    gaps = []
+    for inp in inputs:
+        row, images = checks.get(inp["name"]), inp.get("images")
+        if row is None:
+            gaps.append(f"no oracle check on {inp['name']}")
+        elif images is not None and row["n"] < images:
+            gaps.append(f"checked on {row['n']} of the {images} images of {inp['name']}")
+    return gaps
+
+
+def _localization_gaps(localization: dict, reference: str, impl: str) -> list[str]:
+    total = localization.get("n_images")
+    if not localization.get("rows") or not total:
+        return []
+    row = _loc_rows(localization).get(impl)
+    if row is None:
+        return ["no pointing-game row"]
+    if row["n"] < total:
+        return [f"scored {row['n']} of {total} trials (capped)"]
+    effect = _effect(localization, reference, impl)
+    if impl != reference and (effect is None or effect["n"] < total):
+        return [f"compared with the reference on {effect['n'] if effect else 0} of {total} trials"]
+    return []
+
+
+def evidence_gaps(agreement: dict, latency: dict, localization: dict, reference: str, impl: str) -> list[str]:
+    """What is missing before ``impl`` may be picked (empty when nothing is)."""
+    gaps = _oracle_gaps(agreement, impl)
+    gaps += [f"raised on {e['input']}: {e['message']}" for e in agreement.get("errors", []) if e["impl"] == impl]
+    gaps += [f"its first timed output at {r['geometry']} b{r['batch']} on {r['device']} misses its oracle "
+             f"({r['oracle_max_rel']:.2g} of the range)" for r in _cam_rows(latency)
+             if r["impl"] == impl and r.get("matches_oracle") is False]
+    return gaps + _localization_gaps(localization, reference, impl)
 
 
 def _localization_reason(localization: dict, reference: str, impl: str) -> str:
@@ -95,10 +144,11 @@ def directly_equivalent(agreement: dict, reference: str) -> set[str]:
 
 def disagreeing(agreement: dict) -> set[str]:
     """Implementations that a ``disagree`` verdict points at, on any input: the side(s) that
-    missed the oracle of their declared convention (``oracle_checks``), and both sides where
-    neither did (the oracle cannot say which is wrong)."""
+    missed the oracle of their declared convention (``oracle_checks``, where a mutation of the
+    input is a miss), and both sides where neither did (the oracle cannot say which is wrong);
+    exported models that miss their oracle."""
     off = {r["impl"] for r in agreement.get("oracle_checks", []) if not r["matches"]}
-    out: set[str] = set(off)
+    out: set[str] = set(off) | {r["impl"] for r in agreement.get("exported_models", []) if r["verdict"] == "disagree"}
     for r in agreement.get("pairs", []):
         if r["verdict"] == "disagree":
             culprits = {r["a"], r["b"]} & off
@@ -143,49 +193,81 @@ def targets(latency: dict, classes: list[list[str]], reference: str, pick_cpu: s
     return out
 
 
-def recommend(agreement: dict, latency: dict, localization: dict, reference: str = REFERENCE) -> dict:
+def _findings_text(agreement: dict, names: set[str]) -> str:
+    """The known defects that put members of ``names`` off their oracle, once each."""
+    seen = dict.fromkeys(f"{', '.join(f['impls'])}: {f['finding']} on {f['input']}"
+                         for f in agreement.get("findings", []) if set(f["impls"]) & names)
+    return "; ".join(seen)
+
+
+def _changes_convention(agreement: dict, reference: str, impl: str) -> bool:
+    conv = agreement.get("conventions", {})
+    fields = ("alignment", "interpolation")
+    return any(conv.get(impl, {}).get(k) != conv.get(reference, {}).get(k) for k in fields)
+
+
+def _pick(device: str, speeds: dict[str, float], eligible: set[str], same_function: set[str], agreement: dict,
+          localization: dict, reference: str) -> tuple[str | None, str]:
+    candidates = [m for m in speeds if m in eligible and m in same_function]
+    fallback = [m for m in speeds if m in eligible]
+    checked = ("equivalent to it on every agreement input, not blamed by any disagree, oracle-checked at every "
+               "timed batch size and output shape; ")
+    if candidates:
+        pick = min(candidates, key=speeds.get)
+        reason = (f"computes the reference ({reference}) function: " + checked
+                  + _localization_reason(localization, reference, pick)
+                  + f"fastest such here at {speeds[pick]:.4g} ms per image"
+                  + (f", {speeds[reference] / speeds[pick]:.0f}x faster than {reference}" if reference in speeds
+                     and pick != reference else ""))
+        missed = _findings_text(agreement, same_function - {pick} | {m for m in speeds if m not in eligible})
+        return pick, reason + (f"; kept over forms that miss the convention: {missed}" if missed else "")
+    if fallback:
+        pick = min(fallback, key=speeds.get)
+        change = ("which changes the convention (see switching)" if _changes_convention(agreement, reference, pick)
+                  else "which keeps the reference's convention but was not checked equivalent to it on every input")
+        return pick, (f"no implementation equivalent to the reference ({reference}) qualifies on {device}; fastest "
+                      f"with the evidence, not blamed by any disagree, that localizes as well, {change}; "
+                      + _localization_reason(localization, reference, pick).rstrip("; "))
+    return None, (f"nothing qualifies on {device}: every timed implementation lacks evidence, is blamed by a "
+                  "disagree or localizes worse than the reference" if speeds else "nothing was timed")
+
+
+def recommend(agreement: dict, latency: dict, localization: dict, reference: str | None = None) -> dict:
+    """The recommendation; ``reference`` defaults to the one the agreement section names."""
+    reference = reference or agreement.get("reference") or REFERENCE
     classes = agreement.get("equivalence_classes", [])
     loc = _loc_rows(localization)
     ref_class = _class_of(classes, reference)
     banned = disagreeing(agreement)
     same_function = directly_equivalent(agreement, reference)
+    timed = {m for speeds in speed_table(latency).values() for m in speeds}
+    gaps = {m: evidence_gaps(agreement, latency, localization, reference, m) for m in sorted(timed)}
+    eligible = {m for m in timed if not gaps[m] and m not in banned and localizes_as_well(localization, reference, m)}
     per_device = {}
     for device, speeds in sorted(speed_table(latency).items()):
         fastest_per_class = []
         for members in classes:
-            timed = [m for m in members if m in speeds]
-            if timed:
-                best = min(timed, key=speeds.get)
+            ranked = [m for m in members if m in speeds]
+            if ranked:
+                best = min(ranked, key=speeds.get)
                 fastest_per_class.append({"class": members, "fastest": best, "per_image_ms": speeds[best]})
-        candidates = [m for m in speeds if m in same_function and m not in banned
-                      and localizes_as_well(localization, reference, m)]
-        fallback = [m for m in speeds if m not in banned and localizes_as_well(localization, reference, m)]
-        if candidates:
-            pick = min(candidates, key=speeds.get)
-            reason = (f"computes the reference ({reference}) function: equivalent to it on every input, and in no "
-                      "disagreement; " + _localization_reason(localization, reference, pick)
-                      + f"fastest such here at {speeds[pick]:.4g} ms per image"
-                      + (f", {speeds[reference] / speeds[pick]:.0f}x faster than {reference}" if reference in speeds else ""))
-        elif fallback:
-            pick = min(fallback, key=speeds.get)
-            reason = (f"no implementation equivalent to the reference ({reference}) qualifies on {device}; fastest "
-                      "with no disagreement that localizes as well, which changes the convention (see switching); "
-                      + _localization_reason(localization, reference, pick).rstrip("; "))
-        else:
-            pick = None
-            reason = (f"nothing qualifies on {device}: every timed implementation is in a disagreement or "
-                      "localizes worse than the reference" if speeds else "nothing was timed")
+        pick, reason = _pick(device, speeds, eligible, same_function, agreement, localization, reference)
         switching = []
-        for entry in fastest_per_class:
-            if reference in entry["class"] or pick is None:
+        for members in classes:
+            qualified = [m for m in members if m in speeds and m in eligible]
+            if reference in members or pick is None or pick in members or not qualified:
                 continue
-            alt = entry["fastest"]
+            alt = min(qualified, key=speeds.get)
             switching.append({
-                "impl": alt, "class": entry["class"], "speedup_vs_pick": speeds[pick] / speeds[alt],
+                "impl": alt, "class": members, "speedup_vs_pick": speeds[pick] / speeds[alt],
                 "mean_peak_shift_px_vs_reference": _peak_shift(agreement, reference, alt),
                 "pointing_acc_delta_vs_pick": _acc_delta(loc, pick, alt),
             })
         per_device[device] = {"pick": pick, "reason": reason, "per_image_ms": speeds.get(pick),
-                              "fastest_per_class": fastest_per_class, "switching": switching}
+                              "fastest_per_class": fastest_per_class, "switching": switching,
+                              "not_eligible": {m: gaps[m] or (["blamed by a disagree verdict"] if m in banned else
+                                                              ["localizes worse than the reference"])
+                                               for m in speeds if m not in eligible}}
     return {"reference": reference, "reference_class": ref_class, "per_device": per_device,
+            "findings": agreement.get("findings", []),
             "targets": targets(latency, classes, reference, per_device.get("cpu", {}).get("pick"))}

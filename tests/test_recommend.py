@@ -19,6 +19,14 @@ def cpu(doc=DOC):
     return rec(doc)["per_device"]["cpu"]
 
 
+def add_input(doc, name="random_x", off=()):
+    """An agreement input on which every implementation was checked against its oracle; those in
+    ``off`` missed it."""
+    doc["agreement"]["inputs"].append({"name": name, "images": 2})
+    doc["agreement"]["oracle_checks"] += [{"impl": m, "input": name, "n": 2, "matches": m not in off}
+                                          for m in doc["agreement"]["conventions"]]
+
+
 def effect(doc, impl):
     return next(r for r in doc["localization"]["convention_effect"] if r["impl"] == impl)
 
@@ -58,12 +66,14 @@ def test_a_class_member_joined_through_a_chain_is_not_picked():
 
 def test_an_implementation_equivalent_on_one_input_but_not_another_is_not_picked():
     doc = copy.deepcopy(DOC)
+    add_input(doc)
     doc["agreement"]["pairs"].append({**doc["agreement"]["pairs"][0], "input": "random_x", "verdict": "convention"})
     assert cpu(doc)["pick"] == "scipy_zoom_dot"
 
 
 def test_an_implementation_with_any_disagreement_is_never_picked():
     doc = copy.deepcopy(DOC)
+    add_input(doc)
     doc["agreement"]["pairs"].append({"a": "scipy_dot_zoom", "b": "tf_resize_einsum", "input": "random_x",
                                       "verdict": "disagree", "pearson": 0.5, "max_rel": 0.7})
     assert cpu(doc)["pick"] == "scipy_zoom_dot"
@@ -83,8 +93,7 @@ def test_a_disagreement_bans_only_the_side_that_misses_its_oracle():
     doc = copy.deepcopy(DOC)
     doc["agreement"]["pairs"].append({"a": "scipy_dot_zoom", "b": "tf_resize_einsum", "input": "random_x",
                                       "verdict": "disagree", "pearson": 0.5, "max_rel": 0.7})
-    doc["agreement"]["oracle_checks"] = [{"impl": "tf_resize_einsum", "input": "random_x", "matches": False},
-                                         {"impl": "scipy_dot_zoom", "input": "random_x", "matches": True}]
+    add_input(doc, off=("tf_resize_einsum",))
     assert cpu(doc)["pick"] == "scipy_dot_zoom"
 
 

@@ -47,6 +47,14 @@ class CamSpec:
     whole_batch: bool = False
     memory_factor: float = 1.0
     available: Callable[[], str | None] = field(default=lambda: None, repr=False, compare=False)
+    tolerance_rule: Callable[[tuple[int, int], tuple[int, int]], float] | None = field(default=None, repr=False,
+                                                                                       compare=False)
+    known_defect: Callable[[tuple[int, int], tuple[int, int]], str | None] = field(default=lambda i, o: None,
+                                                                                   repr=False, compare=False)
+
+    def tolerance(self, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> float:
+        """The tightest float tolerance this form's convention allows from grid ``in_hw`` to ``out_hw``."""
+        return self.tolerance_rule(tuple(in_hw), tuple(out_hw)) if self.tolerance_rule else self.rtol
 
     @property
     def convention(self) -> dict[str, str]:
@@ -68,15 +76,24 @@ class CamSpec:
         return int(intermediates + 2 * batch * H * W * 4)
 
 
+def read_only(a: np.ndarray) -> np.ndarray:
+    """A view of ``a`` that cannot be written through (costs no copy)."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
 def guarded(fn: CamFn) -> CamFn:
     """``fn`` behind the shared validator: bad arguments raise the same ``ValueError`` in every
-    implementation, and an empty batch returns an empty ``[0, H, W]`` float32 array."""
+    implementation, and an empty batch returns an empty ``[0, H, W]`` float32 array. The
+    implementation gets read-only views, so one that writes to its input raises instead of
+    changing the caller's arrays."""
     @functools.wraps(fn)
     def cam(features, weights, class_idx, out_size):
         f, w, k, out = check_cam_args(features, weights, class_idx, out_size)
         if f.shape[0] == 0:
             return np.zeros((0, *out), dtype=np.float32)
-        return fn(f, w, k, out)
+        return fn(read_only(f), read_only(w), read_only(k), out)
     return cam
 
 

@@ -4,7 +4,14 @@ Maps are computed a chunk at a time and never kept whole, so large evaluation se
 memory: each implementation's maps go to its own instance of every metric accumulator the sweep is
 given (:mod:`harness.metrics`), which keeps what it needs per trial; per pair of implementations,
 and per implementation against the oracle of its declared convention (:mod:`harness.cams.oracles`),
-the sweep keeps the per-map agreement statistics.
+the sweep keeps the per-map agreement statistics, each map with the tolerance its geometry allows
+(:meth:`harness.cams.registry.CamSpec.tolerance`).
+
+Implementations cannot put each other off their oracles: the oracles of a chunk are computed
+before any implementation runs, and each implementation is called on its own copy of the chunk's
+features, weights and class indices, compared with the originals afterwards. One that changed
+them is recorded in ``mutated``; one that raised, in ``errors`` (and is not called again). Where a
+map misses its oracle at a geometry its form has a known defect at, the defect is in ``findings``.
 """
 from __future__ import annotations
 
@@ -27,6 +34,10 @@ class SweepResult:
     pair_stats: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
     oracle_stats: dict[str, list[dict]] = field(default_factory=dict)
     metrics: dict[str, dict[str, Accumulator]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    images: int = 0
+    findings: dict[str, str] = field(default_factory=dict)
+    mutated: dict[str, str] = field(default_factory=dict)
 
     def metric(self, name: str) -> dict[str, Accumulator]:
         """``{implementation: its accumulator of metric name}``, in implementation order."""
@@ -51,7 +62,7 @@ class Sweeper:
 
     def __init__(self, impls: list[str], weights: np.ndarray, limits: dict[str, int] | None = None,
                  chunk: int = 16, metrics: Sequence[Callable[[], Accumulator]] = ()):
-        self.weights, self.limits, self.chunk, self.seen = weights, limits or {}, chunk, 0
+        self.weights, self.limits, self.chunk, self.seen = np.array(weights), limits or {}, chunk, 0
         self.result = SweepResult(impls=list(impls), n={k: 0 for k in impls},
                                   pair_stats={p: [] for p in combinations(impls, 2)},
                                   oracle_stats={k: [] for k in impls},
@@ -66,25 +77,58 @@ class Sweeper:
         trials = None if masks is None else TrialBatch(list(masks), tolerances, np.asarray(class_idx))
         cap = {name: self.limits.get(name, base + len(features)) - base for name in result.impls}
         for lo, hi in _chunks(list(out_sizes), self.chunk):
-            ends = {name: min(hi, cap[name]) for name in result.impls if lo < cap[name]}
-            maps = {name: cams.get(name)(features[lo:end], weights, class_idx[lo:end], out_sizes[lo])
-                    for name, end in ends.items()}
-            oracles: dict[str, np.ndarray] = {}
-            for name, m in maps.items():
+            ends = {name: min(hi, cap[name]) for name in result.impls if lo < cap[name] and name not in result.errors}
+            f, k, size = np.array(features[lo:hi]), np.array(class_idx[lo:hi]), tuple(out_sizes[lo])
+            oracles = {conv: oracle_cam(json.loads(conv), f, weights, k, size)
+                       for conv in {_convention(name) for name in ends}}
+            maps = {}
+            for name, end in ends.items():
+                m = self._call(name, f[: end - lo], k[: end - lo], size)
+                if m is None:
+                    continue
+                maps[name] = m
                 result.n[name] += len(m)
                 if trials is not None:
                     for acc in result.metrics[name].values():
                         acc.accumulate(m, trials[lo:lo + len(m)])
-                conv = json.dumps(cams.spec(name).convention, sort_keys=True)
-                if conv not in oracles:
-                    oracles[conv] = oracle_cam(cams.spec(name).convention, features[lo:hi], weights,
-                                               class_idx[lo:hi], out_sizes[lo])
-                result.oracle_stats[name].append(agreement.per_map_stats(oracles[conv][: len(m)], m))
+                tol = self._tolerance(name, f, size)
+                stats = agreement.per_map_stats(oracles[_convention(name)][: len(m)], m)
+                result.oracle_stats[name].append({**stats, "tolerance": np.full(len(m), tol)})
+                if np.any(stats["max_rel"] > tol) and (defect := cams.spec(name).known_defect(f.shape[1:3], size)):
+                    result.findings.setdefault(name, defect)
             for a, b in result.pair_stats:
                 if a in maps and b in maps:
-                    k = min(len(maps[a]), len(maps[b]))
-                    result.pair_stats[(a, b)].append(agreement.per_map_stats(maps[a][:k], maps[b][:k]))
+                    n = min(len(maps[a]), len(maps[b]))
+                    tol = max(self._tolerance(a, f, size), self._tolerance(b, f, size))
+                    stats = agreement.per_map_stats(maps[a][:n], maps[b][:n])
+                    result.pair_stats[(a, b)].append({**stats, "tolerance": np.full(n, tol)})
         self.seen += len(features)
+        result.images = self.seen
+
+
+    def _call(self, name: str, f: np.ndarray, k: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
+        """``name`` on copies of its arguments; None (and an entry in ``errors``) when it raises."""
+        args = (f.copy(), self.weights.copy(), k.copy())
+        try:
+            m = cams.get(name)(*args, size)
+        except Exception as exc:  # recorded, never picked; the other implementations go on
+            self.result.errors[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            if "read-only" in str(exc):
+                self.result.mutated.setdefault(name, f"tried to write to its input ({exc})")
+            return None
+        changed = [what for what, arg, orig in zip(("features", "weights", "class_idx"), args, (f, self.weights, k))
+                   if not np.array_equal(arg, orig)]
+        if changed:
+            self.result.mutated.setdefault(name, f"changed its {' and '.join(changed)} argument in place")
+        return np.asarray(m)
+
+    @staticmethod
+    def _tolerance(name: str, f: np.ndarray, size: tuple[int, int]) -> float:
+        return cams.spec(name).tolerance(f.shape[1:3], size)
+
+
+def _convention(name: str) -> str:
+    return json.dumps(cams.spec(name).convention, sort_keys=True)
 
 
 def sweep(impls: list[str], features: np.ndarray, weights: np.ndarray, class_idx: np.ndarray,

@@ -101,10 +101,10 @@ def localization_section(games: dict[str, PointingGame], dataset: str, masks: Ma
     tolerance_frac = masks.tolerance_frac
     sides = np.array(masks.sides, dtype=np.float64)
     tolerances = tolerance_frac * sides
-    rows = [score_row(name, "cam", dataset, np.array(g.hits), labels[: len(g.hits)],
-                      note=None if len(g.hits) == len(labels) else
-                      f"first {len(g.hits)} of {len(labels)} images (profile's slow_impl_limit)")
-            for name, g in games.items()]
+    rows = [{**score_row(name, "cam", dataset, np.array(g.hits), labels[: len(g.hits)],
+                         note=None if len(g.hits) == len(labels) else
+                         f"first {len(g.hits)} of {len(labels)} images (profile's slow_impl_limit)"),
+             "capped": len(g.hits) < len(labels)} for name, g in games.items()]
     center_d = np.array(masks.center_distances)
     rows.append(score_row("center", "baseline", dataset, localization.hits_at(center_d, tolerances), labels,
                           method="always the pixel (H//2, W//2)"))
@@ -121,7 +121,8 @@ def localization_section(games: dict[str, PointingGame], dataset: str, masks: Ma
             "tolerance": {"fraction_of_longer_side": tolerance_frac, "px_min": float(tolerances.min()),
                           "px_max": float(tolerances.max())},
             "class_names": list(class_names), "n_images": len(labels),
-            "rows": rows, "convention_effect": convention_effect(games, reference),
+            "rows": rows, "convention_effect": [{**r, "capped": r["n"] < len(labels)}
+                                                for r in convention_effect(games, reference)],
             "tolerance_sweep": tolerance_sweep(distances, sides, labels, np.array(masks.random_sweep)),
             "best_cam": best["impl"] if best else None,
             "best_minus_center": (best["class_mean_acc"] - center["class_mean_acc"]) if best else None,

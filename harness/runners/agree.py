@@ -9,38 +9,113 @@ import numpy as np
 from harness import agreement, cams
 from harness.config import Profile
 from harness.evaluation import exported
+from harness.cams.scipy_zoom import zoom_edge_sizes
 from harness.evaluation.sweep import SweepResult, sweep
 from harness.model_cams.gradcam import identity_check
 
 
-def adversarial_inputs(profile: Profile) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]]:
-    """Non-smooth random features (512 channels, standard normal, neighbours independent) on the
-    profile's adversarial geometries; deterministic per profile seed."""
+COVERAGE_GRIDS = ((7, 7), (4, 5))  # the seed's grid and a non-square one
+COVERAGE_CHANNELS = 64
+COVERAGE_SHAPES = {"square": (48, 48), "landscape": (48, 64), "portrait": (64, 48)}
+BATCH_INPUT = (7, 7, 60, 80)
+COMMON_PHOTO_SIDE = 375  # the short side of most Pascal VOC and Oxford-IIIT Pet photos
+
+
+def edge_size(n: int) -> int | None:
+    """The output length to check for SciPy's zoom edge bug on an ``n``-sample axis: 375 where it
+    is affected (the common photo side), else the smallest affected length up to 1024, else None."""
+    sizes = zoom_edge_sizes(n)
+    return COMMON_PHOTO_SIDE if COMMON_PHOTO_SIDE in sizes else next(iter(sizes), None)
+
+
+def coverage_geometries(grids) -> list[tuple[int, int, int, int]]:
+    """``(h, w, H, W)`` for every grid: a square, a landscape and a portrait output (so a square
+    grid meets non-square outputs and a non-square grid a square one), and the output sizes at
+    which corner-aligned ``zoom`` reads outside the grid on either axis (:func:`edge_size`)."""
+    out = []
+    for h, w in grids:
+        out += [(h, w, H, W) for H, W in COVERAGE_SHAPES.values()]
+        if (e := edge_size(h)) is not None:
+            out.append((h, w, e, e * 4 // 3))
+        if (e := edge_size(w)) is not None:
+            out.append((h, w, e * 4 // 3, e))
+    return list(dict.fromkeys(out))
+
+
+def checked_batches(profile: Profile) -> list[int]:
+    """Every batch size the latency stage times, and 1."""
+    return sorted({1, *profile.latency.batches, *profile.latency.end_to_end_batches})
+
+
+AgreementInput = tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]
+
+
+def _random_input(rng, batch: int, h: int, w: int, channels: int, size) -> AgreementInput:
+    feats = rng.standard_normal((batch, h, w, channels)).astype(np.float32)
+    weights = rng.standard_normal((channels, 2)).astype(np.float32)
+    return feats, weights, rng.integers(0, 2, batch), tuple(size)
+
+
+def adversarial_inputs(profile: Profile) -> dict[str, AgreementInput]:
+    """Non-smooth random features (standard normal, neighbours independent), deterministic per
+    profile seed, each input checked as one batch:
+
+    * the profile's ``adversarial_geometries`` (512 channels, ``adversarial_batch`` images);
+    * the coverage matrix (:func:`coverage_geometries`) for the seed's 7x7 grid, a 4x5 grid and
+      the profile's grids (64 channels);
+    * one input per batch size the latency stage times, and batch 1 (:func:`checked_batches`).
+
+    The name carries the sizes, and the batch where it is not the profile's."""
     rng = np.random.default_rng([profile.seed, 512])
     out = {}
     for h, w, H, W in profile.adversarial_geometries:
-        feats = rng.standard_normal((profile.adversarial_batch, h, w, 512)).astype(np.float32)
-        weights = rng.standard_normal((512, 2)).astype(np.float32)
-        out[f"random_{h}x{w}x512_to_{H}x{W}"] = (feats, weights, rng.integers(0, 2, profile.adversarial_batch), (H, W))
+        out[f"random_{h}x{w}x512_to_{H}x{W}"] = _random_input(rng, profile.adversarial_batch, h, w, 512, (H, W))
+    grids = dict.fromkeys([*COVERAGE_GRIDS, *((h, w) for h, w, _, _ in profile.adversarial_geometries)])
+    for h, w, H, W in coverage_geometries(grids):
+        name = f"random_{h}x{w}x{COVERAGE_CHANNELS}_to_{H}x{W}"
+        out.setdefault(name, _random_input(rng, profile.adversarial_batch, h, w, COVERAGE_CHANNELS, (H, W)))
+    h, w, H, W = BATCH_INPUT
+    for batch in checked_batches(profile):
+        out[f"random_{h}x{w}x{COVERAGE_CHANNELS}_to_{H}x{W}_b{batch}"] = _random_input(
+            rng, batch, h, w, COVERAGE_CHANNELS, (H, W))
     return out
 
 
-def pair_tolerance(a: str, b: str) -> float:
-    """The pair's float tolerance relative to the reference range: the larger of the two rtols."""
-    return max(cams.spec(a).rtol, cams.spec(b).rtol)
+def pair_tolerance(a: str, b: str, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> float:
+    """The pair's float tolerance relative to the reference range on this geometry: the larger of
+    the two implementations' tolerances there."""
+    return max(cams.spec(a).tolerance(in_hw, out_hw), cams.spec(b).tolerance(in_hw, out_hw))
+
+
+def _within(stats: list[dict]) -> bool:
+    """Every map within the tolerance of its own geometry (the sweep records it per map)."""
+    return all(np.all(s["max_rel"] <= s["tolerance"]) for s in stats)
+
+
+def _tolerance(stats: list[dict]) -> float:
+    return float(max(np.max(s["tolerance"]) for s in stats))
+
+
+MUTATES = "mutates its input"
 
 
 def oracle_rows(input_name: str, result: SweepResult) -> list[dict]:
-    """Each implementation against the oracle of its declared convention on this input."""
+    """Each implementation against the oracle of its declared convention on this input; an
+    implementation that changed its arguments never matches (``reason``), and a known defect of
+    its form at this geometry is named (``finding``)."""
     rows = []
     for name, stats in result.oracle_stats.items():
         if not stats:
             continue
         summary = agreement.summarize(stats)
-        tol = cams.spec(name).rtol
-        rows.append({"impl": name, "input": input_name, "convention": cams.spec(name).convention, "n": summary.n,
-                     "max_rel": summary.max_rel, "pearson": summary.pearson, "tolerance": tol,
-                     "matches": summary.max_rel <= tol})
+        row = {"impl": name, "input": input_name, "convention": cams.spec(name).convention, "n": summary.n,
+               "max_rel": summary.max_rel, "pearson": summary.pearson, "tolerance": _tolerance(stats),
+               "matches": _within(stats) and name not in result.mutated}
+        if name in result.mutated:
+            row["reason"] = f"{MUTATES}: {result.mutated[name]}"
+        if name in result.findings:
+            row["finding"] = result.findings[name]
+        rows.append(row)
     return rows
 
 
@@ -51,12 +126,20 @@ def pair_rows(input_name: str, result: SweepResult, oracle: list[dict]) -> list[
         if not stats:
             continue
         summary = agreement.summarize(stats)
-        tol = pair_tolerance(a, b)
+        tol = _tolerance(stats)
         verdict, why = agreement.verdict(summary, tol, cams.spec(a).convention, cams.spec(b).convention,
-                                         tuple(n for n in (a, b) if n in off))
+                                         tuple(n for n in (a, b) if n in off), within=_within(stats))
+        mutating = [n for n in (a, b) if n in result.mutated]
+        if mutating:
+            verdict, why = "disagree", f"{' and '.join(mutating)} {MUTATES} (a caller's arrays change): a bug to chase"
         rows.append({"a": a, "b": b, "input": input_name, **summary.as_dict(), "tolerance": tol,
                      "verdict": verdict, "explanation": why})
     return rows
+
+
+def error_rows(input_name: str, result: SweepResult) -> list[dict]:
+    """An implementation that raised on this input: its name, the input and the message."""
+    return [{"impl": name, "input": input_name, "message": message} for name, message in result.errors.items()]
 
 
 def twin_rows(rows: list[dict]) -> list[dict]:
@@ -77,14 +160,16 @@ def agreement_section(impls: list[str], model_sweep: SweepResult | None, profile
     """Rows for the model's features (from the shared sweep) and for the adversarial inputs."""
     oracle = oracle_rows("model_features", model_sweep) if model_sweep else []
     rows = pair_rows("model_features", model_sweep, oracle) if model_sweep else []
-    inputs = [{"name": "model_features", "n": model_sweep.n if model_sweep else {}}] if model_sweep else []
+    errors = error_rows("model_features", model_sweep) if model_sweep else []
+    inputs = [{"name": "model_features", "images": model_sweep.images, "n": model_sweep.n}] if model_sweep else []
     for name, (f, w, k, size) in adversarial_inputs(profile).items():
         log(f"agreement on {name}")
-        res = sweep(impls, f, w, k, [size] * len(f))
+        res = sweep(impls, f, w, k, [size] * len(f), chunk=len(f))
         checks = oracle_rows(name, res)
         oracle += checks
         rows += pair_rows(name, res, checks)
-        inputs.append({"name": name, "n": res.n, "shape": list(f.shape), "out_size": list(size)})
+        errors += error_rows(name, res)
+        inputs.append({"name": name, "images": len(f), "n": res.n, "shape": list(f.shape), "out_size": list(size)})
     everywhere_equivalent = {}
     for r in rows:
         key = (r["a"], r["b"])
@@ -92,9 +177,12 @@ def agreement_section(impls: list[str], model_sweep: SweepResult | None, profile
     classes = agreement.equivalence_classes(impls, [p for p, ok in everywhere_equivalent.items() if ok])
     return {
         "reference": cams.REFERENCE,
+        "seed": cams.SEED,
         "inputs": inputs,
         "pairs": rows,
         "oracle_checks": oracle,
+        "errors": errors,
+        "findings": findings(oracle),
         "equivalence_classes": classes,
         "dot_first_twins": twin_rows(rows),
         "conventions": {n: {**cams.spec(n).convention, "order": cams.spec(n).order,
@@ -102,6 +190,15 @@ def agreement_section(impls: list[str], model_sweep: SweepResult | None, profile
                             "device": cams.spec(n).device, "description": cams.spec(n).description} for n in impls},
         "verdict_counts": {v: sum(r["verdict"] == v for r in rows) for v in ("equivalent", "convention", "disagree")},
     }
+
+
+def findings(oracle: list[dict]) -> list[dict]:
+    """Each known defect met, once per input: the finding and the implementations it put off their oracle."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for r in oracle:
+        if "finding" in r:
+            out.setdefault((r["input"], r["finding"]), []).append(r["impl"])
+    return [{"input": i, "finding": f, "impls": names} for (i, f), names in out.items()]
 
 
 GRADCAM_IMAGES = 32

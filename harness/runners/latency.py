@@ -12,6 +12,8 @@ from typing import Callable
 import numpy as np
 
 from harness import cams
+from harness.agreement import per_map_stats
+from harness.cams.oracles import oracle_cam
 from harness.config import LatencyConfig, input_hw
 from harness.errors import DataError
 from harness.timing import timing_stats
@@ -47,6 +49,16 @@ def builtin_map_size(profile) -> tuple[int, int]:
     return (profile.synthetic_size,) * 2 if profile.eval_dataset == "synthetic" else PET_TYPICAL_SIZE
 
 
+def oracle_check(spec, features: np.ndarray, weights: np.ndarray, class_idx: np.ndarray, out: np.ndarray) -> dict:
+    """The first timed output against the oracle of the form's convention, within its tolerance at
+    this geometry: ``oracle_max_rel`` (of each map's range, worst map) and ``matches_oracle``."""
+    out = np.asarray(out)
+    size = out.shape[1:3]
+    want = oracle_cam(spec.convention, features, weights, class_idx, size)
+    max_rel = float(per_map_stats(want, out)["max_rel"].max()) if len(want) else 0.0
+    return {"oracle_max_rel": max_rel, "matches_oracle": max_rel <= spec.tolerance(features.shape[1:3], size)}
+
+
 def cam_rows(geometries: dict[str, tuple[int, int, int, int, int]], cfg: LatencyConfig, calibration_ms: float,
              impls: list[str], log: Callable[[str], None] = lambda s: None) -> tuple[list[dict], list[dict]]:
     """CAM-only rows for every implementation, device, geometry and batch; plus the skipped ones."""
@@ -72,13 +84,14 @@ def cam_rows(geometries: dict[str, tuple[int, int, int, int, int]], cfg: Latency
                     def call(fn=spec.fn, f=f, wts=wts, k=k, size=(H, W)):
                         return fn(f, wts, k, size)
 
+                    checked: dict = {}
                     with placed(device, spec.device):
-                        seconds = clock(call, cfg)
+                        seconds = clock(call, cfg, lambda out: checked.update(oracle_check(spec, f, wts, k, out)))
                         peak = peak_host_mb(call, spec.device)
                     per_image_s = float(np.median(seconds)) / batch
                     rows.append(_row("cam", name, device, geometry, batch, seconds, calibration_ms,
                                      shape={"h": h, "w": w, "channels": c, "out_h": H, "out_w": W},
-                                     peak_host_mb=peak,
+                                     peak_host_mb=peak, **checked,
                                      est_intermediate_mb=spec.bytes_needed(batch, h, w, c, (H, W)) / 2**20))
                     log(f"latency {geometry} {name} {device} b{batch}: {rows[-1]['per_image_ms']:.4g} ms/img")
     return rows, skipped

@@ -33,7 +33,7 @@ from harness.peers.rows import (
 )
 
 MAX_TRIALS = 64
-SEED_CLASS = (cams.REFERENCE, "scipy_separable_dot_zoom", "scipy_dot_zoom")
+SEED_CLASS = (cams.REFERENCE, cams.SEED, "scipy_separable_dot_zoom", "scipy_dot_zoom")
 
 
 def _skip(section: dict, library: str, why: str) -> None:

@@ -15,10 +15,13 @@ import numpy as np
 from scipy import ndimage
 
 
-def clock(fn: Callable[[], object], cfg) -> list[float]:
+def clock(fn: Callable[[], object], cfg, check: Callable[[object], None] | None = None) -> list[float]:
     """Warm up once, then time rounds of ``fn`` under ``cfg`` (a :class:`~harness.config.LatencyConfig`);
-    returns seconds per round."""
-    fn()
+    returns seconds per round. ``check`` is given the warm-up call's output, so that nothing is
+    timed unchecked at no extra call."""
+    first = fn()
+    if check is not None:
+        check(first)
     times: list[float] = []
     while len(times) < cfg.min_rounds or (sum(times) < cfg.target_seconds and len(times) < cfg.max_rounds):
         t0 = time.perf_counter()

@@ -102,7 +102,7 @@ def test_every_implementation_matches_its_declared_conventions_oracle(rng, name,
 
 
 SINGLETON = "scipy_halfpixel_spline2_dot_zoom"
-PEERS = ["scipy_dot_zoom", "scipy_halfpixel_bilinear_dot_zoom", SINGLETON]
+PEERS = [cams.REFERENCE, "scipy_halfpixel_bilinear_dot_zoom", SINGLETON]
 
 
 def _shifted(right):

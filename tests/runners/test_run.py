@@ -6,6 +6,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from harness import cams
 from harness.config import LatencyConfig
 from harness.profiles import PROFILES
 from harness.results import REQUIRED_KEYS, load_results
@@ -38,15 +39,17 @@ def test_results_hold_every_section_and_load_back(first_run):
 
 def test_every_stage_filled_its_section(first_run):
     doc, _, _ = first_run
-    assert {r["input"] for r in doc["agreement"]["pairs"]} == {"model_features", "random_7x7x512_to_24x24",
-                                                               "random_4x5x512_to_30x45"}
+    from harness.runners.agree import adversarial_inputs
+    assert {r["input"] for r in doc["agreement"]["pairs"]} == {"model_features", *adversarial_inputs(MICRO)}
+    assert {"random_7x7x512_to_24x24", "random_4x5x512_to_30x45", "random_7x7x64_to_375x500"} <= set(
+        adversarial_inputs(MICRO))
     assert all(r["explanation"] for r in doc["agreement"]["pairs"] if r["verdict"] != "equivalent")
     assert {r["impl"] for r in doc["agreement"]["oracle_checks"]} == set(doc["agreement"]["conventions"])
     assert doc["agreement"]["gradcam_identity"]["holds"], doc["agreement"]["gradcam_identity"]
     exports = {r["impl"]: r for r in doc["agreement"]["exported_models"]}
     assert set(exports) == {"keras_export_seed", "keras_export_halfpixel_spline2", "keras_export_halfpixel_bilinear"}
     assert all(r["verdict"] == "equivalent" and r["n"] == 12 for r in exports.values()), exports
-    assert "scipy_dot_zoom" in exports["keras_export_seed"]["class"]
+    assert cams.REFERENCE in exports["keras_export_seed"]["class"]
     assert {("end_to_end", n, "cpu") for n in exports} <= {(r["kind"], r["impl"], r["device"]) for r in doc["latency"]["rows"]}
     sweep = doc["localization"]["tolerance_sweep"]
     assert len(sweep["fractions"]) == 21 and {"center", "random", "scipy_dot_zoom"} <= set(sweep["rows"])
