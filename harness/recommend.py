@@ -263,7 +263,12 @@ def recommend(agreement: dict, latency: dict, localization: dict, reference: str
                 "mean_peak_shift_px_vs_reference": _peak_shift(agreement, reference, alt),
                 "pointing_acc_delta_vs_pick": _acc_delta(loc, pick, alt),
             })
+        export = next((r for r in agreement.get("exported_models", []) if pick in r.get("class", [])), None)
+        if export is not None and export["verdict"] != "equivalent":
+            reason += (f"; but its exported model ({export['impl']}) misses the oracle of this convention: do not ship "
+                       "`cam-harness export` of it until that is fixed")
         per_device[device] = {"pick": pick, "reason": reason, "per_image_ms": speeds.get(pick),
+                              "export": {"impl": export["impl"], "verdict": export["verdict"]} if export else None,
                               "fastest_per_class": fastest_per_class, "switching": switching,
                               "not_eligible": {m: gaps[m] or (["blamed by a disagree verdict"] if m in banned else
                                                               ["localizes worse than the reference"])

@@ -140,3 +140,57 @@ def test_mcnemar_known_values():
 def test_empty_sections_give_an_empty_recommendation():
     r = recommend({}, {}, {})
     assert r["per_device"] == {} and speed_table({}) == {}
+
+
+def test_a_candidate_worse_only_past_the_references_cap_is_refused():
+    """The comparison with the reference covered 8 of 100 trials (a capped reference): 8 trials
+    without a loss are no evidence about the other 92, so the candidate is not eligible."""
+    doc = copy.deepcopy(DOC)
+    e = effect(doc, "scipy_dot_zoom")
+    e.update(n=8, hit_to_miss=0, miss_to_hit=0, reference_hits=6, impl_hits=6)
+    r = cpu(doc)
+    assert r["pick"] != "scipy_dot_zoom"
+    assert "compared with the reference on 8 of 100 trials" in r["not_eligible"]["scipy_dot_zoom"][0]
+
+
+def test_a_capped_pointing_row_is_not_evidence():
+    doc = copy.deepcopy(DOC)
+    row = next(r for r in doc["localization"]["rows"] if r["impl"] == "scipy_dot_zoom")
+    row["n"] = 8
+    assert cpu(doc)["pick"] != "scipy_dot_zoom"
+
+
+def test_latency_rows_without_agreement_rows_are_never_picked():
+    """cupy_dot_zoom timed (the latency stage ran after CuPy was installed) but never checked."""
+    doc = copy.deepcopy(DOC)
+    doc["latency"]["rows"].append({**doc["latency"]["rows"][0], "impl": "cupy_dot_zoom", "device": "cpu",
+                                   "per_image_ms": 1e-6})
+    r = cpu(doc)
+    assert r["pick"] == "scipy_dot_zoom"
+    assert r["not_eligible"]["cupy_dot_zoom"][0] == "no oracle check on model_features"
+
+
+def test_a_first_timed_output_off_its_oracle_is_never_picked():
+    doc = copy.deepcopy(DOC)
+    for row in doc["latency"]["rows"]:
+        if row["impl"] == "scipy_dot_zoom" and row["kind"] == "cam":
+            row.update(oracle_max_rel=0.4, matches_oracle=False)
+    r = cpu(doc)
+    assert r["pick"] == "scipy_zoom_dot"
+    assert "misses its oracle" in r["not_eligible"]["scipy_dot_zoom"][0]
+
+
+def test_an_exported_model_that_misses_its_oracle_counts():
+    doc = copy.deepcopy(DOC)
+    doc["agreement"]["exported_models"] = [{"impl": "keras_export_seed", "verdict": "equivalent",
+                                            "class": ["scipy_zoom_dot", "scipy_dot_zoom"]}]
+    r = cpu(doc)
+    assert r["export"] == {"impl": "keras_export_seed", "verdict": "equivalent"} and "do not ship" not in r["reason"]
+    doc["agreement"]["exported_models"][0]["verdict"] = "disagree"
+    r = cpu(doc)
+    assert r["export"]["verdict"] == "disagree" and "do not ship" in r["reason"]
+
+
+def test_the_reason_says_what_was_checked():
+    reason = cpu()["reason"]
+    assert "not blamed by any disagree" in reason and "no disagreement" not in reason

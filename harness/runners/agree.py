@@ -7,16 +7,15 @@ from typing import Callable
 import numpy as np
 
 from harness import agreement, cams
+from harness.cams.scipy_zoom import zoom_edge_sizes
 from harness.config import Profile
 from harness.evaluation import exported
-from harness.cams.scipy_zoom import zoom_edge_sizes
 from harness.evaluation.sweep import SweepResult, sweep
 from harness.model_cams.gradcam import identity_check
 
-
 COVERAGE_GRIDS = ((7, 7), (4, 5))  # the seed's grid and a non-square one
 COVERAGE_CHANNELS = 64
-COVERAGE_SHAPES = {"square": (48, 48), "landscape": (48, 64), "portrait": (64, 48)}
+COVERAGE_SHAPES = {"landscape": (48, 64), "portrait": (64, 48)}
 BATCH_INPUT = (7, 7, 60, 80)
 COMMON_PHOTO_SIDE = 375  # the short side of most Pascal VOC and Oxford-IIIT Pet photos
 
@@ -28,13 +27,22 @@ def edge_size(n: int) -> int | None:
     return COMMON_PHOTO_SIDE if COMMON_PHOTO_SIDE in sizes else next(iter(sizes), None)
 
 
+def exact_square_side(h: int, w: int, least: int = 40) -> int:
+    """The smallest square output side from ``least`` on that every half-pixel source offset of
+    both axes is a multiple of 1/1024 (7x7 -> 56, 4x5 -> 64): where TensorFlow's bicubic offset
+    table is exact, so the tight tolerance applies (:func:`harness.cams.tf_resize.bicubic_tolerance`)."""
+    return next(n for n in range(least, 512 * max(h, w) + 1) if (512 * h) % n == 0 and (512 * w) % n == 0)
+
+
 def coverage_geometries(grids) -> list[tuple[int, int, int, int]]:
-    """``(h, w, H, W)`` for every grid: a square, a landscape and a portrait output (so a square
-    grid meets non-square outputs and a non-square grid a square one), and the output sizes at
-    which corner-aligned ``zoom`` reads outside the grid on either axis (:func:`edge_size`)."""
+    """``(h, w, H, W)`` for every grid: a square output (:func:`exact_square_side`), a landscape
+    and a portrait one (so a square grid meets non-square outputs and a non-square grid a square
+    one), and the output sizes at which corner-aligned ``zoom`` reads outside the grid on either
+    axis (:func:`edge_size`)."""
     out = []
     for h, w in grids:
-        out += [(h, w, H, W) for H, W in COVERAGE_SHAPES.values()]
+        side = exact_square_side(h, w)
+        out += [(h, w, side, side)] + [(h, w, H, W) for H, W in COVERAGE_SHAPES.values()]
         if (e := edge_size(h)) is not None:
             out.append((h, w, e, e * 4 // 3))
         if (e := edge_size(w)) is not None:

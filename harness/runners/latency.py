@@ -85,8 +85,12 @@ def cam_rows(geometries: dict[str, tuple[int, int, int, int, int]], cfg: Latency
                         return fn(f, wts, k, size)
 
                     checked: dict = {}
+
+                    def check(out, spec=spec, f=f, wts=wts, k=k, checked=checked):
+                        checked.update(oracle_check(spec, f, wts, k, out))
+
                     with placed(device, spec.device):
-                        seconds = clock(call, cfg, lambda out: checked.update(oracle_check(spec, f, wts, k, out)))
+                        seconds = clock(call, cfg, check)
                         peak = peak_host_mb(call, spec.device)
                     per_image_s = float(np.median(seconds)) / batch
                     rows.append(_row("cam", name, device, geometry, batch, seconds, calibration_ms,
