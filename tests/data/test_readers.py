@@ -172,3 +172,56 @@ def test_limit_and_bad_specs(tmp_path):
             readers.parse_spec(spec)
     with pytest.raises(DataError, match="category_map targets 'bird'"):
         ClassMap(["cat"], {"x": "bird"})
+
+
+def _coco_with(tmp_path, segmentation=None, bbox=None, shape=(100, 100), category="cat"):
+    import json
+    ann = write_coco(tmp_path, [_image(*shape)], [[{"category": category, "bbox": [0, 0, 5, 5]}]], [category])
+    doc = json.loads(ann.read_text())
+    doc["annotations"][0].update(segmentation=segmentation or [], **({"bbox": bbox} if bbox else {}))
+    ann.write_text(json.dumps(doc))
+    return ann
+
+
+def _rle(mask):
+    from harness.data.writers import rle_counts
+    return {"counts": rle_counts(mask), "size": list(mask.shape)}
+
+
+def _compressed_rle(mask):
+    from pycocotools import mask as mask_utils
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"counts": rle["counts"].decode("ascii"), "size": list(rle["size"])}
+
+
+@pytest.mark.parametrize("segmentation, bbox, says", [
+    (_rle(_box((90, 110), 10, 10, 40, 40)), None, r"annotation id 1 .*RLE segmentation has size \[90, 110\]"),
+    (_compressed_rle(_box((90, 110), 10, 10, 40, 40)), None, r"annotation id 1 .*RLE segmentation has size \[90, 110\]"),
+    ([[10, 10, 120, 10, 120, 50, 10, 50]], None, r"annotation id 1 .*polygon reaches x 10\.\.120"),
+    (None, [80, 80, 30, 10], r"annotation id 1 .*box reaches x 80\.\.110"),
+], ids=["rle-uncompressed", "rle-compressed", "polygon-outside", "bbox-outside"])
+def test_every_coco_annotation_is_checked_against_its_image(tmp_path, segmentation, bbox, says):
+    """A 90x110 RLE on a 100x100 image was accepted and the trial took the RLE's shape."""
+    ann = _coco_with(tmp_path, segmentation, bbox)
+    with pytest.raises(DataError, match=says):
+        _read(f"coco:{ann}:{tmp_path / 'images'}")
+
+
+def test_a_voc_box_outside_its_image_is_refused(tmp_path):
+    write_voc(tmp_path, [("x", _smooth(30, 40), [("dog", (1, 1, 45, 5))])])
+    with pytest.raises(DataError, match=r"x.xml: object 'dog': its box reaches x 0\.\.45"):
+        _read(f"voc:{tmp_path}")
+
+
+def test_a_wrong_size_rle_stops_the_run_with_exit_2_naming_the_annotation(tmp_path, capsys):
+    from pathlib import Path
+
+    from harness.cli import main
+    from harness.data.sources import class_names
+    from harness.profiles import get_profile
+    model = Path(__file__).parents[2] / "baselines" / "smoke.keras"
+    ann = _coco_with(tmp_path, _rle(_box((90, 110), 10, 10, 40, 40)), category=class_names(get_profile("smoke"))[0])
+    code = main(["run", "--profile", "smoke", "--model", str(model), "--data", f"coco:{ann}:{tmp_path / 'images'}",
+                 "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "annotation id 1" in capsys.readouterr().err and not (tmp_path / "out" / "results.json").exists()

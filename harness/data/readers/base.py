@@ -31,3 +31,16 @@ def box_mask(shape: tuple[int, ...], x0: float, y0: float, x1: float, y1: float)
     mask = np.zeros((H, W), dtype=bool)
     mask[max(r0, 0):min(r1, H), max(c0, 0):min(c1, W)] = True
     return mask
+
+
+def check_inside(shape: tuple[int, ...], xs, ys, where: str, what: str = "box") -> None:
+    """Every point ``(x, y)`` of an annotation within the image ``[0, W] x [0, H]`` (pixel edges,
+    so a box may end at ``W``); a :class:`DataError` naming the annotation otherwise: the
+    annotation belongs to another image, or to this one at another size."""
+    from harness.data.decode import DataError
+    H, W = shape[:2]
+    xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+    if xs.size and (xs.min() < 0 or xs.max() > W or ys.min() < 0 or ys.max() > H):
+        raise DataError(f"{where}: its {what} reaches x {xs.min():g}..{xs.max():g}, y {ys.min():g}..{ys.max():g}, "
+                        f"outside its {H}x{W} (HxW) image; fix or drop the annotation (it may belong to another image, "
+                        "or to this one at another size)")

@@ -14,12 +14,27 @@ from typing import Iterator
 import numpy as np
 
 from harness.data.decode import DataError, check_mask_size
-from harness.data.readers.base import Record, box_mask
+from harness.data.readers.base import Record, box_mask, check_inside
 
 
 def _has_segmentation(ann: dict) -> bool:
     seg = ann.get("segmentation")
     return bool(seg) and (isinstance(seg, dict) or any(len(p) >= 6 for p in seg))
+
+
+def _check_segmentation(seg, shape: tuple[int, ...], where: str) -> None:
+    """An RLE's own ``size`` (compressed or uncompressed) is its image's ``[height, width]``, and a
+    polygon's points lie within the image: otherwise ``annToMask`` would silently give a mask of
+    another shape, or clip the object."""
+    if isinstance(seg, dict):
+        size = seg.get("size")
+        if not isinstance(size, list) or [int(v) for v in size] != [shape[0], shape[1]]:
+            raise DataError(f"{where}: its RLE segmentation has size {size} but the image is {shape[0]}x{shape[1]} "
+                            "(HxW); an RLE's 'size' must be [height, width] of its own image: re-encode the mask at "
+                            "the image's size, or fix the annotation's image_id")
+        return
+    for polygon in seg:
+        check_inside(shape, polygon[0::2], polygon[1::2], where, "polygon")
 
 
 def _masks(coco, image_id: int, image_path: Path, ann_file: Path):
@@ -31,10 +46,13 @@ def _masks(coco, image_id: int, image_path: Path, ann_file: Path):
         out = []
         for ann in coco.imgToAnns.get(image_id, []):
             name = coco.cats[ann["category_id"]]["name"]
+            where = f"{ann_file}: annotation id {ann.get('id')} (image id {image_id}, {info['file_name']})"
             if _has_segmentation(ann):
+                _check_segmentation(ann["segmentation"], shape, where)
                 mask = coco.annToMask(ann).astype(bool)
             elif ann.get("bbox"):
                 x, y, w, h = ann["bbox"]
+                check_inside(shape, [x, x + w], [y, y + h], where)
                 mask = box_mask(shape, x, y, x + w, y + h)
             else:
                 mask = np.zeros(shape[:2], bool)
