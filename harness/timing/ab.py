@@ -6,7 +6,8 @@ build the same inputs and differ only in the ``harness`` package they import. Fo
 configuration (implementation, device, geometry, batch) both sides are warmed up, then measured in
 rounds A, B, B, A, ... so that drift and load hit both alike. :mod:`harness.gate.ab_stats` turns
 the rounds into a ratio of quantiles (the lower quartile by default) with a bootstrap interval and
-a verdict under the policy's factor.
+a verdict under the policy's factor. A configuration flagged ``slower`` is measured a second time
+and fails only if it flags again (:func:`confirmed`).
 """
 from __future__ import annotations
 
@@ -143,6 +144,21 @@ def time_config(base: list[Side], head: list[Side], where: dict, shape: list[int
             "base_s": series["base"], "head_s": series["head"]}
 
 
+def confirmed(measure: Callable[[], dict]) -> dict:
+    """A configuration's row; one flagged ``slower`` is measured again with fresh interleaved
+    rounds and stays ``slower`` only if the second measurement flags too (a burst of load on a
+    shared machine hits one measurement, a regression both). The first measurement is kept in
+    ``first``, and ``confirmed`` says whether the second agreed."""
+    row = measure()
+    if row.get("verdict") != "slower":
+        return row
+    again = measure()
+    first = {k: row[k] for k in ("ratio", "ci_low", "ci_high", "verdict", "base_s", "head_s")}
+    if "error" in again:
+        return {**row, "first": first, "confirmed": True, "confirmation_error": again["error"]}
+    return {**again, "first": first, "confirmed": again.get("verdict") == "slower"}
+
+
 def configurations(profile: Profile, geometries: dict[str, tuple[int, int, int, int, int]],
                    shared: set[tuple[str, str]], only: set[str] | None = None) -> tuple[list[tuple[dict, list[int]]], list[dict]]:
     """``(where, shape)`` for every shared implementation (or those in ``only``) and device x
@@ -184,7 +200,8 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
         todo, skipped = configurations(profile, geometries, base_configs & head_configs, only)
         rows, errors = [], []
         for i, (where, shape) in enumerate(todo, 1):
-            row = time_config(sides["base"], sides["head"], where, shape, policy)
+            row = confirmed(lambda where=where, shape=shape: time_config(sides["base"], sides["head"], where, shape,
+                                                                         policy))
             if "error" in row:
                 errors.append(row)
             elif "reason" in row:
