@@ -159,3 +159,16 @@ def test_a_large_gallery_image_is_reduced_before_it_is_drawn():
     malformed, drawn = figures.gallery(["x", item], ["m"])
     heights = [figures._open_png(png).height for png in (malformed, drawn)]
     assert heights[0] < 80 < heights[1], heights  # a one-line placeholder, then the two panels
+
+
+def test_findings_errors_and_ineligible_forms_are_shown():
+    doc = copy.deepcopy(FIXTURE)
+    doc["agreement"]["findings"] = [{"input": "random_7x7x64_to_375x500", "impls": ["scipy_dot_zoom"],
+                                     "finding": "scipy.ndimage.zoom reads outside the grid"}]
+    doc["agreement"]["errors"] = [{"impl": "cv2_dot_resize", "input": "random_7x7x64_to_64x48",
+                                   "message": "RuntimeError: <no portrait>"}]
+    doc["recommendation"]["per_device"]["cpu"]["not_eligible"] = {"cupy_dot_zoom": ["no oracle check on model_features"]}
+    html = render_html(doc)
+    assert "Known defects met" in html and "scipy.ndimage.zoom reads outside the grid" in html
+    assert "Implementations that raised" in html and "RuntimeError: &lt;no portrait&gt;" in html
+    assert "cupy_dot_zoom: no oracle check on model_features" in html
