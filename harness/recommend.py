@@ -194,10 +194,15 @@ def targets(latency: dict, classes: list[list[str]], reference: str, pick_cpu: s
 
 
 def _findings_text(agreement: dict, names: set[str]) -> str:
-    """The known defects that put members of ``names`` off their oracle, once each."""
-    seen = dict.fromkeys(f"{', '.join(f['impls'])}: {f['finding']} on {f['input']}"
-                         for f in agreement.get("findings", []) if set(f["impls"]) & names)
-    return "; ".join(seen)
+    """The known defects that put members of ``names`` off their oracle: per group of forms, the
+    first finding and the inputs it was met on."""
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for f in agreement.get("findings", []):
+        if set(f["impls"]) & names:
+            groups.setdefault(tuple(f["impls"]), []).append(f)
+    return "; ".join(f"{', '.join(impls)}: {found[0]['finding']}"
+                     + (f" (met on {len(found)} inputs: {', '.join(x['input'] for x in found)})" if len(found) > 1 else "")
+                     for impls, found in groups.items())
 
 
 def _changes_convention(agreement: dict, reference: str, impl: str) -> bool:
