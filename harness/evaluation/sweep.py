@@ -105,7 +105,6 @@ class Sweeper:
         self.seen += len(features)
         result.images = self.seen
 
-
     def _call(self, name: str, f: np.ndarray, k: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
         """``name`` on copies of its arguments; None (and an entry in ``errors``) when it raises."""
         args = (f.copy(), self.weights.copy(), k.copy())
