@@ -27,6 +27,16 @@ def _plt():
     return plt
 
 
+def _plain_log_ticks(axis) -> None:
+    """Tick labels of a log axis as plain numbers (``0.01``, ``1``, ``1000``). Matplotlib's default
+    log labels are mathtext (``$\\mathdefault{10^{3}}$``), which prints raw once mathtext is off
+    (it is off so that a ``$`` in a name is drawn as text)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    axis.set_major_locator(LogLocator(base=10))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _encode(fig) -> str:
     plt = _plt()
     buf = io.BytesIO()
@@ -107,6 +117,7 @@ def latency_per_device(rows: list[dict], geometry: str) -> str | None:
     ax.set_yticks(range(len(sel)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis)
     ax.set_xlabel("ms per image (batch 1, log scale)")
     ax.grid(axis="x", alpha=0.3, which="both")
     return _encode(fig)
@@ -121,8 +132,13 @@ def batch_scaling(rows: list[dict], geometry: str) -> str | None:
     for key in sorted({(r["impl"], r["device"]) for r in sel}):
         pts = sorted((r["batch"], r["per_image_ms"]) for r in sel if (r["impl"], r["device"]) == key)
         ax.plot(*zip(*pts), marker="o", label=f"{key[0]} [{key[1]}]")
+    from matplotlib.ticker import NullFormatter
+    batches = sorted({r["batch"] for r in sel})
     ax.set_xscale("log", base=2)
+    ax.set_xticks(batches, [str(b) for b in batches])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yscale("log")
+    _plain_log_ticks(ax.yaxis)
     ax.set_xlabel("batch size")
     ax.set_ylabel("ms per image")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))

@@ -172,3 +172,24 @@ def test_findings_errors_and_ineligible_forms_are_shown():
     assert "Known defects met" in html and "scipy.ndimage.zoom reads outside the grid" in html
     assert "Implementations that raised" in html and "RuntimeError: &lt;no portrait&gt;" in html
     assert "cupy_dot_zoom: no oracle check on model_features" in html
+
+
+def test_no_tick_label_is_raw_mathtext(monkeypatch):
+    """Issue 20, item 1: with mathtext off (so '$' in names is text), matplotlib's default log
+    labels printed as '$\\mathdefault{10^{3}}$'. Every tick label of every figure is read back."""
+    from harness.report import figures
+    labels = []
+    encode = figures._encode
+
+    def reading(fig):
+        fig.canvas.draw()
+        labels.extend(t.get_text() for ax in fig.axes for t in (*ax.get_xticklabels(), *ax.get_yticklabels()))
+        return encode(fig)
+
+    monkeypatch.setattr(figures, "_encode", reading)
+    doc = copy.deepcopy(FIXTURE)
+    doc["latency"]["rows"] += [{**r, "batch": 8, "per_image_ms": r["per_image_ms"] / 4}
+                               for r in doc["latency"]["rows"] if r["kind"] == "cam"]
+    render_html(doc)
+    assert labels and any(re.fullmatch(r"[0-9.e+-]+", t) for t in labels)
+    assert not [t for t in labels if "mathdefault" in t or "$" in t]
