@@ -195,7 +195,7 @@ def test_a_value_error_from_a_bug_is_3_and_a_harness_error_is_2(tmp_path, capsys
 def test_an_environment_error_is_exit_2_naming_the_path_without_a_traceback(code, says, tmp_path, capsys, monkeypatch):
     import os
 
-    def refuse(doc, out_dir):
+    def refuse(doc, out_dir, *more):
         raise OSError(code, os.strerror(code), str(tmp_path / "index.html"))
 
     monkeypatch.setattr("harness.report.render_report", refuse)

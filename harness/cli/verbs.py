@@ -131,12 +131,14 @@ def _train(args) -> int:
 def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", type=Path, required=True, help="the results.json to render")
     p.add_argument("--out", type=Path, required=True, help="folder for index.html")
+    p.add_argument("--ab", type=Path, default=None, metavar="FILE",
+                   help="an ab.json to show in the report (default: OUT/ab.json when it is there)")
 
 
 def _report(args) -> int:
     from harness.report import render_report
     from harness.results import load_results
-    print(render_report(load_results(args.results), args.out))
+    print(render_report(load_results(args.results), args.out, args.ab))
     return EXIT_OK
 
 

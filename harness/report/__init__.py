@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.atomic import atomic_write_text
-from harness.report import figures
+from harness.report import figures, tables
 
 VERDICT_RANK = {"equivalent": 0, "convention": 1, "disagree": 2}
 
@@ -43,11 +43,17 @@ def _explanation_groups(agreement: dict) -> list[dict]:
     return out
 
 
-def build_context(doc: dict) -> dict:
+def _picks(doc: dict) -> set[str]:
+    return {d.get("pick") for d in doc.get("recommendation", {}).get("per_device", {}).values()} - {None}
+
+
+def build_context(doc: dict, ab: dict | None = None) -> dict:
     latency_rows = doc.get("latency", {}).get("rows", [])
     loc_rows = doc.get("localization", {}).get("rows", [])
     impls = list(doc.get("agreement", {}).get("conventions", {})) or sorted(
         {n for g in doc.get("gallery", []) for n in g.get("maps", {})})
+    cpu_pick = doc.get("recommendation", {}).get("per_device", {}).get("cpu", {}).get("pick")
+    pivot = tables.latency_pivot(doc.get("latency", {}), _picks(doc))
     return {
         "doc": doc,
         "env": doc.get("environment", {}),
@@ -58,14 +64,19 @@ def build_context(doc: dict) -> dict:
         "matrix": _agreement_matrix(doc.get("agreement", {})),
         "explanation_groups": _explanation_groups(doc.get("agreement", {})),
         "latency": doc.get("latency", {}),
+        "latency_pivot": pivot,
         "localization": doc.get("localization", {}),
         "recommendation": doc.get("recommendation", {}),
+        "picks": _picks(doc),
         "gate": doc.get("gate"),
+        "ab": ab,
+        "ci_status": tables.ci_status(doc.get("gate"), ab),
+        "downloads": tables.downloads(pivot, doc.get("localization", {})),
         "figures": {
             "training": figures.training_curve(doc.get("model", {}).get("history", {})),
-            "latency_seed": figures.latency_per_device(latency_rows, "seed"),
-            "latency_profile": figures.latency_per_device(latency_rows, "profile"),
-            "scaling_seed": figures.batch_scaling(latency_rows, "seed"),
+            "latency_seed": figures.latency_per_device(latency_rows, "seed", impls, cpu_pick),
+            "latency_profile": figures.latency_per_device(latency_rows, "profile", impls, cpu_pick),
+            "scaling_seed": figures.batch_scaling(latency_rows, "seed", impls, cpu_pick),
             "pointing": figures.pointing_chart(loc_rows),
             "tolerance_sweep": figures.tolerance_sweep_chart(doc.get("localization", {}).get("tolerance_sweep")),
         },
@@ -74,15 +85,19 @@ def build_context(doc: dict) -> dict:
     }
 
 
-def render_html(doc: dict) -> str:
+def render_html(doc: dict, ab: dict | None = None) -> str:
+    """The report of ``doc``; ``ab`` is an ab.json document to show beside it (or None)."""
     import jinja2
     env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                              undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = lambda v, fmt=".3g": format(v, fmt) if isinstance(v, (int, float)) else "–"
-    return env.get_template("report.html.j2").render(**build_context(doc))
+    return env.get_template("report.html.j2").render(**build_context(doc, ab))
 
 
-def render_report(doc: dict, out_dir: str | Path) -> Path:
-    """Write ``out_dir/index.html`` atomically and return its path."""
-    return atomic_write_text(Path(out_dir) / "index.html", render_html(doc))
+def render_report(doc: dict, out_dir: str | Path, ab_path: str | Path | None = None) -> Path:
+    """Write ``out_dir/index.html`` atomically and return its path. The A/B comparison shown is
+    ``ab_path``, else ``out_dir/ab.json`` when it is there."""
+    beside = Path(out_dir) / "ab.json"
+    path = Path(ab_path) if ab_path else (beside if beside.is_file() else None)
+    return atomic_write_text(Path(out_dir) / "index.html", render_html(doc, tables.load_ab(path) if path else None))

@@ -103,35 +103,59 @@ def training_curve(history: dict) -> str | None:
     return _encode(fig)
 
 
-def latency_per_device(rows: list[dict], geometry: str) -> str | None:
-    """Per-image time at batch 1, one bar per implementation and device, log scale."""
+MARKERS = "osD^v<>phX*"
+
+
+def style(name: str, names: list[str]) -> dict:
+    """One colour and marker per implementation, from its place in ``names`` (the document's
+    implementation order), so a form looks the same in every chart."""
+    import matplotlib
+    i = names.index(name) if name in names else len(names) + sum(map(ord, name))
+    return {"color": matplotlib.colormaps["tab20"](i % 20), "marker": MARKERS[i % len(MARKERS)]}
+
+
+def latency_per_device(rows: list[dict], geometry: str, names: list[str] | None = None,
+                       pick: str | None = None) -> str | None:
+    """Per-image time at batch 1, one bar per implementation and device, log scale, each bar
+    labelled with its value; the pick's bar outlined and its label bold."""
     sel = [r for r in rows if r["kind"] == "cam" and r["geometry"] == geometry and r["batch"] == 1]
     if not sel:
         return None
+    names = names or sorted({r["impl"] for r in sel})
     sel.sort(key=lambda r: r["per_image_ms"])
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(sel) + 1))
-    labels = [f"{r['impl']} [{r['device']}]" for r in sel]
-    ax.barh(range(len(sel)), [r["per_image_ms"] for r in sel],
-            color=["#d62728" if r["device"].startswith("gpu") else "#1f77b4" for r in sel])
+    fig, ax = plt.subplots(figsize=(8, 0.22 * len(sel) + 0.9))
+    labels = [f"{r['impl']} [{r['device']}]" + ("  ← pick" if r["impl"] == pick else "") for r in sel]
+    values = [r["per_image_ms"] for r in sel]
+    bars = ax.barh(range(len(sel)), values, color=[style(r["impl"], names)["color"] for r in sel],
+                   edgecolor=["black" if r["impl"] == pick else "none" for r in sel], linewidth=1.5)
+    ax.bar_label(bars, labels=[f"{v:.3g} ms" for v in values], padding=3, fontsize=7)
     ax.set_yticks(range(len(sel)), labels, fontsize=8)
+    for tick, r in zip(ax.get_yticklabels(), sel):
+        tick.set_fontweight("bold" if r["impl"] == pick else "normal")
     ax.invert_yaxis()
     ax.set_xscale("log")
+    ax.set_xlim(min(values) / 2, max(values) * 8)
     _plain_log_ticks(ax.xaxis)
     ax.set_xlabel("ms per image (batch 1, log scale)")
     ax.grid(axis="x", alpha=0.3, which="both")
     return _encode(fig)
 
 
-def batch_scaling(rows: list[dict], geometry: str) -> str | None:
+def batch_scaling(rows: list[dict], geometry: str, names: list[str] | None = None, pick: str | None = None) -> str | None:
+    """Per-image time against the batch size, one line per implementation and device, each with
+    its own colour and marker; the pick drawn thicker."""
     sel = [r for r in rows if r["kind"] == "cam" and r["geometry"] == geometry]
     if not sel:
         return None
+    names = names or sorted({r["impl"] for r in sel})
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4))
     for key in sorted({(r["impl"], r["device"]) for r in sel}):
         pts = sorted((r["batch"], r["per_image_ms"]) for r in sel if (r["impl"], r["device"]) == key)
-        ax.plot(*zip(*pts), marker="o", label=f"{key[0]} [{key[1]}]")
+        ax.plot(*zip(*pts), **style(key[0], names), lw=3 if key[0] == pick else 1.2,
+                linestyle="--" if key[1].startswith("gpu") else "-",
+                label=f"{key[0]} [{key[1]}]" + (" (pick)" if key[0] == pick else ""))
     from matplotlib.ticker import NullFormatter
     batches = sorted({r["batch"] for r in sel})
     ax.set_xscale("log", base=2)
@@ -151,7 +175,7 @@ def pointing_chart(rows: list[dict]) -> str | None:
     if not rows:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1))
+    fig, ax = plt.subplots(figsize=(8, 0.22 * len(rows) + 0.9))
     y = np.arange(len(rows))
     pooled = np.array([r["pointing_acc"] for r in rows])
     err = np.clip([[r["pointing_acc"] - r["ci_low"] for r in rows], [r["ci_high"] - r["pointing_acc"] for r in rows]], 0, 1)

@@ -73,8 +73,23 @@ def ab(profile: Profile, geometries: dict, policy: Policy, out_dir: Path, base_r
     doc = {**doc, "base": {"rev": base_rev, "sha": sha}, "head": {"tree": str(repo), **env["commit"]},
            "environment": env}
     atomic_write_json(Path(out_dir) / "ab.json", doc)
+    _rerender(Path(out_dir), log)
     if not doc["rows"]:
         raise AbError(f"compared nothing: every configuration was skipped ({len(doc['skipped'])}) or failed "
                       f"({len(doc['errors'])}); the reasons are in {Path(out_dir) / 'ab.json'}. Raise the policy's "
                       "ab.config_budget_s or check the errors: an A/B that timed nothing cannot pass")
     return doc
+
+
+def _rerender(out_dir: Path, log: Callable[[str], None]) -> None:
+    """Render ``out_dir/index.html`` again with the A/B section, when results.json is there."""
+    from harness.report import render_report
+    from harness.results import ResultsError, load_results
+    if not (out_dir / "results.json").is_file():
+        return
+    try:
+        doc = load_results(out_dir / "results.json")
+    except ResultsError as exc:
+        log(f"ab: {out_dir / 'index.html'} not re-rendered: {exc}")
+        return
+    log(f"ab: re-rendered {render_report(doc, out_dir, out_dir / 'ab.json')} with the A/B section")

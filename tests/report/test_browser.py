@@ -33,8 +33,8 @@ def browser():
         b.close()
 
 
-def open_report(browser, path: Path):
-    page = browser.new_page()
+def open_report(browser, path: Path, width: int = 1400):
+    page = browser.new_page(viewport={"width": width, "height": 900})
     errors, requests = [], []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -42,6 +42,23 @@ def open_report(browser, path: Path):
     page.goto(path.resolve().as_uri())
     page.wait_for_load_state("load")
     return page, errors, requests
+
+
+def layout(browser, path: Path) -> dict:
+    """Page height at 1400 px with every fold closed, page width at 390 px, and the table of
+    contents' links that lead nowhere."""
+    out = {}
+    for width in (1400, 390):
+        page, errors, requests = open_report(browser, path, width)
+        assert errors == [] and all(u.startswith(("file:", "data:")) for u in requests)
+        assert page.evaluate("[...document.querySelectorAll('details')].every(d => !d.open)")
+        out[width] = page.evaluate("[document.documentElement.scrollHeight, document.documentElement.scrollWidth]")
+        out["dead_links"] = page.evaluate(
+            "[...document.querySelectorAll('nav.toc a')].map(a => a.getAttribute('href'))"
+            ".filter(h => !document.getElementById(h.slice(1)))")
+        out["toc"] = page.locator("nav.toc a").count()
+        page.close()
+    return out
 
 
 def check_report(browser, path: Path):
@@ -61,6 +78,40 @@ def test_fixture_report_loads_cleanly(browser, tmp_path):
     check_report(browser, render_report(FIXTURE, tmp_path))
 
 
+def test_a_phone_gets_no_page_scroll_and_the_contents_lead_somewhere(browser, tmp_path):
+    doc = copy.deepcopy(FIXTURE)
+    doc["agreement"]["pairs"][0]["a"] = "an_implementation_with_a_very_long_name_" * 3
+    got = layout(browser, render_report(doc, tmp_path))
+    assert got[390][1] <= 390, got
+    assert got["toc"] >= 12 and got["dead_links"] == []
+
+
+def test_the_gate_block_says_latency_was_not_gated_and_why(browser, tmp_path):
+    doc = copy.deepcopy(FIXTURE)
+    doc["gate"] = {"baseline": "baselines/smoke.json", "passed": True, "compared": 485, "failures": [], "notes": [],
+                   "latency_gated": False, "machine_differences": ["cpu", "simd"]}
+    page, _, _ = open_report(browser, render_report(doc, tmp_path))
+    text = page.inner_text("section#gate")
+    assert "Latency not gated" in text and "cpu, simd" in text
+    assert "latency not gated" in page.inner_text("section#summary")
+    page.close()
+
+
+def test_an_ab_json_beside_the_results_lists_every_configuration(browser, tmp_path):
+    rows = [{"impl": f"impl_{i}", "device": "cpu", "geometry": "seed", "batch": 1, "ratio": 1.0, "ci_low": 0.9,
+             "ci_high": 1.1, "verdict": "same"} for i in range(7)]
+    rows[3].update(verdict="same", first={"ratio": 1.4, "verdict": "slower"}, confirmed=False)
+    (tmp_path / "ab.json").write_text(json.dumps({
+        "kind": "ab", "schema_version": 1, "passed": True, "rows": rows, "skipped": [], "errors": [],
+        "ratio_range": [1.0, 1.0], "base": {"rev": "abc123", "sha": "abc123" * 6}, "head": {"sha": "def456" * 6}}))
+    page, errors, _ = open_report(browser, render_report(FIXTURE, tmp_path))
+    assert errors == []
+    assert "A/B" in page.inner_text("section#ab h2") and "abc123" in page.inner_text("section#ab")
+    assert page.locator("#ab-rows tr").count() == len(rows) + 1
+    assert "1.400 (slower)" in page.text_content("#ab-rows")
+    page.close()
+
+
 def test_hostile_dataset_name_renders_as_text(browser, tmp_path):
     doc = copy.deepcopy(FIXTURE)
     doc["localization"]["dataset"] = EVIL
@@ -73,5 +124,12 @@ def test_hostile_dataset_name_renders_as_text(browser, tmp_path):
 
 @pytest.mark.skipif(not os.environ.get("CAM_HARNESS_REPORT"), reason="CAM_HARNESS_REPORT names no report")
 def test_named_report_loads_cleanly(browser):
-    images = check_report(browser, Path(os.environ["CAM_HARNESS_REPORT"]))
+    """The smoke report of CI: a page a user reads in a minute (at most 6,000 px at 1400 px with
+    the folds closed) and no page scroll on a phone."""
+    path = Path(os.environ["CAM_HARNESS_REPORT"])
+    images = check_report(browser, path)
     assert any(alt.startswith("gallery") for _, _, alt in images)
+    got = layout(browser, path)
+    assert got[1400][0] <= 6000, got
+    assert got[390][1] <= 390, got
+    assert got["dead_links"] == []

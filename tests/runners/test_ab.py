@@ -194,3 +194,18 @@ def test_a_row_that_is_not_flagged_is_measured_once():
     calls = []
     row = confirm(lambda: calls.append(1) or {"verdict": "same", "ratio": 1.0})
     assert row == {"verdict": "same", "ratio": 1.0} and len(calls) == 1
+
+
+def test_ab_re_renders_the_report_beside_it_with_the_ab_section(tmp_path, monkeypatch):
+    from harness.runners import ab as ab_verb
+    row = {"impl": "cv2_dot_resize", "device": "cpu", "geometry": "seed", "batch": 1, "ratio": 1.01, "ci_low": 0.98,
+           "ci_high": 1.03, "verdict": "same"}
+    monkeypatch.setattr(ab_verb, "run_ab", lambda *a, **k: {"kind": "ab", "rows": [row], "skipped": [], "errors": [],
+                                                           "passed": True, "ratio_range": [1.01, 1.01],
+                                                           "regressions": [], "only_in_base": [], "only_in_head": [],
+                                                           "seconds": 1.0})
+    fixture = Path(__file__).parent.parent / "gate" / "fixtures" / "results_small.json"
+    (tmp_path / "results.json").write_text(fixture.read_text())
+    assert main(["ab", "--base", "HEAD", "--out", str(tmp_path)]) == 0
+    html = (tmp_path / "index.html").read_text()
+    assert 'id="ab-rows"' in html and "cv2_dot_resize" in html and "1.010" in html
