@@ -7,7 +7,8 @@ configuration (implementation, device, geometry, batch) both sides are warmed up
 rounds A, B, B, A, ... so that drift and load hit both alike. :mod:`harness.gate.ab_stats` turns
 the rounds into a ratio of quantiles (the lower quartile by default) with a bootstrap interval and
 a verdict under the policy's factor. A configuration flagged ``slower`` is measured a second time
-and fails only if it flags again (:func:`confirmed`).
+and fails only if the verdict on both measurements' rounds together is still ``slower``
+(:func:`confirmed`).
 """
 from __future__ import annotations
 
@@ -138,17 +139,28 @@ def time_config(base: list[Side], head: list[Side], where: dict, shape: list[int
             if "error" in reply:
                 return {**where, "error": f"{side.label}: {reply['error']}", "side": side.label}
             series[side.label].append(reply["seconds"])
-    est = ratio_estimate(series["base"], series["head"], ab.confidence, int(ab.resamples), quantile=ab.quantile)
-    factor = policy.check("ab.ratio").limit
-    return {**where, "number": number, **est.as_dict(), "verdict": ab_verdict(est, factor), "factor": factor,
+    return {**where, "number": number, **judgement(policy)(series["base"], series["head"]),
             "base_s": series["base"], "head_s": series["head"]}
 
 
-def confirmed(measure: Callable[[], dict]) -> dict:
+def judgement(policy: Policy) -> Callable[[list[float], list[float]], dict]:
+    """The ratio estimate and verdict of a configuration's rounds, under ``policy``."""
+    ab, factor = policy.ab, policy.check("ab.ratio").limit
+
+    def judge(base: list[float], head: list[float]) -> dict:
+        est = ratio_estimate(base, head, ab.confidence, int(ab.resamples), quantile=ab.quantile)
+        return {**est.as_dict(), "verdict": ab_verdict(est, factor), "factor": factor}
+    return judge
+
+
+def confirmed(measure: Callable[[], dict], judge: Callable[[list[float], list[float]], dict]) -> dict:
     """A configuration's row; one flagged ``slower`` is measured again with fresh interleaved
-    rounds and stays ``slower`` only if the second measurement flags too (a burst of load on a
-    shared machine hits one measurement, a regression both). The first measurement is kept in
-    ``first``, and ``confirmed`` says whether the second agreed."""
+    rounds, and the verdict is taken again by ``judge`` on the rounds of both measurements
+    together (per-call times, so measurements of different lengths pool). A burst of load that
+    hit one measurement is diluted by the other; a regression is in both, and pooling keeps a
+    real slowdown from escaping through one unlucky second measurement. ``first`` keeps the
+    first measurement, ``second`` the second alone, and ``confirmed`` says whether the pooled
+    verdict is still ``slower``."""
     row = measure()
     if row.get("verdict") != "slower":
         return row
@@ -156,7 +168,11 @@ def confirmed(measure: Callable[[], dict]) -> dict:
     first = {k: row[k] for k in ("ratio", "ci_low", "ci_high", "verdict", "base_s", "head_s")}
     if "error" in again:
         return {**row, "first": first, "confirmed": True, "confirmation_error": again["error"]}
-    return {**again, "first": first, "confirmed": again.get("verdict") == "slower"}
+    second = {k: again[k] for k in ("ratio", "ci_low", "ci_high", "verdict", "base_s", "head_s")}
+    base, head = row["base_s"] + again["base_s"], row["head_s"] + again["head_s"]
+    pooled = judge(base, head)
+    return {**row, **pooled, "base_s": base, "head_s": head, "first": first, "second": second,
+            "confirmed": pooled["verdict"] == "slower"}
 
 
 def configurations(profile: Profile, geometries: dict[str, tuple[int, int, int, int, int]],
@@ -201,7 +217,7 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
         rows, errors = [], []
         for i, (where, shape) in enumerate(todo, 1):
             row = confirmed(lambda where=where, shape=shape: time_config(sides["base"], sides["head"], where, shape,
-                                                                         policy))
+                                                                         policy), judgement(policy))
             if "error" in row:
                 errors.append(row)
             elif "reason" in row:
