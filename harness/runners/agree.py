@@ -89,12 +89,6 @@ def adversarial_inputs(profile: Profile) -> dict[str, AgreementInput]:
     return out
 
 
-def pair_tolerance(a: str, b: str, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> float:
-    """The pair's float tolerance relative to the reference range on this geometry: the larger of
-    the two implementations' tolerances there."""
-    return max(cams.spec(a).tolerance(in_hw, out_hw), cams.spec(b).tolerance(in_hw, out_hw))
-
-
 def _within(stats: list[dict]) -> bool:
     """Every map within the tolerance of its own geometry (the sweep records it per map)."""
     return all(np.all(s["max_rel"] <= s["tolerance"]) for s in stats)
