@@ -110,8 +110,10 @@ def _skip(where: dict, reason: str) -> dict:
     return {**where, "reason": reason}
 
 
-def time_config(base: list[Side], head: list[Side], where: dict, shape: list[int], policy: Policy) -> dict:
-    """Warm every process, size one measurement, then interleaved rounds; a row or a skip/error entry.
+def time_config(base: list[Side], head: list[Side], where: dict, shape: list[int], policy: Policy,
+                number: int | None = None) -> dict:
+    """Warm every process, size one measurement (or take ``number`` calls, to repeat an earlier
+    measurement exactly), then interleaved rounds; a row or a skip/error entry.
 
     Round ``r`` measures process ``r % P`` of each side, A then B on even rounds and B then A on
     odd ones, so a bias of one process (its core, its memory layout) spreads over the rounds
@@ -125,7 +127,7 @@ def time_config(base: list[Side], head: list[Side], where: dict, shape: list[int
         if "error" in reply:
             return {**where, "error": f"{side.label}: {reply['error']}", "side": side.label}
         first.setdefault(side.label, reply["seconds"])
-    number = max(1, math.ceil(ab.min_measure_s / first["base"]))
+    number = number or max(1, math.ceil(ab.min_measure_s / first["base"]))
     cost = (first["base"] * number + ab.settle_s) * ab.rounds * 2
     if cost > ab.config_budget_s:
         return _skip(where, f"about {cost:.1f} s at {ab.rounds} rounds, over the {ab.config_budget_s:g} s budget "
@@ -153,10 +155,11 @@ def judgement(policy: Policy) -> Callable[[list[float], list[float]], dict]:
     return judge
 
 
-def confirmed(measure: Callable[[], dict], judge: Callable[[list[float], list[float]], dict]) -> dict:
+def confirmed(measure: Callable[..., dict], judge: Callable[[list[float], list[float]], dict]) -> dict:
     """A configuration's row; one flagged ``slower`` is measured again with fresh interleaved
-    rounds, and the verdict is taken again by ``judge`` on the rounds of both measurements
-    together (per-call times, so measurements of different lengths pool). A burst of load that
+    rounds of the same number of calls (``measure(number=...)``: quantiles of measurements of
+    different lengths do not pool, their per-call spreads differ), and the verdict is taken again
+    by ``judge`` on the rounds of both measurements together. A burst of load that
     hit one measurement is diluted by the other; a regression is in both, and pooling keeps a
     real slowdown from escaping through one unlucky second measurement. ``first`` keeps the
     first measurement, ``second`` the second alone, and ``confirmed`` says whether the pooled
@@ -164,7 +167,7 @@ def confirmed(measure: Callable[[], dict], judge: Callable[[list[float], list[fl
     row = measure()
     if row.get("verdict") != "slower":
         return row
-    again = measure()
+    again = measure(number=row["number"])
     first = {k: row[k] for k in ("ratio", "ci_low", "ci_high", "verdict", "base_s", "head_s")}
     if "error" in again:
         return {**row, "first": first, "confirmed": True, "confirmation_error": again["error"]}
@@ -216,8 +219,8 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
         todo, skipped = configurations(profile, geometries, base_configs & head_configs, only)
         rows, errors = [], []
         for i, (where, shape) in enumerate(todo, 1):
-            row = confirmed(lambda where=where, shape=shape: time_config(sides["base"], sides["head"], where, shape,
-                                                                         policy), judgement(policy))
+            row = confirmed(lambda number=None, where=where, shape=shape: time_config(
+                sides["base"], sides["head"], where, shape, policy, number), judgement(policy))
             if "error" in row:
                 errors.append(row)
             elif "reason" in row:
