@@ -12,7 +12,9 @@ class Example:
 
     ``image`` is uint8 ``[H, W, 3]``; ``mask`` is bool ``[H, W]``, True on the object; ``box`` is
     ``(ymin, xmin, ymax, xmax)`` in pixels, inclusive, the mask's bounding box; ``item`` names
-    the source file (empty for generated examples).
+    the source file (empty for generated examples). ``boxes`` holds the annotation's own boxes of
+    the class, ``(x0, y0, x1, y1)`` in inclusive pixels (wsolevaluation's order), where the format
+    has them (COCO ``bbox``, VOC); empty otherwise, and then :meth:`gt_boxes` is the mask's box.
     """
 
     image: np.ndarray
@@ -20,6 +22,15 @@ class Example:
     mask: np.ndarray
     box: tuple[int, int, int, int]
     item: str = ""
+    boxes: tuple[tuple[int, int, int, int], ...] = ()
+
+    def gt_boxes(self) -> np.ndarray:
+        """The ground-truth boxes ``[k, 4]`` ``(x0, y0, x1, y1)``, inclusive: the annotation's,
+        or the mask's bounding box where it has none."""
+        if self.boxes:
+            return np.array(self.boxes, dtype=np.int64)
+        ymin, xmin, ymax, xmax = self.box
+        return np.array([[xmin, ymin, xmax, ymax]], dtype=np.int64)
 
 
 def box_of(mask: np.ndarray) -> tuple[int, int, int, int]:

@@ -95,25 +95,36 @@ def trials(records: Iterable[Record], class_map: ClassMap, card: DataCard, limit
             card.skip(record.item, f"unreadable image {record.image_path} ({type(exc).__name__}: {str(exc)[:160]})")
             continue
         union: dict[int, np.ndarray] = {}
+        boxes: dict[int, list[tuple[int, int, int, int]]] = {}
         instances = record.masks(image.shape)
         if not instances:
             card.skip(record.item, "no annotation or mask")
             continue
-        for category, mask in instances:
+        for category, mask, *box in instances:
             k = class_map.index(category, record.item)
             if k is not None:
                 union[k] = union[k] | mask if k in union else np.asarray(mask, bool)
+                boxes.setdefault(k, []).append(tuple(box[0]) if box else _mask_box(mask))
         card.images += 1
         for k in sorted(union):
             if not union[k].any():
                 card.skip(f"{record.item} [{class_map.class_names[k]}]",
                           f"the mask is empty at the image's size {image.shape[0]}x{image.shape[1]}")
                 continue
-            example = Example(image=image, label=k, mask=union[k], box=box_of(union[k]), item=record.item)
+            example = Example(image=image, label=k, mask=union[k], box=box_of(union[k]), item=record.item,
+                              boxes=tuple(b for b in boxes[k] if b is not None))
             card.count(example, class_map.class_names)
             yield example
             if limit is not None and card.trials >= limit:
                 return
+
+
+def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """An instance's box ``(x0, y0, x1, y1)`` from its mask; None for an empty one."""
+    if not np.any(mask):
+        return None
+    ymin, xmin, ymax, xmax = box_of(np.asarray(mask, bool))
+    return xmin, ymin, xmax, ymax
 
 
 def counted(examples: Iterable[Example], card: DataCard, class_names: Sequence[str]) -> Iterator[Example]:

@@ -76,6 +76,11 @@ def test_coco_polygons_rle_boxes_and_union_per_class(tmp_path):
     np.testing.assert_array_equal(got[2].mask, _box((50, 30), 4, 2, 24, 13))  # pixels the box [2.5, 12.5) overlaps
     np.testing.assert_array_equal(got[2].image, imgs[1])
     assert card.trials == 3 and card.images == 2
+    # the box measures' ground truth: an annotation's bbox where it has one ([2.5, 12.5) x [4, 24)
+    # overlaps columns 2..12 and rows 4..23), else each instance mask's own box
+    assert got[2].boxes == ((2, 4, 12, 23),)
+    assert got[0].boxes == ((10, 5, 29, 24), (40, 30, 57, 34))  # the polygon [10, 30) x [5, 25) has no bbox here
+    assert got[1].gt_boxes().tolist() == [[3, 0, 3, 49]]
 
 
 def test_coco_unmapped_category_is_an_error_naming_the_fix(tmp_path):
@@ -108,6 +113,9 @@ def test_voc_boxes_are_one_based_inclusive(tmp_path):
     assert [e.label for e in got] == [0, 1]
     np.testing.assert_array_equal(got[0].mask, _box((30, 40), 29, 39, 30, 40))
     np.testing.assert_array_equal(got[1].mask, _box((30, 40), 0, 0, 5, 10) | _box((30, 40), 9, 19, 30, 25))
+    # every VOC box of the class is a ground-truth box (x0, y0, x1, y1), zero-based inclusive
+    assert got[0].boxes == ((39, 29, 39, 29),)
+    assert got[1].boxes == ((0, 0, 9, 4), (19, 9, 24, 29))
     assert np.abs(got[0].image.astype(int) - img).mean() < 3  # JPEG of a smooth image
 
 

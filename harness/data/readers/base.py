@@ -13,7 +13,9 @@ class Record:
     """One image of a data set.
 
     ``masks(image_shape)`` returns ``[(category, bool mask [H, W]), ...]``, one entry per instance
-    (several per category allowed; the stream takes their union), at the image's size; it raises
+    (several per category allowed; the stream takes their union), at the image's size; an entry
+    may carry a third element, the instance's annotated box ``(x0, y0, x1, y1)`` in inclusive
+    pixels (:func:`pixel_box`), which the box measures use instead of the mask's box; it raises
     :class:`~harness.data.decode.DataError` when an annotation does not fit the image.
     """
 
@@ -22,14 +24,20 @@ class Record:
     masks: Callable[[tuple[int, ...]], list[tuple[str, np.ndarray]]]
 
 
-def box_mask(shape: tuple[int, ...], x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
-    """bool mask of the pixels the box ``[x0, x1) x [y0, y1)`` overlaps (pixel ``i`` covers
-    ``[i, i+1)``), clipped to the image; at least the pixel holding ``(x0, y0)``."""
+def pixel_box(shape: tuple[int, ...], x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
+    """The inclusive pixels ``(c0, r0, c1, r1)`` the box ``[x0, x1) x [y0, y1)`` overlaps (pixel
+    ``i`` covers ``[i, i+1)``), clipped to the image; at least the pixel holding ``(x0, y0)``."""
     H, W = shape[:2]
     c0, r0 = int(np.floor(x0)), int(np.floor(y0))
     c1, r1 = max(int(np.ceil(x1)), c0 + 1), max(int(np.ceil(y1)), r0 + 1)
-    mask = np.zeros((H, W), dtype=bool)
-    mask[max(r0, 0):min(r1, H), max(c0, 0):min(c1, W)] = True
+    return max(c0, 0), max(r0, 0), min(c1, W) - 1, min(r1, H) - 1
+
+
+def box_mask(shape: tuple[int, ...], x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    """bool mask of the pixels of :func:`pixel_box`."""
+    c0, r0, c1, r1 = pixel_box(shape, x0, y0, x1, y1)
+    mask = np.zeros(shape[:2], dtype=bool)
+    mask[r0:r1 + 1, c0:c1 + 1] = True
     return mask
 
 

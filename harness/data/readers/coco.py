@@ -1,7 +1,8 @@
 """``coco:ANNOTATIONS.json:IMAGES_DIR``: COCO instance annotations (pycocotools).
 
 Each annotation's mask comes from its segmentation, polygons or RLE (``COCO.annToMask``), or from
-its ``bbox`` ``[x, y, w, h]`` where it has none. Crowd annotations count like the others (they
+its ``bbox`` ``[x, y, w, h]`` where it has none; its ``bbox``, where given, is also its box for the
+box measures (the pixels it overlaps, :func:`~harness.data.readers.base.pixel_box`). Crowd annotations count like the others (they
 mark where the category is). Images are visited in ascending id order.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from harness.data.decode import DataError, check_mask_size
-from harness.data.readers.base import Record, box_mask, check_inside
+from harness.data.readers.base import Record, box_mask, check_inside, pixel_box
 
 
 def _has_segmentation(ann: dict) -> bool:
@@ -56,7 +57,12 @@ def _masks(coco, image_id: int, image_path: Path, ann_file: Path):
                 mask = box_mask(shape, x, y, x + w, y + h)
             else:
                 mask = np.zeros(shape[:2], bool)
-            out.append((name, mask))
+            if ann.get("bbox"):
+                x, y, w, h = ann["bbox"]
+                check_inside(shape, [x, x + w], [y, y + h], where)
+                out.append((name, mask, pixel_box(shape, x, y, x + w, y + h)))
+            else:
+                out.append((name, mask))
         return out
     return masks
 

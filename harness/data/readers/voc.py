@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from harness.data.decode import DataError, check_mask_size
-from harness.data.readers.base import Record, box_mask, check_inside
+from harness.data.readers.base import Record, box_mask, check_inside, pixel_box
 
 
 def parse_annotation(path: Path) -> tuple[str, tuple[int, int] | None, list[tuple[str, tuple[float, ...]]]]:
@@ -34,7 +34,8 @@ def _masks(xml: Path, image: Path, hw, objects):
             check_mask_size(hw, shape, str(xml), image)
         for name, (x0, y0, x1, y1) in objects:
             check_inside(shape, [x0 - 1, x1], [y0 - 1, y1], f"{xml}: object {name!r}")
-        return [(name, box_mask(shape, x0 - 1, y0 - 1, x1, y1)) for name, (x0, y0, x1, y1) in objects]
+        return [(name, box_mask(shape, x0 - 1, y0 - 1, x1, y1), pixel_box(shape, x0 - 1, y0 - 1, x1, y1))
+                for name, (x0, y0, x1, y1) in objects]
     return masks
 
 
