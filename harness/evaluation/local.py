@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from typing import Callable, Iterable, Iterator
 
@@ -24,6 +25,7 @@ from harness.data.decode import DataError
 from harness.data.example import Example
 from harness.data.stream import DataCard
 from harness.evaluation.sweep import Sweeper, SweepResult
+from harness.metrics.boxes import BestIouCache, BoxBaselines, BoxLocalization
 from harness.metrics.localization import MaskSummaries
 from harness.metrics.pointing import PointingGame, tolerance_for
 from harness.model.camview import class_scores
@@ -42,6 +44,7 @@ class Evaluation:
     kept_features: np.ndarray
     correct: int
     card: DataCard
+    box_baselines: BoxBaselines
 
     @property
     def eval_accuracy(self) -> float:
@@ -62,11 +65,14 @@ def prefetched_blocks(examples: Iterable[Example], size: int) -> Iterator[list[E
 
 
 def evaluate(ctx, examples: Iterable[Example], card: DataCard, profile: Profile, impls: list[str],
-             log: Callable[[str], None] = print) -> Evaluation:
-    """One streamed pass of the model and every implementation over ``examples``."""
+             log: Callable[[str], None] = print, box_measures: bool = True) -> Evaluation:
+    """One streamed pass of the model and every implementation over ``examples``; ``box_measures``
+    False leaves the box measures out (to time what they cost: ``tools/box_overhead.py``)."""
     limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
-    sweeper = Sweeper(impls, ctx.weights, limits, metrics=(PointingGame,))
+    metrics = (PointingGame, partial(BoxLocalization, cache=BestIouCache())) if box_measures else (PointingGame,)
+    sweeper = Sweeper(impls, ctx.weights, limits, metrics=metrics)
     masks = MaskSummaries(profile.tolerance_frac)
+    box_baselines = BoxBaselines()
     labels: list[int] = []
     kept: list[Example] = []
     kept_inputs: list[np.ndarray] = []
@@ -77,11 +83,14 @@ def evaluate(ctx, examples: Iterable[Example], card: DataCard, profile: Profile,
         feats, preds = ctx.view(x, training=False)
         feats, scores = feats.numpy(), class_scores(preds.numpy(), ctx.head)
         k = np.array([e.label for e in block])
-        correct += int(np.sum(np.argmax(scores, axis=1) == k))
+        right = np.argmax(scores, axis=1) == k
+        correct += int(np.sum(right))
+        boxes = [e.gt_boxes() for e in block]
         sweeper.feed(feats, k, [e.mask.shape for e in block], [e.mask for e in block],
-                     [tolerance_for(e.mask.shape, profile.tolerance_frac) for e in block])
-        for e in block:
+                     [tolerance_for(e.mask.shape, profile.tolerance_frac) for e in block], boxes, right)
+        for e, b, ok in zip(block, boxes, right, strict=True):
             masks.add(e.mask)
+            box_baselines.add(e.mask, b, e.label, bool(ok))
         labels.extend(k.tolist())
         room = KEEP - len(kept)
         if room > 0:
@@ -96,4 +105,4 @@ def evaluate(ctx, examples: Iterable[Example], card: DataCard, profile: Profile,
                         + (f" (first: {reasons})" if reasons else "") + "; see the reasons and fix the data")
     return Evaluation(result=sweeper.result, labels=np.array(labels), masks=masks, kept=kept,
                       kept_inputs=np.concatenate(kept_inputs), kept_features=np.concatenate(kept_features),
-                      correct=correct, card=card)
+                      correct=correct, card=card, box_baselines=box_baselines)

@@ -69,12 +69,16 @@ class Sweeper:
                                   metrics={k: {acc.name: acc for acc in (make() for make in metrics)} for k in impls})
 
     def feed(self, features: np.ndarray, class_idx: np.ndarray, out_sizes: Sequence[tuple[int, int]],
-             masks: Sequence[np.ndarray] | None = None, tolerance_px=15.0) -> None:
+             masks: Sequence[np.ndarray] | None = None, tolerance_px=15.0, boxes: Sequence[np.ndarray] | None = None,
+             correct: np.ndarray | None = None) -> None:
         """Run every implementation on ``features[i]`` -> ``out_sizes[i]``. ``tolerance_px`` is
-        one tolerance for all images or one per image."""
+        one tolerance for all images or one per image; ``boxes`` and ``correct`` reach the metrics
+        (:class:`harness.metrics.TrialBatch`)."""
         result, weights, base = self.result, self.weights, self.seen
         tolerances = np.broadcast_to(np.asarray(tolerance_px, dtype=np.float64), (len(features),))
-        trials = None if masks is None else TrialBatch(list(masks), tolerances, np.asarray(class_idx))
+        trials = None if masks is None else TrialBatch(list(masks), tolerances, np.asarray(class_idx),
+                                                       None if boxes is None else list(boxes),
+                                                       None if correct is None else np.asarray(correct, dtype=bool))
         cap = {name: self.limits.get(name, base + len(features)) - base for name in result.impls}
         for lo, hi in _chunks(list(out_sizes), self.chunk):
             ends = {name: min(hi, cap[name]) for name in result.impls if lo < cap[name] and name not in result.errors}
@@ -133,8 +137,9 @@ def _convention(name: str) -> str:
 def sweep(impls: list[str], features: np.ndarray, weights: np.ndarray, class_idx: np.ndarray,
           out_sizes: Sequence[tuple[int, int]], masks: Sequence[np.ndarray] | None = None,
           limits: dict[str, int] | None = None, tolerance_px=15.0, chunk: int = 16,
-          metrics: Sequence[Callable[[], Accumulator]] = ()) -> SweepResult:
+          metrics: Sequence[Callable[[], Accumulator]] = (), boxes: Sequence[np.ndarray] | None = None,
+          correct: np.ndarray | None = None) -> SweepResult:
     """Every implementation on ``features[i]`` -> ``out_sizes[i]`` in one go (see :class:`Sweeper`)."""
     sweeper = Sweeper(impls, weights, limits, chunk, metrics)
-    sweeper.feed(features, class_idx, out_sizes, masks, tolerance_px)
+    sweeper.feed(features, class_idx, out_sizes, masks, tolerance_px, boxes, correct)
     return sweeper.result

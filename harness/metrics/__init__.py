@@ -16,14 +16,19 @@ import numpy as np
 @dataclass(frozen=True)
 class TrialBatch:
     """What a metric may read of a batch of trials besides the maps: each trial's mask at the
-    image's original size, its pointing tolerance in pixels and its class."""
+    image's original size, its pointing tolerance in pixels, its class, its ground-truth boxes
+    ``[k, 4]`` ``(x0, y0, x1, y1)`` inclusive, and whether the model predicted its class."""
 
     masks: Sequence[np.ndarray]
     tolerances_px: np.ndarray
     labels: np.ndarray
+    boxes: Sequence[np.ndarray] | None = None
+    correct: np.ndarray | None = None
 
     def __getitem__(self, span: slice) -> "TrialBatch":
-        return TrialBatch(list(self.masks[span]), self.tolerances_px[span], self.labels[span])
+        return TrialBatch(list(self.masks[span]), self.tolerances_px[span], self.labels[span],
+                          None if self.boxes is None else list(self.boxes[span]),
+                          None if self.correct is None else self.correct[span])
 
 
 class Accumulator(Protocol):

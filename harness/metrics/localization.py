@@ -1,6 +1,7 @@
-"""The localization section from the pointing accumulators: rows per implementation, the centre
-and random baselines (from :class:`MaskSummaries`), the convention effect, and accuracy against
-tolerance. Pure: accumulators and arrays in, JSON-ready dicts out."""
+"""The localization section from the accumulators: pointing rows per implementation, the centre
+and random baselines (from :class:`MaskSummaries`), the convention effect, accuracy against
+tolerance, and the box measures beside them (:func:`box_section`, from
+:mod:`harness.metrics.boxes`). Pure: accumulators and arrays in, JSON-ready dicts out."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,7 +10,18 @@ from typing import Sequence
 import numpy as np
 
 from harness.metrics import pointing as localization
+from harness.metrics.boxes import (
+    BOX_INTERVAL,
+    CAM_PAPER_IOU,
+    CAM_PAPER_THRESHOLD,
+    POSTPROCESS,
+    BoxBaselines,
+    BoxLocalization,
+    box_curve,
+    box_hits,
+)
 from harness.metrics.pointing import PointingGame
+from harness.metrics.wsol import IOU_THRESHOLDS
 
 SWEEP_FRACTIONS = tuple(round(0.005 * i, 3) for i in range(21))  # 0 to 10 % of the longer side
 
@@ -127,3 +139,57 @@ def localization_section(games: dict[str, PointingGame], dataset: str, masks: Ma
             "best_cam": best["impl"] if best else None,
             "best_minus_center": (best["class_mean_acc"] - center["class_mean_acc"]) if best else None,
             "best_minus_worst": (best["class_mean_acc"] - worst["class_mean_acc"]) if best else None}
+
+
+def _box_effect(ref: BoxLocalization, impl: BoxLocalization, pointing: tuple[list[bool], list[bool]], masks: bool
+                ) -> dict:
+    """How much one implementation's convention moves each box measure against the reference's, on
+    the same first ``n`` trials: differences of the class means, and pointing's beside them."""
+    n = min(len(ref.records), len(impl.records))
+    a, b = ref.compute(n, masks), impl.compute(n, masks)
+    labels = np.array(ref.labels[:n])
+    hits_a, hits_b = (np.array(h[:n], dtype=float) for h in pointing)
+    cam_a = np.array([r.cam_iou >= CAM_PAPER_IOU for r in ref.records[:n]])
+    cam_b = np.array([r.cam_iou >= CAM_PAPER_IOU for r in impl.records[:n]])
+    out = {"n": n, "pointing_delta": _class_mean(hits_b, labels) - _class_mean(hits_a, labels),
+           "energy_delta": b["energy"] - a["energy"],
+           "box_acc_gt_known_delta": b["box_acc_gt_known"]["class_mean"] - a["box_acc_gt_known"]["class_mean"],
+           "box_acc_flips": int(np.sum(cam_a != cam_b)),
+           "maxboxacc_v2_delta": b["maxboxacc_v2"] - a["maxboxacc_v2"],
+           "pxap_delta": None if a["pxap"] is None else b["pxap"] - a["pxap"]}
+    for d in IOU_THRESHOLDS:
+        out[f"maxboxacc_{d}_delta"] = b["maxboxacc"][str(d)]["class_mean"] - a["maxboxacc"][str(d)]["class_mean"]
+    return out
+
+
+def box_section(boxes: dict[str, BoxLocalization], baselines: BoxBaselines, games: dict[str, PointingGame],
+                n_images: int, reference: str, masks: bool) -> dict:
+    """``localization.boxes``: the box measures per implementation and for the centre and
+    whole-image baselines, the class-mean box accuracy against the CAM threshold at each IoU, and
+    the convention effect on every measure against ``reference``. ``masks`` says whether the data's
+    masks are real (PxAP), not drawn from boxes."""
+    reference = reference if reference in boxes else next(iter(boxes))
+    rows = [{"impl": name, "kind": "cam", "n": len(acc.records), "capped": len(acc.records) < n_images,
+             **acc.compute(masks=masks)} for name, acc in boxes.items() if acc.records]
+    rows.append({"impl": "center", "kind": "baseline", "n": len(baselines.center.records), "capped": False,
+                 "method": "a Gaussian at the image centre, sigma a quarter of each side, through every measure",
+                 **baselines.center.compute(masks=masks)})
+    rows.append({"impl": "full_image", "kind": "baseline", "n": len(baselines.full_image.records), "capped": False,
+                 "method": "the whole image as the box at every threshold; a uniform map for energy and PxAP",
+                 **baselines.full_image.compute(masks=masks)})
+    thresholds = baselines.center.thresholds
+    curve = {}
+    for name, acc in [*boxes.items(), ("center", baselines.center), ("full_image", baselines.full_image)]:
+        if acc.records:
+            curve[name] = box_curve(box_hits(acc.records, len(thresholds)), np.array(acc.labels)).round(6).tolist()
+    effect = [{"reference": reference, "impl": name, **_box_effect(boxes[reference], acc, (games[reference].hits,
+                                                                                          games[name].hits), masks),
+               "capped": len(acc.records) < n_images}
+              for name, acc in boxes.items() if name != reference and acc.records and boxes[reference].records]
+    return {"postprocess": POSTPROCESS, "interval": BOX_INTERVAL, "iou_thresholds": list(IOU_THRESHOLDS),
+            "cam_paper": {"threshold": CAM_PAPER_THRESHOLD, "iou": CAM_PAPER_IOU},
+            "pxap": "measured" if masks else "not measured: the data's masks are drawn from boxes",
+            "headline": "class mean", "rows": rows,
+            "curve": {"thresholds": [round(float(t), 6) for t in thresholds], "iou_thresholds": list(IOU_THRESHOLDS),
+                      "metric": "class-mean box accuracy", "rows": curve},
+            "convention_effect": effect}

@@ -1,0 +1,256 @@
+"""Box, mask and energy localization per trial, beside the pointing game: the CAM paper's box
+accuracy, MaxBoxAccV2, PxAP and the energy-based pointing game, as one accumulator
+(:class:`BoxLocalization`) the evaluation sweep feeds like :class:`~harness.metrics.pointing.PointingGame`.
+
+Every measure reads the implementation's map at the image's original size, as it returned it (no
+ReLU), min-max normalised in float64 after upsampling (a flat map becomes all zeros):
+
+- **CAM paper** (Zhou et al., CVPR 2016, section 3.1): foreground where the normalised map is
+  **strictly above** ``CAM_PAPER_THRESHOLD`` (20 % of its range, in float, no quantisation); the
+  box of the largest 8-connected component (by pixel count, the first on a tie); a hit when its
+  IoU with some ground-truth box is at least 0.5. GT-known counts every trial (the map is the
+  true class's); top-1 also needs the model's prediction right.
+- **MaxBoxAccV2**: wsolevaluation's protocol exactly (:mod:`harness.metrics.wsol`: 8-bit maps,
+  every contour's box, thresholds ``np.arange(0, 1, BOX_INTERVAL)``, IoU 0.3 / 0.5 / 0.7). Per
+  trial, the hit bits at every threshold and IoU are kept (packed), so class means, per-class
+  values and the convention effect on the same trials come from them.
+- **PxAP**: wsolevaluation's histograms and sum (:func:`~harness.metrics.wsol.average_precision`),
+  per class; the class mean averages the per-class APs, the pooled value is theirs.
+- **Energy** (Wang et al., Score-CAM, CVPRW 2020): the share of the normalised map's sum that
+  falls inside the union of the ground-truth boxes; 0 for a flat map.
+
+wsolevaluation resizes every map to 224x224 before it measures; this harness measures at the
+image's original size, where the implementations differ (docs/findings.md). Pure numerics.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.metrics import wsol
+
+CAM_PAPER_THRESHOLD = 0.2
+CAM_PAPER_IOU = 0.5
+BOX_INTERVAL = 0.01
+POSTPROCESS = {
+    "map": "the implementation's map at the image's original size, as returned (no ReLU)",
+    "normalisation": "min-max per map in float64, after upsampling; a flat map becomes all zeros",
+    "relu": "none",
+    "pointing": "peak of the raw map (invariant to the normalisation)",
+    "energy": "share of the normalised map's sum inside the union of the ground-truth boxes",
+    "cam_paper": f"normalised map > {CAM_PAPER_THRESHOLD} (float), largest 8-connected component's box, "
+                 f"IoU >= {CAM_PAPER_IOU}",
+    "maxboxacc": "wsolevaluation: (map * 255).astype(uint8), > int(t * max), RETR_TREE contours' boxes, "
+                 f"thresholds np.arange(0, 1, {BOX_INTERVAL}), IoU 0.3 / 0.5 / 0.7, multi-contour",
+    "pxap": f"wsolevaluation: histograms over np.arange(0, 1, {BOX_INTERVAL}) + [1, 2, 3] of the float map",
+    "resize": "none: measured at the image's original size (wsolevaluation resizes to 224x224 first)",
+}
+
+
+def normalize(raw: np.ndarray) -> np.ndarray:
+    """``raw`` min-max scaled to [0, 1] in float64; a flat (or non-finite) map becomes zeros."""
+    m = np.asarray(raw, dtype=np.float64)
+    lo, hi = (float(m.min()), float(m.max())) if m.size else (0.0, 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        return np.zeros_like(m)
+    return (m - lo) / (hi - lo)
+
+
+def largest_component_box(foreground: np.ndarray) -> np.ndarray | None:
+    """Inclusive ``(x0, y0, x1, y1)`` of the largest 8-connected component of ``foreground``, or
+    None when nothing is foreground."""
+    import cv2
+    count, _, stats, _ = cv2.connectedComponentsWithStats(foreground.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return None
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, w, h = (int(stats[k, c]) for c in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    return np.array([x, y, x + w - 1, y + h - 1], dtype=np.int64)
+
+
+def boxes_mask(shape: tuple[int, int], gt_boxes: np.ndarray) -> np.ndarray:
+    """bool ``[H, W]``, True inside any of the inclusive boxes."""
+    inside = np.zeros(shape, dtype=bool)
+    for x0, y0, x1, y1 in gt_boxes:
+        inside[y0:y1 + 1, x0:x1 + 1] = True
+    return inside
+
+
+def energy_share(normalised: np.ndarray, gt_boxes: np.ndarray) -> float:
+    """The share of the map's sum inside the boxes (Score-CAM's energy-based pointing game)."""
+    total = float(normalised.sum())
+    return float(normalised[boxes_mask(normalised.shape, gt_boxes)].sum()) / total if total > 0 else 0.0
+
+
+class BestIouCache:
+    """Per-threshold best IoUs keyed by the quantised map and the boxes. Implementations of one
+    convention give the same 8-bit map almost always, so the contour sweep runs once per distinct
+    map; the key is the exact bytes' digest, so a hit returns what the sweep would compute."""
+
+    def __init__(self, size: int = 4096):
+        self.size, self.store, self.hits, self.misses = size, OrderedDict(), 0, 0
+
+    def best_ious(self, q: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+        digest = hashlib.blake2b(q.tobytes(), digest_size=16)
+        for part in (np.asarray(q.shape, dtype=np.int64), gt_boxes, thresholds):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        key = digest.digest()
+        if key in self.store:
+            self.hits += 1
+            self.store.move_to_end(key)
+            return self.store[key]
+        self.misses += 1
+        value = wsol.best_ious(q, gt_boxes, thresholds)
+        self.store[key] = value
+        if len(self.store) > self.size:
+            self.store.popitem(last=False)
+        return value
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What the box measures keep of one trial."""
+
+    cam_iou: float
+    energy: float
+    box_bits: np.ndarray  # packed bool [len(IOU_THRESHOLDS), thresholds]
+    true_hist: np.ndarray | None
+    false_hist: np.ndarray | None
+
+
+def trial_record(normalised: np.ndarray, mask: np.ndarray | None, gt_boxes: np.ndarray, thresholds: np.ndarray,
+                 bins: np.ndarray, cache: BestIouCache | None = None) -> TrialRecord:
+    """Every box measure of one normalised map against its trial's boxes (and mask, for PxAP)."""
+    box = largest_component_box(normalised > CAM_PAPER_THRESHOLD)
+    cam_iou = 0.0 if box is None else float(wsol.iou_matrix(box[None], gt_boxes).max())
+    q = wsol.quantize(normalised)
+    best = cache.best_ious(q, gt_boxes, thresholds) if cache else wsol.best_ious(q, gt_boxes, thresholds)
+    bits = np.packbits(np.stack([best >= d / 100 for d in wsol.IOU_THRESHOLDS]), axis=1)
+    hists = wsol.pixel_histograms(normalised, mask, bins) if mask is not None else (None, None)
+    return TrialRecord(cam_iou, energy_share(normalised, gt_boxes), bits, *hists)
+
+
+def center_gaussian(shape: tuple[int, int]) -> np.ndarray:
+    """The centre baseline's map: a Gaussian at the image centre with sigma a quarter of each side."""
+    H, W = shape
+    y = (np.arange(H) - (H - 1) / 2) / (H / 4)
+    x = (np.arange(W) - (W - 1) / 2) / (W / 4)
+    return np.exp(-0.5 * (y[:, None] ** 2 + x[None, :] ** 2))
+
+
+def full_image_record(shape: tuple[int, int], mask: np.ndarray | None, gt_boxes: np.ndarray, thresholds: np.ndarray,
+                      bins: np.ndarray) -> TrialRecord:
+    """The whole-image baseline: the full-image box at every threshold, a uniform map for energy
+    (the boxes' area share) and for PxAP (every pixel scored 1)."""
+    H, W = shape
+    iou = float(wsol.iou_matrix(np.array([[0, 0, W - 1, H - 1]]), gt_boxes).max())
+    bits = np.packbits(np.stack([np.full(len(thresholds), iou >= d / 100) for d in wsol.IOU_THRESHOLDS]), axis=1)
+    hists = wsol.pixel_histograms(np.ones(shape), mask, bins) if mask is not None else (None, None)
+    return TrialRecord(iou, float(boxes_mask(shape, gt_boxes).mean()), bits, *hists)
+
+
+class BoxLocalization:
+    """The box measures as an accumulator: per trial its :class:`TrialRecord`, its label and
+    whether the model's prediction was right; ``compute`` gives the row's measures."""
+
+    name = "boxes"
+
+    def __init__(self, interval: float = BOX_INTERVAL, cache: BestIouCache | None = None):
+        self.thresholds, self.bins, self.cache = wsol.cam_thresholds(interval), wsol.pxap_bins(interval), cache
+        self.records: list[TrialRecord] = []
+        self.labels: list[int] = []
+        self.correct: list[bool] = []
+
+    def accumulate(self, maps: np.ndarray, trials) -> None:
+        """``maps[i]`` against ``trials`` (a :class:`harness.metrics.TrialBatch`, boxes and
+        correctness given)."""
+        for i, m in enumerate(maps):
+            self.add(trial_record(normalize(m), trials.masks[i], trials.boxes[i], self.thresholds, self.bins,
+                                  self.cache), int(trials.labels[i]), bool(trials.correct[i]))
+
+    def add(self, record: TrialRecord, label: int, correct: bool) -> None:
+        self.records.append(record)
+        self.labels.append(label)
+        self.correct.append(correct)
+
+    def compute(self, n: int | None = None, masks: bool = True) -> dict:
+        """The measures over the first ``n`` trials (all by default); PxAP only when ``masks``."""
+        return box_measures(self.records[:n], np.array(self.labels[:n]), np.array(self.correct[:n], dtype=bool),
+                            self.thresholds, masks)
+
+
+def _class_mean(values: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean([values[labels == c].mean() for c in np.unique(labels)]))
+
+
+def _per_class(values: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    return {str(int(c)): float(values[labels == c].mean()) for c in np.unique(labels)}
+
+
+def _proportion(hits: np.ndarray, labels: np.ndarray) -> dict:
+    from harness.metrics.pointing import wilson_interval
+    lo, hi = wilson_interval(int(hits.sum()), len(hits))
+    return {"class_mean": _class_mean(hits, labels), "pooled": float(hits.mean()), "hits": int(hits.sum()),
+            "ci_low": lo, "ci_high": hi, "per_class": _per_class(hits, labels)}
+
+
+def box_hits(records: list[TrialRecord], n_thresholds: int) -> np.ndarray:
+    """bool ``[trials, len(IOU_THRESHOLDS), thresholds]`` from the packed bits."""
+    return np.unpackbits(np.stack([r.box_bits for r in records]), axis=2, count=n_thresholds).astype(bool)
+
+
+def box_curve(hits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Class-mean box accuracy ``[len(IOU_THRESHOLDS), thresholds]``."""
+    return np.mean([hits[labels == c].mean(axis=0) for c in np.unique(labels)], axis=0)
+
+
+def box_measures(records: list[TrialRecord], labels: np.ndarray, correct: np.ndarray, thresholds: np.ndarray,
+                 masks: bool = True) -> dict:
+    """The row's measures. MaxBoxAcc's class mean takes, per IoU threshold, the CAM threshold where
+    the class-mean accuracy is highest (one threshold for every class, as MaxBoxAcc takes one for
+    the set); its per-class values and interval are at that threshold. ``pooled`` is
+    wsolevaluation's own number (best threshold for the pooled accuracy)."""
+    if not records:
+        return {}
+    cam_hits = np.array([r.cam_iou >= CAM_PAPER_IOU for r in records])
+    energy = np.array([r.energy for r in records])
+    hits = box_hits(records, len(thresholds))
+    curve = box_curve(hits, labels)
+    pooled_curve = hits.mean(axis=0)
+    maxbox = {}
+    for j, d in enumerate(wsol.IOU_THRESHOLDS):
+        t = int(np.argmax(curve[j]))
+        maxbox[str(d)] = {**_proportion(hits[:, j, t], labels), "class_mean": float(curve[j, t]),
+                          "threshold": float(thresholds[t]), "pooled": float(pooled_curve[j].max()),
+                          "pooled_threshold": float(thresholds[int(np.argmax(pooled_curve[j]))])}
+    out = {"energy": _class_mean(energy, labels), "energy_pooled": float(energy.mean()),
+           "energy_per_class": _per_class(energy, labels),
+           "box_acc_gt_known": _proportion(cam_hits, labels), "box_acc_top1": _proportion(cam_hits & correct, labels),
+           "maxboxacc_v2": float(np.mean([maxbox[str(d)]["class_mean"] for d in wsol.IOU_THRESHOLDS])),
+           "maxboxacc_v2_pooled": float(np.mean([maxbox[str(d)]["pooled"] for d in wsol.IOU_THRESHOLDS])),
+           "maxboxacc": maxbox, "pxap": None, "pxap_pooled": None, "pxap_per_class": None}
+    if masks and all(r.true_hist is not None for r in records):
+        per_class = {str(int(c)): wsol.average_precision(sum(records[i].true_hist for i in np.flatnonzero(labels == c)),
+                                                         sum(records[i].false_hist for i in np.flatnonzero(labels == c)))
+                     for c in np.unique(labels)}
+        out.update(pxap=float(np.mean(list(per_class.values()))), pxap_per_class=per_class,
+                   pxap_pooled=wsol.average_precision(sum(r.true_hist for r in records),
+                                                      sum(r.false_hist for r in records)))
+    return out
+
+
+class BoxBaselines:
+    """The centre baseline (:func:`center_gaussian` through every measure) and the whole-image
+    baseline (:func:`full_image_record`), fed one trial at a time."""
+
+    def __init__(self, interval: float = BOX_INTERVAL):
+        self.center, self.full_image = BoxLocalization(interval), BoxLocalization(interval)
+
+    def add(self, mask: np.ndarray, gt_boxes: np.ndarray, label: int, correct: bool) -> None:
+        c, shape = self.center, np.shape(mask)
+        self.center.add(trial_record(normalize(center_gaussian(shape)), mask, gt_boxes, c.thresholds, c.bins),
+                        label, correct)
+        self.full_image.add(full_image_record(shape, mask, gt_boxes, c.thresholds, c.bins), label, correct)
