@@ -167,6 +167,26 @@ def _localization(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) 
                 run.missing(metric, f"{field} {impl}")
 
 
+BOX_METRICS = (("localization.maxboxacc_v2", "maxboxacc_v2"), ("localization.pxap", "pxap"))
+
+
+def _box_localization(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) -> None:
+    """The class-mean MaxBoxAccV2 and PxAP of every row the baseline measured (a baseline without
+    box rows, or a row without PxAP, gates nothing there)."""
+    def rows(doc: dict) -> dict:
+        return _index((doc["localization"].get("boxes") or {}).get("rows", []), lambda r: (r["impl"],),
+                      "localization box row")
+    cur = rows(results)
+    for (impl,), base in rows(baseline).items():
+        for metric, key in BOX_METRICS:
+            if base.get(key) is None:
+                continue
+            if (impl,) in cur and cur[(impl,)].get(key) is not None:
+                run.check(metric, f"{key} {impl}", cur[(impl,)][key], base[key])
+            elif impl not in gpu_only:
+                run.missing(metric, f"{key} {impl}")
+
+
 def compare(results: dict, baseline: dict, policy: Policy) -> GateOutcome:
     """Every policy check over every row of the baseline. Raises :class:`ResultsError` when the
     documents cannot be compared: another profile, another configuration, a bad value."""
@@ -185,6 +205,7 @@ def compare(results: dict, baseline: dict, policy: Policy) -> GateOutcome:
     _latency(run, results, baseline, out.latency_gated, gpu_only)
     _agreement(run, results, baseline, gpu_only)
     _localization(run, results, baseline, gpu_only)
+    _box_localization(run, results, baseline, gpu_only)
     if "test_accuracy" in baseline["model"]:
         if "test_accuracy" in results["model"]:
             run.check("model.test_accuracy", "model test accuracy", results["model"]["test_accuracy"],

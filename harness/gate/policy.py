@@ -23,10 +23,11 @@ from harness.errors import UsageError
 DIRECTIONS = ("lower_is_better", "higher_is_better", "equal")
 MODES = ("ratio", "abs")
 METRICS = ("latency.rel_to_calibration", "agreement.verdict", "agreement.equivalence_classes",
-           "agreement.pearson", "localization.class_mean_acc", "localization.pointing_acc", "model.test_accuracy",
-           "ab.ratio")
+           "agreement.pearson", "localization.class_mean_acc", "localization.pointing_acc",
+           "localization.maxboxacc_v2", "localization.pxap", "model.test_accuracy", "ab.ratio")
 CATEGORICAL = ("agreement.verdict", "agreement.equivalence_classes")
-ABS_ONLY = ("agreement.pearson", "localization.class_mean_acc", "localization.pointing_acc", "model.test_accuracy")
+ABS_ONLY = ("agreement.pearson", "localization.class_mean_acc", "localization.pointing_acc", "localization.maxboxacc_v2",
+            "localization.pxap", "model.test_accuracy")
 RATIO_ONLY = ("latency.rel_to_calibration", "ab.ratio")
 REQUIRED = ("ab.ratio",)
 
@@ -148,6 +149,8 @@ def default_policy() -> Policy:
         Check("agreement.equivalence_classes", "equal"),
         Check("agreement.pearson", "higher_is_better", "abs", 0.01),
         Check("localization.class_mean_acc", "higher_is_better", "abs", 0.03),
+        Check("localization.maxboxacc_v2", "higher_is_better", "abs", 0.03),
+        Check("localization.pxap", "higher_is_better", "abs", 0.03),
         Check("model.test_accuracy", "higher_is_better", "abs", 0.03),
         Check("ab.ratio", "lower_is_better", "ratio", 1.25),
     ))

@@ -76,5 +76,11 @@ def check_values(doc: dict, source: str) -> None:
         _text(source, where, row, ("impl",))
         for field in ("pointing_acc", "class_mean_acc"):
             _number(source, where, field, row.get(field), 0.0, 1.0)
+    for row in _rows(source, doc["localization"].get("boxes") or {}, "rows"):
+        where = f"localization box row {row.get('impl')}"
+        _text(source, where, row, ("impl",))
+        for field in ("maxboxacc_v2", "pxap"):
+            if row.get(field) is not None:
+                _number(source, where, field, row.get(field), 0.0, 1.0)
     if "test_accuracy" in doc["model"]:
         _number(source, "model", "test_accuracy", doc["model"]["test_accuracy"], 0.0, 1.0)

@@ -298,3 +298,44 @@ def test_checks_have_directions():
     assert Check("agreement.verdict", "equal").fails("convention", "equivalent")
     with pytest.raises(ValueError, match="unknown gate metric"):
         Check("latency.wall_clock", "lower_is_better")
+
+
+def _with_boxes(doc, maxboxacc_v2=0.6, pxap=0.7):
+    out = copy.deepcopy(doc)
+    out["localization"]["boxes"] = {"rows": [{"impl": r["impl"], "kind": r["kind"], "maxboxacc_v2": maxboxacc_v2,
+                                              "pxap": pxap} for r in out["localization"]["rows"]]}
+    return out
+
+
+def test_box_measures_are_gated_like_pointing(doc):
+    base, cur = _with_boxes(doc), _with_boxes(doc)
+    rows = cur["localization"]["boxes"]["rows"]
+    rows[0]["maxboxacc_v2"] = 0.56  # 0.04 below: fails
+    rows[1]["pxap"] = 0.68          # 0.02 below: within 0.03
+    rows[2]["pxap"] = 0.66          # 0.04 below: fails
+    failures = compare(cur, base, default_policy()).failures
+    assert [(f["metric"], f["what"]) for f in failures] == [
+        ("localization.maxboxacc_v2", f"maxboxacc_v2 {rows[0]['impl']}"), ("localization.pxap", f"pxap {rows[2]['impl']}")]
+    assert compare(base, base, default_policy()).compared == compare(doc, doc, default_policy()).compared + 2 * len(rows)
+
+
+def test_box_rows_missing_from_the_results_fail_and_a_baseline_without_them_gates_none(doc):
+    assert compare(_with_boxes(doc), doc, default_policy()).passed
+    base, cur = _with_boxes(doc), _with_boxes(doc)
+    dropped = cur["localization"]["boxes"]["rows"].pop(0)["impl"]
+    cur["localization"]["boxes"]["rows"][0]["pxap"] = None
+    failures = compare(cur, base, default_policy()).failures
+    assert sorted((f["metric"], f["reason"]) for f in failures) == [
+        ("localization.maxboxacc_v2", "missing from the results"), ("localization.pxap", "missing from the results"),
+        ("localization.pxap", "missing from the results")]
+    assert any(dropped in f["what"] for f in failures)
+    no_pxap = _with_boxes(doc, pxap=None)
+    assert compare(no_pxap, no_pxap, default_policy()).passed  # data without masks: PxAP is not gated
+
+
+@pytest.mark.parametrize("value", [float("nan"), 1.5, "0.6"])
+def test_a_bad_box_value_exits_2(doc, tmp_path, capsys, value):
+    bad = _with_boxes(doc)
+    bad["localization"]["boxes"]["rows"][0]["maxboxacc_v2"] = value
+    assert gate(write(tmp_path, "r.json", bad), write(tmp_path, "b.json", _with_boxes(doc))) == 2
+    assert "maxboxacc_v2" in capsys.readouterr().err
