@@ -79,6 +79,7 @@ def build_context(doc: dict, ab: dict | None = None) -> dict:
             "scaling_seed": figures.batch_scaling(latency_rows, "seed", impls, cpu_pick),
             "pointing": figures.pointing_chart(loc_rows),
             "tolerance_sweep": figures.tolerance_sweep_chart(doc.get("localization", {}).get("tolerance_sweep")),
+            "box_curve": figures.box_curve_chart((doc.get("localization", {}).get("boxes") or {}).get("curve")),
         },
         "gallery": [{"item": g, "png": png} for g, png in zip(doc.get("gallery", []),
                                                               figures.gallery(doc.get("gallery", []), impls))],

@@ -209,7 +209,37 @@ def tolerance_sweep_chart(sweep: dict | None) -> str | None:
     return _encode(fig)
 
 
+def box_curve_chart(curve: dict | None, iou: int = 50) -> str | None:
+    """Class-mean box accuracy at IoU ``iou`` against the CAM threshold, per implementation and
+    baseline; MaxBoxAcc is each curve's highest point."""
+    if not curve or not curve.get("rows") or iou not in curve.get("iou_thresholds", []):
+        return None
+    j = curve["iou_thresholds"].index(iou)
+    names = [n for n in curve["rows"] if n not in ("center", "full_image")]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    x = np.asarray(curve["thresholds"])
+    for name, acc in curve["rows"].items():
+        baseline = name in ("center", "full_image")
+        ax.plot(x, acc[j], lw=1.2, label=name, markevery=10, ms=4, **({"linestyle": "--", "color": "#7f7f7f"} if baseline
+                                                   else style(name, names)))
+    ax.set_xlabel("CAM threshold (fraction of the map's maximum, 8-bit)")
+    ax.set_ylabel(f"class-mean box accuracy at IoU {iou / 100:g}")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
+    return _encode(fig)
+
+
 PANELS_PER_ROW = 7
+
+
+def _draw_box(ax, box, color: str, linestyle: str = "-") -> None:
+    """An inclusive pixel box ``(x0, y0, x1, y1)`` drawn around its pixels' edges."""
+    from matplotlib.patches import Rectangle
+    x0, y0, x1, y1 = (float(v) for v in box)
+    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=color,
+                           linewidth=1.3, linestyle=linestyle))
 
 
 def placeholder(text: str) -> str:
@@ -276,13 +306,22 @@ def _gallery_item(item: dict, impls: list[str]) -> str:
     axes[0].imshow(image, extent=extent)
     axes[0].contour(mask, [0.5], colors="white", linewidths=1, extent=extent)
     axes[0].set_title(f"#{item['index']} class {item['label']}", fontsize=8)
+    gt_boxes = item.get("gt_boxes") or []
+    for box in gt_boxes:
+        _draw_box(axes[0], box, "lime")
     for ax, name in zip(axes[1:], names):
         m = item["maps"][name]
         ax.imshow(image, extent=extent)
         ax.imshow(_decode_png(m["png"], DISPLAY_SIDE), cmap="jet", alpha=0.5, extent=extent)
         ax.contour(mask, [0.5], colors="white", linewidths=1, extent=extent)
+        for box in gt_boxes:
+            _draw_box(ax, box, "lime")
+        if m.get("box"):
+            _draw_box(ax, m["box"], "yellow" if m.get("box_hit") else "red", "--")
         ax.plot(m["peak"][1], m["peak"][0], marker="x", color="white" if m["hit"] else "red", ms=9, mew=2.5)
-        ax.set_title(f"{name}\n{'hit' if m['hit'] else 'MISS'}", fontsize=7, color="black" if m["hit"] else "red")
+        box_text = f", box IoU {m['box_iou']:.2f}" if isinstance(m.get("box_iou"), (int, float)) else ""
+        ax.set_title(f"{name}\n{'hit' if m['hit'] else 'MISS'}{box_text}", fontsize=7,
+                     color="black" if m["hit"] else "red")
     for ax in axes:
         ax.axis("off")
     return _encode(fig)
