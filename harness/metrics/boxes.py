@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -153,8 +153,10 @@ def full_image_record(shape: tuple[int, int], mask: np.ndarray | None, gt_boxes:
 
 
 class BoxLocalization:
-    """The box measures as an accumulator: per trial its :class:`TrialRecord`, its label and
-    whether the model's prediction was right; ``compute`` gives the row's measures."""
+    """The box measures as an accumulator: per trial its :class:`TrialRecord` (without its pixel
+    histograms), its label and whether the model's prediction was right; the pixel histograms are
+    summed per class as they come, so memory per trial stays a few dozen bytes. ``compute`` gives
+    the row's measures."""
 
     name = "boxes"
 
@@ -163,6 +165,8 @@ class BoxLocalization:
         self.records: list[TrialRecord] = []
         self.labels: list[int] = []
         self.correct: list[bool] = []
+        self.histograms: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.without_mask = 0
 
     def accumulate(self, maps: np.ndarray, trials) -> None:
         """``maps[i]`` against ``trials`` (a :class:`harness.metrics.TrialBatch`, boxes and
@@ -172,14 +176,23 @@ class BoxLocalization:
                                   self.cache), int(trials.labels[i]), bool(trials.correct[i]))
 
     def add(self, record: TrialRecord, label: int, correct: bool) -> None:
-        self.records.append(record)
+        if record.true_hist is None:
+            self.without_mask += 1
+        else:
+            zero = np.zeros(len(self.bins) - 1, dtype=np.int64)
+            t, f = self.histograms.get(label, (zero, zero))
+            self.histograms[label] = (t + record.true_hist, f + record.false_hist)
+        self.records.append(replace(record, true_hist=None, false_hist=None))
         self.labels.append(label)
         self.correct.append(correct)
 
     def compute(self, n: int | None = None, masks: bool = True) -> dict:
-        """The measures over the first ``n`` trials (all by default); PxAP only when ``masks``."""
+        """The measures over the first ``n`` trials (all by default). PxAP only when ``masks``,
+        every trial had one, and over all trials (the histograms are summed, not kept per trial)."""
+        whole = n is None or n >= len(self.records)
+        hists = self.histograms if masks and whole and not self.without_mask else None
         return box_measures(self.records[:n], np.array(self.labels[:n]), np.array(self.correct[:n], dtype=bool),
-                            self.thresholds, masks)
+                            self.thresholds, hists)
 
 
 def _class_mean(values: np.ndarray, labels: np.ndarray) -> float:
@@ -208,11 +221,12 @@ def box_curve(hits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def box_measures(records: list[TrialRecord], labels: np.ndarray, correct: np.ndarray, thresholds: np.ndarray,
-                 masks: bool = True) -> dict:
+                 histograms: dict[int, tuple[np.ndarray, np.ndarray]] | None = None) -> dict:
     """The row's measures. MaxBoxAcc's class mean takes, per IoU threshold, the CAM threshold where
     the class-mean accuracy is highest (one threshold for every class, as MaxBoxAcc takes one for
     the set); its per-class values and interval are at that threshold. ``pooled`` is
-    wsolevaluation's own number (best threshold for the pooled accuracy)."""
+    wsolevaluation's own number (best threshold for the pooled accuracy). PxAP comes from the
+    per-class pixel ``histograms`` (``{class: (object, background)}``), or is None without them."""
     if not records:
         return {}
     cam_hits = np.array([r.cam_iou >= CAM_PAPER_IOU for r in records])
@@ -232,13 +246,11 @@ def box_measures(records: list[TrialRecord], labels: np.ndarray, correct: np.nda
            "maxboxacc_v2": float(np.mean([maxbox[str(d)]["class_mean"] for d in wsol.IOU_THRESHOLDS])),
            "maxboxacc_v2_pooled": float(np.mean([maxbox[str(d)]["pooled"] for d in wsol.IOU_THRESHOLDS])),
            "maxboxacc": maxbox, "pxap": None, "pxap_pooled": None, "pxap_per_class": None}
-    if masks and all(r.true_hist is not None for r in records):
-        per_class = {str(int(c)): wsol.average_precision(sum(records[i].true_hist for i in np.flatnonzero(labels == c)),
-                                                         sum(records[i].false_hist for i in np.flatnonzero(labels == c)))
-                     for c in np.unique(labels)}
+    if histograms:
+        per_class = {str(int(c)): wsol.average_precision(*histograms[c]) for c in sorted(histograms)}
         out.update(pxap=float(np.mean(list(per_class.values()))), pxap_per_class=per_class,
-                   pxap_pooled=wsol.average_precision(sum(r.true_hist for r in records),
-                                                      sum(r.false_hist for r in records)))
+                   pxap_pooled=wsol.average_precision(sum(h[0] for h in histograms.values()),
+                                                      sum(h[1] for h in histograms.values())))
     return out
 
 

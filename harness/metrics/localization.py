@@ -156,7 +156,7 @@ def _box_effect(ref: BoxLocalization, impl: BoxLocalization, pointing: tuple[lis
            "box_acc_gt_known_delta": b["box_acc_gt_known"]["class_mean"] - a["box_acc_gt_known"]["class_mean"],
            "box_acc_flips": int(np.sum(cam_a != cam_b)),
            "maxboxacc_v2_delta": b["maxboxacc_v2"] - a["maxboxacc_v2"],
-           "pxap_delta": None if a["pxap"] is None else b["pxap"] - a["pxap"]}
+           "pxap_delta": None if a["pxap"] is None or b["pxap"] is None else b["pxap"] - a["pxap"]}
     for d in IOU_THRESHOLDS:
         out[f"maxboxacc_{d}_delta"] = b["maxboxacc"][str(d)]["class_mean"] - a["maxboxacc"][str(d)]["class_mean"]
     return out

@@ -110,6 +110,9 @@ def test_pxap_is_per_class_and_left_out_without_masks():
     assert out["pxap_per_class"]["1"] == pytest.approx(5 / 12)
     assert out["pxap"] == pytest.approx((5 / 6 + 5 / 12) / 2)
     assert acc.compute(masks=False)["pxap"] is None
+    # the histograms are summed per class as trials come, not kept: no PxAP over a prefix
+    assert all(r.true_hist is None for r in acc.records) and acc.compute(n=1)["pxap"] is None
+    assert acc.compute(n=1)["energy"] == out["energy_per_class"]["0"]
 
 
 def test_baselines():

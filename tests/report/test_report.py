@@ -193,3 +193,52 @@ def test_no_tick_label_is_raw_mathtext(monkeypatch):
     render_html(doc)
     assert labels and any(re.fullmatch(r"[0-9.e+-]+", t) for t in labels)
     assert not [t for t in labels if "mathdefault" in t or "$" in t]
+
+
+def _box_doc():
+    import numpy as np
+
+    from harness.metrics import TrialBatch
+    from harness.metrics.boxes import BoxBaselines, BoxLocalization
+    from harness.metrics.localization import box_section
+    from harness.metrics.pointing import PointingGame
+    masks = [np.zeros((12, 12), bool) for _ in range(4)]
+    for i, m in enumerate(masks):
+        m[i:i + 6, 2:8] = True
+    boxes = [np.array([[2, i, 7, i + 5]]) for i in range(4)]
+    trials = TrialBatch(masks, np.full(4, 1.0), np.array([0, 1, 0, 1]), boxes, np.ones(4, bool))
+    good = np.stack([m.astype(float) for m in masks])
+    shifted = np.roll(good, 3, axis=2)  # the same maps three columns to the right
+    games, accs, base = {}, {}, BoxBaselines()
+    for name, maps in (("scipy_dot_zoom", good), ("cv2_dot_resize", shifted)):
+        games[name], accs[name] = PointingGame(), BoxLocalization()
+        games[name].accumulate(maps, trials)
+        accs[name].accumulate(maps, trials)
+    for m, b, k in zip(masks, boxes, trials.labels):
+        base.add(m, b, int(k), True)
+    doc = copy.deepcopy(FIXTURE)
+    doc["localization"]["boxes"] = box_section(accs, base, games, 4, "scipy_dot_zoom", masks=True)
+    return doc
+
+
+def test_box_measures_render_with_their_convention_effect_and_chart():
+    doc = _box_doc()
+    html = render_html(doc)
+    effect = doc["localization"]["boxes"]["convention_effect"][0]
+    assert effect["impl"] == "cv2_dot_resize" and effect["maxboxacc_70_delta"] < 0
+    assert "Box, mask and energy measures per implementation (4 rows)" in html
+    assert f"by up to {abs(effect['maxboxacc_70_delta']):.3f}" in html
+    assert 'alt="box accuracy against threshold"' in html
+    row = next(r for r in doc["localization"]["boxes"]["rows"] if r["impl"] == "scipy_dot_zoom")
+    assert row["maxboxacc_v2"] == 1.0 and f"<b>{row['maxboxacc_v2']:.3f}</b>" in html
+
+
+def test_gallery_boxes_are_drawn_and_old_items_without_boxes_still_render():
+    from harness.report import figures
+    doc = _gallery_doc()
+    item = doc["gallery"][0]
+    plain = figures.gallery_item(item, ["scipy_dot_zoom"])
+    item["gt_boxes"] = [[4, 4, 7, 7]]
+    item["maps"]["scipy_dot_zoom"].update(box=[4, 4, 7, 7], box_iou=1.0, box_hit=True)
+    boxed = figures.gallery_item(item, ["scipy_dot_zoom"])
+    assert boxed != plain  # the boxes changed the drawing (a placeholder would not depend on them)
