@@ -69,7 +69,7 @@ def cam_model(model, convention: str = "seed", out_size: tuple[int, int] | None 
         cut = 0.5 if head.activation == "sigmoid" else 0.0
         predicted = keras.ops.cast(probabilities[:, 0] > cut, "int32")
     else:
-        predicted = keras.ops.cast(keras.ops.argmax(probabilities, axis=-1), "int32")
+        predicted = keras.ops.cast(keras.ops.top_k(probabilities, 1)[1][:, 0], "int32")  # the first maximum, as argmax
     chosen = keras.ops.where(class_index >= 0, class_index, predicted)
     pick = keras.layers.Dense(c, use_bias=False, trainable=False, name="class_weights")
     rows = keras.layers.EinsumDense("bhw,hH->bHw", output_shape=(H, w), trainable=False, name="resample_rows")

@@ -186,12 +186,16 @@ def _export_args(p: argparse.ArgumentParser) -> None:
                    help="the CAM convention the exported model computes exactly")
     p.add_argument("--out-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="CAM size (default: the model's input size)")
-    p.add_argument("--out", type=Path, required=True, help="the .keras file to write")
+    p.add_argument("--format", default="keras", choices=["keras", "tf_saved_model", "onnx", "litert"],
+                   help="keras: a .keras file; tf_saved_model: a SavedModel folder (endpoints serve(image) and "
+                        "serve_class(image, class_index)); onnx: a .onnx file (ONNX Runtime); litert: a .tflite "
+                        "file (LiteRT). Formats other than keras need pip install '.[export]'")
+    p.add_argument("--out", type=Path, required=True, help="the file (or SavedModel folder) to write")
     p.add_argument("--cache-dir", type=Path, default=None, help="trained-model cache (with --profile)")
 
 
 def _export_preflight(args) -> None:
-    preflight.export_target(args.out)
+    preflight.export_target(args.out, args.format)
     if args.profile:
         preflight.writable_dir(args.cache_dir or _default_cache(), "--cache-dir")
     if args.model is not None:
@@ -201,7 +205,7 @@ def _export_preflight(args) -> None:
 def _export(args) -> int:
     from harness.runners.export_stage import export
     print(export(args.out, args.convention, tuple(args.out_size) if args.out_size else None, model_path=args.model,
-                 profile=args.profile, cache_dir=args.cache_dir))
+                 profile=args.profile, cache_dir=args.cache_dir, fmt=args.format))
     return EXIT_OK
 
 
@@ -289,9 +293,9 @@ VERBS: dict[str, Verb] = {v.name: v for v in (
     Verb("accept", "accept a results file (and the model it was computed on) as the new baseline of its profile",
          _accept_args, _accept, lambda args: preflight.writable_dir(args.baselines_dir, "--baselines-dir"),
          tensorflow=True),
-    Verb("export", "write one .keras model that returns the probabilities and the exact CAM of a convention "
-                   "(loads with safe_mode=True on any Keras 3 backend)", _export_args, _export, _export_preflight,
-         tensorflow=True),
+    Verb("export", "write one model that returns the probabilities and the exact CAM of a convention, as a .keras "
+                   "file (loads with safe_mode=True on any Keras 3 backend), a TF SavedModel, ONNX or LiteRT",
+         _export_args, _export, _export_preflight, tensorflow=True),
     Verb("write-data", "write a profile's built-in evaluation images as a folder: or coco: set (to see the "
                        "layouts, or to try --data offline)", _write_data_args, _write_data, _write_data_preflight),
     Verb("ab", "time the CAM implementations of a base revision and the working tree on this machine, "

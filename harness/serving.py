@@ -1,0 +1,141 @@
+"""The exported CAM model (:func:`harness.export.cam_model`) in the formats production serves, each
+written atomically, on Keras' own export where it serves:
+
+==================  =========================================================================
+``keras``           ``model.save``: a ``.keras`` file, ``{"image", "class_index"}`` in
+``tf_saved_model``  a SavedModel folder (TF Serving) from Keras' ``ExportArchive``: endpoint
+                    ``serve(image)`` (the prediction's CAM) and ``serve_class(image,
+                    class_index)``, both returning ``{"probabilities", "cam"}``; they are its
+                    signatures too
+``onnx``            ``model.export(format="onnx")`` (tf2onnx): inputs ``image`` and
+                    ``class_index`` (-1 for the prediction; one graph carries one entry point),
+                    outputs ``cam`` and ``probabilities``
+``litert``          a ``.tflite`` flatbuffer from the ``ExportArchive`` SavedModel through
+                    TensorFlow's converter: signatures ``serving_default(image)`` and
+                    ``serve_class(image, class_index)``, outputs ``cam`` and ``probabilities``
+==================  =========================================================================
+
+LiteRT's image-only signature is ``serving_default`` rather than ``serve``: TensorFlow's converter
+folds a SavedModel that has a ``serve`` attribute into its one default signature, whatever keys it
+is asked for (``TFLiteConverterV2.from_saved_model``, TF 2.21).
+
+:func:`forward_artifact` writes the model without the CAM (``image`` -> ``probabilities``) in the
+same format, so a runtime's CAM cost is measured against its own forward pass.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.atomic import atomic_dir, atomic_write
+from harness.errors import UsageError
+
+FORMATS = ("keras", "tf_saved_model", "onnx", "litert")
+SUFFIXES = {"keras": ".keras", "tf_saved_model": "", "onnx": ".onnx", "litert": ".tflite"}
+LITERT_IMAGE_ONLY = "serving_default"
+
+
+def check_out(out: Path, fmt: str) -> None:
+    """``out`` fits ``fmt``: the file suffix it needs, or a folder that is absent or empty."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    suffix = SUFFIXES[fmt]
+    if suffix and Path(out).suffix != suffix:
+        raise UsageError(f"--out {out} must end in {suffix} for --format {fmt}")
+    if not suffix and (Path(out).is_file() or (Path(out).is_dir() and any(Path(out).iterdir()))):
+        raise UsageError(f"--out {out} exists and is not an empty folder; a SavedModel is a folder of its own: "
+                         "remove it or name another")
+
+
+def _specs(model):
+    import tensorflow as tf
+    shape = model.inputs[0].shape if not isinstance(model.input, dict) else model.input["image"].shape
+    return (tf.TensorSpec((None, *shape[1:]), tf.float32, name="image"),
+            tf.TensorSpec((None,), tf.int32, name="class_index"))
+
+
+def _archive(exported, image_only_name: str):
+    """Keras' ``ExportArchive`` of ``exported`` with the image-only endpoint under
+    ``image_only_name`` and ``serve_class``."""
+    import keras
+    import tensorflow as tf
+    image_spec, class_spec = _specs(exported)
+
+    def image_only(image):
+        return exported({"image": image, "class_index": tf.fill(tf.shape(image)[:1], -1)}, training=False)
+
+    def serve_class(image, class_index):
+        return exported({"image": image, "class_index": class_index}, training=False)
+
+    archive = keras.export.ExportArchive()
+    archive.track(exported)
+    archive.add_endpoint(image_only_name, image_only, input_signature=[image_spec])
+    archive.add_endpoint("serve_class", serve_class, input_signature=[image_spec, class_spec])
+    return archive
+
+
+def _forward_archive(model):
+    import keras
+    image_spec, _ = _specs(model)
+
+    def serve(image):
+        return {"probabilities": model(image, training=False)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", serve, input_signature=[image_spec])
+    return archive
+
+
+def _litert_bytes(archive, keys: list[str] | None) -> bytes:
+    """A ``.tflite`` of ``archive``'s endpoints ``keys`` (its default one when None), converted
+    from a temporary SavedModel as Keras' own LiteRT export does."""
+    import tempfile
+
+    import tensorflow as tf
+    with tempfile.TemporaryDirectory(prefix="cam-harness-litert-") as tmp:
+        archive.write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=keys)
+        return converter.convert()
+
+
+def _onnx(model, path: Path, input_signature) -> None:
+    import contextlib
+    import io
+    with contextlib.redirect_stdout(io.StringIO()):
+        model.export(str(path), format="onnx", verbose=False, input_signature=input_signature)
+
+
+def write_artifact(exported, fmt: str, out: Path) -> Path:
+    """``exported`` (``cam_model``'s output) written to ``out`` as ``fmt``, atomically."""
+    check_out(out, fmt)
+    image_spec, class_spec = _specs(exported)
+    if fmt == "keras":
+        return atomic_write(out, lambda tmp: exported.save(tmp))
+    if fmt == "tf_saved_model":
+        archive = _archive(exported, "serve")
+        with atomic_dir(out) as tmp:
+            archive.write_out(str(tmp), verbose=False)
+        return Path(out)
+    if fmt == "onnx":
+        return atomic_write(out, lambda tmp: _onnx(exported, tmp, [{"image": image_spec, "class_index": class_spec}]))
+    data = _litert_bytes(_archive(exported, LITERT_IMAGE_ONLY), [LITERT_IMAGE_ONLY, "serve_class"])
+    return atomic_write(out, lambda tmp: tmp.write_bytes(data))
+
+
+def forward_artifact(model, fmt: str, out: Path) -> Path:
+    """The model alone (``image`` -> ``probabilities``) in ``fmt`` at ``out``: the forward pass the
+    CAM's cost is measured against, through the same runtime."""
+    check_out(out, fmt)
+    if fmt == "keras":
+        return atomic_write(out, lambda tmp: model.save(tmp))
+    if fmt == "tf_saved_model":
+        with atomic_dir(out) as tmp:
+            _forward_archive(model).write_out(str(tmp), verbose=False)
+        return Path(out)
+    if fmt == "onnx":
+        import keras
+        image = keras.Input(model.inputs[0].shape[1:], name="image")
+        named = keras.Model(image, {"probabilities": keras.layers.Identity(name="probabilities")(model(image))})
+        return atomic_write(out, lambda tmp: _onnx(named, tmp, [_specs(model)[0]]))
+    data = _litert_bytes(_forward_archive(model), None)
+    return atomic_write(out, lambda tmp: tmp.write_bytes(data))

@@ -1,0 +1,167 @@
+"""Load served artifacts the way production does and run and time them, in a process where the
+harness cannot be imported.
+
+    python -I serving_worker.py JOB.json
+
+``JOB.json``: ``{"inputs": "in.npz", "out": "out.npz", "artifacts": [{"name", "format", "path",
+"kind": "cam" | "forward"}, ...], "batches": [1, 8, 32], "target_seconds": 0.5, "min_rounds": 5}``.
+``in.npz`` holds ``image`` (float32 ``[N, H, W, C]``) and ``class_index`` (int32 ``[N]``). For each
+artifact it runs every image through its runtime (``tf.saved_model.load(...).serve`` and
+``.serve_class``; ``onnxruntime.InferenceSession``; the LiteRT ``Interpreter``'s signature
+runners; Keras' ``load_model(safe_mode=True)``), batches of 32, with the image-only entry point
+and with ``class_index``, saves the outputs as ``<name>/<entry>/<output>`` in ``out.npz``, and
+times one call per batch size (median of rounds, each round enough calls to last about 20 ms).
+The ``.keras`` file is timed three ways: ``predict_on_batch``, a compiled call (``tf.function``)
+and the eager call. It prints one JSON object: ``{"harness_importable": false, "timings": [{"name",
+"format", "kind", "call", "batch", "median_s", "rounds_s"}], "entries": {name: [entry, ...]}}``.
+
+It imports nothing of the harness (``harness`` is blocked before anything else runs), so what
+it checks is what a user who has only the artifact and its runtime gets.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+
+sys.modules["harness"] = None  # any `import harness...` now raises ImportError
+
+BATCH = 32
+
+
+def _harness_importable() -> bool:
+    try:
+        import harness  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _keras(path: str, kind: str) -> dict:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    model = keras.saving.load_model(path, safe_mode=True)
+    compiled = tf.function(lambda inputs: model(inputs, training=False))
+
+    def inputs(image, class_index=None):
+        if kind == "forward":
+            return image
+        k = np.full(len(image), -1, np.int32) if class_index is None else class_index
+        return {"image": image, "class_index": k}
+
+    def out(result):
+        return {"probabilities": np.asarray(result)} if kind == "forward" else {k: np.asarray(v) for k, v in result.items()}
+
+    calls = {"predict_on_batch": lambda image, k=None: out(model.predict_on_batch(inputs(image, k))),
+             "compiled": lambda image, k=None: out(compiled(inputs(image, k))),
+             "eager": lambda image, k=None: out(model(inputs(image, k), training=False))}
+    entries = {"image_only": lambda image, k=None: calls["compiled"](image)}
+    if kind == "cam":
+        entries["class_index"] = calls["compiled"]
+    return {"entries": entries, "timed": calls}
+
+
+def _saved_model(path: str, kind: str) -> dict:
+    import numpy as np
+    import tensorflow as tf
+    loaded = tf.saved_model.load(path)
+
+    def image_only(image, k=None):
+        return {key: np.asarray(v) for key, v in loaded.serve(tf.constant(image)).items()}
+
+    entries = {"image_only": image_only}
+    if kind == "cam":
+        entries["class_index"] = lambda image, k: {key: np.asarray(v) for key, v in
+                                                   loaded.serve_class(tf.constant(image), tf.constant(k)).items()}
+    return {"entries": entries, "timed": {"serve": image_only}}
+
+
+def _onnx(path: str, kind: str) -> dict:
+    import numpy as np
+    import onnxruntime as ort
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    has_class = any(i.name == "class_index" for i in session.get_inputs())
+
+    def call(image, k=None):
+        feed = {"image": image}
+        if has_class:
+            feed["class_index"] = np.full(len(image), -1, np.int32) if k is None else k
+        return dict(zip(names, session.run(None, feed)))
+
+    entries = {"image_only": lambda image, k=None: call(image)}  # class_index -1: the prediction
+    if kind == "cam":
+        entries["class_index"] = call
+    return {"entries": entries, "timed": {"run": call}}
+
+
+def _litert(path: str, kind: str) -> dict:
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=path)
+    default = interpreter.get_signature_runner("serving_default")
+
+    def image_only(image, k=None):
+        return dict(default(image=image))
+
+    entries = {"image_only": image_only}
+    if kind == "cam":
+        with_class = interpreter.get_signature_runner("serve_class")
+        entries["class_index"] = lambda image, k: dict(with_class(image=image, class_index=k))
+    return {"entries": entries, "timed": {"signature_runner": image_only}}
+
+
+LOADERS = {"keras": _keras, "tf_saved_model": _saved_model, "onnx": _onnx, "litert": _litert}
+
+
+def _run_all(fn, images, class_index) -> dict:
+    import numpy as np
+    parts = [fn(images[i:i + BATCH], class_index[i:i + BATCH]) for i in range(0, len(images), BATCH)]
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def _time(fn, x, target_seconds: float, min_rounds: int) -> tuple[float, list[float]]:
+    for _ in range(3):
+        fn(x)
+    t0 = time.perf_counter()
+    fn(x)
+    once = max(time.perf_counter() - t0, 1e-6)
+    number = max(1, int(0.02 / once))
+    rounds: list[float] = []
+    start = time.perf_counter()
+    while len(rounds) < min_rounds or time.perf_counter() - start < target_seconds:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn(x)
+        rounds.append((time.perf_counter() - t0) / number)
+        if len(rounds) >= 200:
+            break
+    return statistics.median(rounds), rounds
+
+
+def main(argv: list[str]) -> int:
+    import numpy as np
+    job = json.loads(open(argv[0]).read())
+    data = np.load(job["inputs"])
+    images, class_index = data["image"].astype(np.float32), data["class_index"].astype(np.int32)
+    saved, timings, entries = {}, [], {}
+    for art in job["artifacts"]:
+        loaded = LOADERS[art["format"]](art["path"], art["kind"])
+        entries[art["name"]] = sorted(loaded["entries"])
+        for entry, fn in loaded["entries"].items():
+            for key, value in _run_all(fn, images, class_index).items():
+                saved[f"{art['name']}/{entry}/{key}"] = value
+        for call, fn in loaded["timed"].items():
+            for batch in job.get("batches", []):
+                x = np.resize(images, (batch, *images.shape[1:])).astype(np.float32)
+                median, rounds = _time(fn, x, job.get("target_seconds", 0.5), job.get("min_rounds", 5))
+                timings.append({"name": art["name"], "format": art["format"], "kind": art["kind"], "call": call,
+                                "batch": batch, "median_s": median, "rounds_s": rounds})
+    np.savez(job["out"], **saved)
+    print(json.dumps({"harness_importable": _harness_importable(), "timings": timings, "entries": entries}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,109 @@
+"""Every serving format, exported by the CLI, loaded and run in a fresh process where the harness
+cannot be imported (``harness/serving_worker.py``), through its own runtime: the image-only entry
+point gives the prediction's CAM and the ``class_index`` entry the asked class's, each held to its
+convention's oracle at 1e-5 of the range.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+import harness
+from harness.cams.oracles import oracle_cam
+from harness.cli import main
+from harness.export import CONVENTIONS
+from harness.model import build
+
+RTOL = 1e-5
+WORKER = Path(harness.__file__).parent / "serving_worker.py"
+NEEDS = {"onnx": ("onnxruntime", "tf2onnx"), "litert": ("ai_edge_litert",)}
+
+
+def rel_err(a, b):
+    b = np.asarray(b, dtype=np.float64)
+    return float(np.abs(np.asarray(a, np.float64) - b).max() / max(np.ptp(b), 1e-12))
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    keras.utils.set_random_seed(5)
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    build.build_model("tiny_vgg", 48, 3, "none").save(path)
+    return path
+
+
+def run_worker(tmp_path, artifacts, images, class_index, batches=()):
+    np.savez(tmp_path / "in.npz", image=images, class_index=class_index)
+    job = {"inputs": str(tmp_path / "in.npz"), "out": str(tmp_path / "out.npz"), "artifacts": artifacts,
+           "batches": list(batches), "target_seconds": 0.05, "min_rounds": 2}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    res = subprocess.run([sys.executable, "-I", str(WORKER), str(tmp_path / "job.json")], capture_output=True,
+                         text=True, cwd=tmp_path, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1]), dict(np.load(tmp_path / "out.npz"))
+
+
+@pytest.mark.parametrize("fmt, convention", [("keras", "seed"), ("tf_saved_model", "halfpixel_bilinear"),
+                                             ("onnx", "seed"), ("litert", "halfpixel_spline2")])
+def test_each_format_runs_without_the_harness_and_holds_its_oracle(model_file, tmp_path, fmt, convention):
+    for module in NEEDS.get(fmt, ()):
+        pytest.importorskip(module, reason="pip install '.[export]'")
+    out = tmp_path / {"keras": "cam.keras", "tf_saved_model": "cam_saved_model", "onnx": "cam.onnx",
+                      "litert": "cam.tflite"}[fmt]
+    assert main(["export", "--model", str(model_file), "--convention", convention, "--format", fmt,
+                 "--out-size", "40", "56", "--out", str(out)]) == 0
+    model = keras.saving.load_model(model_file)
+    images = np.random.default_rng(1).random((5, 48, 48, 3), dtype=np.float32)
+    asked = np.array([2, 0, 1, 2, 0], np.int32)
+    report, outputs = run_worker(tmp_path, [{"name": "a", "format": fmt, "path": str(out), "kind": "cam"}],
+                                 images, asked)
+    assert report["harness_importable"] is False
+    feats, probs = (t.numpy() for t in build.cam_view(model)(images, training=False))
+    weights = build.cam_weights(model)
+    predicted = np.argmax(probs, axis=1)
+    want_own = oracle_cam(CONVENTIONS[convention], feats, weights, predicted, (40, 56))
+    want_asked = oracle_cam(CONVENTIONS[convention], feats, weights, asked, (40, 56))
+    np.testing.assert_allclose(outputs["a/image_only/probabilities"], probs, atol=1e-5)
+    assert outputs["a/image_only/cam"].shape == (5, 40, 56)
+    assert rel_err(outputs["a/image_only/cam"], want_own) < RTOL
+    assert rel_err(outputs["a/class_index/cam"], want_asked) < RTOL
+    assert rel_err(outputs["a/class_index/cam"], want_own) > 1e-2  # the override changed the class
+
+
+@pytest.mark.parametrize("fmt", ["keras", "tf_saved_model", "onnx", "litert"])
+def test_a_model_without_a_cam_head_gets_the_run_message(tmp_path, capsys, fmt):
+    for module in NEEDS.get(fmt, ()):
+        pytest.importorskip(module, reason="pip install '.[export]'")
+    x = keras.Input((80, 80, 3))  # the smoke profile's input size, so that run reaches the head check
+    flat = tmp_path / "flat.keras"
+    keras.Model(x, keras.layers.Dense(2)(keras.layers.Flatten()(x))).save(flat)
+    out = tmp_path / {"keras": "c.keras", "tf_saved_model": "sm", "onnx": "c.onnx", "litert": "c.tflite"}[fmt]
+    assert main(["export", "--model", str(flat), "--convention", "seed", "--format", fmt, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert main(["run", "--profile", "smoke", "--model", str(flat), "--out", str(tmp_path / "r")]) == 2
+    by_run = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "not CAM-capable" in err and err.split("error: ", 1)[1] == by_run.split("error: ", 1)[1]
+    assert not out.exists() and not list(tmp_path.glob(".*tmp*"))
+
+
+@pytest.mark.parametrize("fmt, out, says", [
+    ("onnx", "cam.keras", "must end in .onnx"), ("litert", "cam.onnx", "must end in .tflite"),
+    ("keras", "cam.tflite", "must end in .keras")])
+def test_the_suffix_must_fit_the_format(model_file, tmp_path, capsys, fmt, out, says):
+    assert main(["export", "--model", str(model_file), "--convention", "seed", "--format", fmt,
+                 "--out", str(tmp_path / out)]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_a_saved_model_folder_that_is_not_empty_is_refused(model_file, tmp_path, capsys):
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "keep.txt").write_text("mine")
+    assert main(["export", "--model", str(model_file), "--convention", "seed", "--format", "tf_saved_model",
+                 "--out", str(tmp_path / "sm")]) == 2
+    assert "not an empty folder" in capsys.readouterr().err
+    assert (tmp_path / "sm" / "keep.txt").read_text() == "mine"
