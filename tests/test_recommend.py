@@ -51,8 +51,24 @@ def test_fastest_per_class_and_switching_cost():
 def test_targets_from_one_run():
     t = rec()["targets"]
     assert t["seed_class_speedup"]["speedup_x"] == 1500.0 and t["seed_class_speedup"]["met"]
-    assert t["recommended_overhead"]["overhead_pct"] == 100 * 2.0 / 155.0
-    assert not t["recommended_overhead"]["met"]
+    assert t["recommended_overhead_seed"]["overhead_pct"] == 100 * 2.0 / 155.0
+    assert not t["recommended_overhead_seed"]["met"]
+    assert "recommended_overhead" not in t  # no forward row at the run's own geometry: no number
+
+
+def test_the_overhead_target_uses_the_run_own_model_and_its_geometry():
+    """The seed's VGG16 at 224 px stays as a second, labelled line; the target reads the forward
+    pass of the model the run evaluated, with the pick's CAM at that model's geometry."""
+    doc = copy.deepcopy(DOC)
+    rows = doc["latency"]["rows"]
+    fwd = next(r for r in rows if r["kind"] == "forward")
+    cam = next(r for r in rows if r["kind"] == "cam" and r["impl"] == "scipy_dot_zoom")
+    rows += [{**fwd, "geometry": "profile", "per_image_ms": 2.07}, {**cam, "geometry": "profile", "per_image_ms": 0.034}]
+    t = rec(doc)["targets"]
+    own, seed = t["recommended_overhead"], t["recommended_overhead_seed"]
+    assert own["forward_ms"] == 2.07 and own["overhead_pct"] == pytest.approx(100 * 0.034 / 2.07)
+    assert not own["met"] and "own model" in own["model"]
+    assert seed["forward_ms"] == 155.0 and "VGG16 at 224" in seed["model"]
 
 
 def test_a_class_member_joined_through_a_chain_is_not_picked():
@@ -194,3 +210,20 @@ def test_an_exported_model_that_misses_its_oracle_counts():
 def test_the_reason_says_what_was_checked():
     reason = cpu()["reason"]
     assert "not blamed by any disagree" in reason and "no disagreement" not in reason
+
+
+def test_the_switching_table_never_offers_what_disagreeing_returns():
+    """An oracle miss of cv2_dot_resize, the fastest member of its class: it leaves the switching
+    table for a "not offered" line with the reason, and the class's next qualifying member (slower)
+    is offered instead, on every device."""
+    from harness.recommend import disagreeing
+    assert [s["impl"] for s in cpu()["switching"]] == ["cv2_dot_resize"]
+    doc = copy.deepcopy(DOC)
+    add_input(doc, off=("cv2_dot_resize",))
+    assert "cv2_dot_resize" in disagreeing(doc["agreement"])
+    r = cpu(doc)
+    assert [s["impl"] for s in r["switching"]] == ["tf_resize_einsum"]
+    (line,) = [n for n in r["not_offered"] if n["impl"] == "cv2_dot_resize"]
+    assert "oracle" in line["reason"]
+    for device in rec(doc)["per_device"].values():
+        assert not {s["impl"] for s in device["switching"]} & disagreeing(doc["agreement"])
