@@ -71,6 +71,7 @@ def build_context(doc: dict, ab: dict | None = None) -> dict:
         "gate": doc.get("gate"),
         "ab": ab,
         "ci_status": tables.ci_status(doc.get("gate"), ab),
+        "ship": tables.ship_it(doc),
         "downloads": tables.downloads(pivot, doc.get("localization", {})),
         "figures": {
             "training": figures.training_curve(doc.get("model", {}).get("history", {})),

@@ -204,6 +204,24 @@ def findings(oracle: list[dict]) -> list[dict]:
 
 
 GRADCAM_IMAGES = 32
+SERVED_IMAGES = 32
+
+
+def served_models(ctx, ev, labels: np.ndarray, log) -> dict:
+    """``served_models`` and ``served_skipped``: every serving format of every convention, run in a
+    fresh process without the harness on the run's first images of the most common size, against
+    the oracle (:mod:`harness.runners.served`)."""
+    from collections import Counter
+
+    from harness.export import CONVENTIONS
+    from harness.runners.served import serve_check
+    from harness.serving import FORMATS
+    sizes = [tuple(e.mask.shape) for e in ev.kept]
+    size, _ = Counter(sizes).most_common(1)[0]
+    keep = np.flatnonzero([s == size for s in sizes])[:SERVED_IMAGES]
+    result = serve_check(ctx.model, ev.kept_inputs[keep], ev.kept_features[keep], ctx.weights, labels[keep], size,
+                         list(CONVENTIONS), list(FORMATS), [], log=log)
+    return {"served_models": result["served_models"], "served_skipped": result["skipped"]}
 
 
 def stage(state) -> None:
@@ -217,4 +235,5 @@ def stage(state) -> None:
     section["exported_models"] = exported.agreement_rows(
         ctx.model, ev.kept_inputs, ev.kept_features, ctx.weights, kept_labels, [e.mask.shape for e in ev.kept],
         section["equivalence_classes"], section["conventions"])
+    section.update(served_models(ctx, ev, kept_labels, state.log))
     state.doc["agreement"] = section

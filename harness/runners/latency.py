@@ -162,6 +162,23 @@ def exported_rows(model, image_size: int, out_size: tuple[int, int], cfg: Latenc
     return rows
 
 
+def served_rows(model, images: np.ndarray, features: np.ndarray, weights: np.ndarray, labels: np.ndarray,
+                out_size: tuple[int, int], cfg: LatencyConfig, calibration_ms: float,
+                log: Callable[[str], None] = lambda s: None) -> tuple[list[dict], list[dict]]:
+    """The exported model in every serving format, timed through its own runtime in a process
+    without the harness (:mod:`harness.runners.served`): ``served`` rows for each convention and
+    for the forward-only export of the same format, at every batch; plus the formats skipped."""
+    from harness.export import CONVENTIONS
+    from harness.runners.served import serve_check
+    from harness.serving import FORMATS
+    result = serve_check(model, images, features, weights, labels, out_size, list(CONVENTIONS), list(FORMATS),
+                         list(cfg.batches), cfg.target_seconds, log)
+    rows = [_row("served", t["impl"], "cpu", "profile", t["batch"], t["rounds_s"], calibration_ms, format=t["format"],
+                 call=t["call"], export=t["name"], shape={"out_h": out_size[0], "out_w": out_size[1]})
+            for t in result["timings"]]
+    return rows, result["skipped"]
+
+
 PET_TYPICAL_SIZE = (375, 500)
 
 
@@ -187,8 +204,9 @@ def cams_only_section(cfg: LatencyConfig, impls: list[str], log: Callable[[str],
 
 
 def latency_section(profile, ctx, impls: list[str], map_size: tuple[int, int],
-                    log: Callable[[str], None] = print) -> dict:
-    """Calibration, CAM-only rows on both geometries, forward and end-to-end rows."""
+                    log: Callable[[str], None] = print, served: tuple | None = None) -> dict:
+    """Calibration, CAM-only rows on both geometries, forward and end-to-end rows; with
+    ``served`` (images, features, labels of the run) the serving formats' rows too."""
     from harness.model.build import build_model, cam_view
 
     cfg = profile.latency
@@ -206,7 +224,12 @@ def latency_section(profile, ctx, impls: list[str], map_size: tuple[int, int],
     rows += forward_rows(compiled_forward(cam_view(seed_model)), SH, "seed", (1,), cfg, cal_before)
     rows += end_to_end_rows(forward, ctx.weights, profile.image_size, out, cfg, cal_before, impls, log)
     rows += exported_rows(ctx.model, profile.image_size, out, cfg, cal_before)
-    return _section(cfg, geometries, rows, skipped, cal_before, timing_stats(clock(calibrate, cfg)).median_ms)
+    section = _section(cfg, geometries, rows, skipped, cal_before, timing_stats(clock(calibrate, cfg)).median_ms)
+    if served is not None:
+        served_latency, served_skipped = served_rows(ctx.model, *served, out, cfg, cal_before, log)
+        section["rows"] += served_latency
+        section["served_skipped"] = served_skipped
+    return section
 
 
 def map_size(state) -> tuple[int, int]:
@@ -224,6 +247,17 @@ def map_size(state) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+SERVED_IMAGES = 32
+
+
 def stage(state) -> None:
-    """Write ``latency`` of ``state.doc`` (a :class:`harness.runners.run.RunState`)."""
-    state.doc["latency"] = latency_section(state.profile, state.ctx, state.impls, map_size(state), state.log)
+    """Write ``latency`` of ``state.doc`` (a :class:`harness.runners.run.RunState`). The serving
+    formats are timed on the run's first images (random model inputs when no evaluation ran)."""
+    if state.ev is not None:
+        x, labels = state.ev.kept_inputs[:SERVED_IMAGES], state.ev.labels[:SERVED_IMAGES]
+    else:
+        x = model_input(8, input_hw(state.profile.image_size))
+        labels = np.zeros(len(x), np.int32)
+    features = state.ctx.view(x, training=False)[0].numpy()
+    state.doc["latency"] = latency_section(state.profile, state.ctx, state.impls, map_size(state), state.log,
+                                           served=(x, features, state.ctx.weights, labels[: len(x)]))

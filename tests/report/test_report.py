@@ -242,3 +242,33 @@ def test_gallery_boxes_are_drawn_and_old_items_without_boxes_still_render():
     item["maps"]["scipy_dot_zoom"].update(box=[4, 4, 7, 7], box_iou=1.0, box_hit=True)
     boxed = figures.gallery_item(item, ["scipy_dot_zoom"])
     assert boxed != plain  # the boxes changed the drawing (a placeholder would not depend on them)
+
+
+def _ship_doc(seed_error=3e-7):
+    doc = copy.deepcopy(FIXTURE)
+    conv = {"alignment": "corner", "interpolation": "spline2"}
+    doc["agreement"]["conventions"]["scipy_dot_zoom"] = {**conv, "device": "cpu"}
+    doc["recommendation"]["per_device"]["cpu"]["pick"] = "scipy_dot_zoom"
+    doc["agreement"]["served_models"] = [
+        {"impl": f"export_{fmt}_seed", "format": fmt, "convention": conv, "max_rel": err, "matches": err <= 1e-5}
+        for fmt, err in (("onnx", seed_error), ("tf_saved_model", 2e-7), ("keras", 2e-7))]
+    times = {("onnx", "run"): (0.35, 0.39), ("tf_saved_model", "serve"): (1.2, 1.37), ("keras", "compiled"): (1.4, 1.5),
+             ("keras", "eager"): (8.6, 13.5)}
+    doc["latency"]["rows"] += [{"kind": "served", "impl": f"export_{fmt}_{what}", "format": fmt, "call": call,
+                                "export": what, "batch": 1, "median_ms": ms[i], "device": "cpu", "geometry": "profile"}
+                               for (fmt, call), ms in times.items() for i, what in enumerate(("forward", "seed"))]
+    return doc
+
+
+def test_ship_it_names_the_fastest_runtime_that_holds_the_oracle():
+    from harness.report.tables import ship_it
+    ship = ship_it(_ship_doc())
+    assert ship["convention"] == "seed" and ship["fastest"] == {"format": "onnx", "call": "run"}
+    onnx = ship["rows"][0]
+    assert (onnx["format"], onnx["forward_ms"], onnx["cam_ms"]) == ("onnx", 0.35, 0.39)
+    assert onnx["overhead_pct"] == pytest.approx(100 * (0.39 / 0.35 - 1))
+    html = render_html(_ship_doc())
+    assert "Fastest runtime that holds the oracle: <b>onnx</b>" in html and "eager: not how to serve" in html
+    # an artifact off its oracle is never named, however fast
+    off = ship_it(_ship_doc(seed_error=3e-3))
+    assert off["fastest"] == {"format": "tf_saved_model", "call": "serve"} and off["rows"][0]["holds"] is False

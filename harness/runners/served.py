@@ -1,0 +1,109 @@
+"""The exported CAM model in every serving format, checked and timed where it runs: artifacts
+written by :mod:`harness.serving`, run by ``harness/serving_worker.py`` in a fresh process that
+cannot import the harness, one process per format.
+
+``served_models`` rows (beside ``agreement.exported_models``): per format and convention, the
+image-only entry point's CAM against the oracle of the artifact's own predicted class and the
+``class_index`` entry's against the oracle of the asked class, ``max_rel`` of each map's range.
+Latency rows (``kind: "served"``): ``export_<format>_<convention>`` and the forward-only
+``export_<format>_forward`` through the same runtime and call, per batch; the ``.keras`` file is
+timed through a compiled call (``export_keras_*``), ``predict_on_batch``
+(``export_keras_predict_*``) and the eager call (``export_keras_eager_*``).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from harness import agreement
+from harness.cams.oracles import oracle_cam
+
+TOLERANCE = 1e-5
+NEEDS = {"onnx": ("onnx", "onnxruntime", "tf2onnx"), "litert": ("ai_edge_litert",)}
+KERAS_CALLS = {"compiled": "", "predict_on_batch": "predict_", "eager": "eager_"}
+WORKER = Path(__file__).resolve().parent.parent / "serving_worker.py"
+
+
+def missing(fmt: str) -> list[str]:
+    """The packages ``fmt`` needs that are not installed (the ``export`` extra)."""
+    return [m for m in NEEDS.get(fmt, ()) if importlib.util.find_spec(m) is None]
+
+
+def impl_name(fmt: str, what: str, call: str = "compiled") -> str:
+    return f"export_{fmt}_{KERAS_CALLS.get(call, '') if fmt == 'keras' else ''}{what}"
+
+
+def run_worker(work: Path, artifacts: list[dict], images: np.ndarray, class_index: np.ndarray,
+               batches: list[int], target_seconds: float) -> tuple[dict, dict]:
+    """The worker over ``artifacts``: its report and its outputs."""
+    np.savez(work / "in.npz", image=images.astype(np.float32), class_index=class_index.astype(np.int32))
+    job = {"inputs": str(work / "in.npz"), "out": str(work / "out.npz"), "artifacts": artifacts,
+           "batches": batches, "target_seconds": target_seconds, "min_rounds": 5}
+    (work / "job.json").write_text(json.dumps(job))
+    res = subprocess.run([sys.executable, "-I", str(WORKER), str(work / "job.json")], capture_output=True, text=True,
+                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}, cwd=work)
+    if res.returncode != 0:
+        raise RuntimeError(f"the serving worker failed: {res.stderr[-1500:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1]), dict(np.load(work / "out.npz"))
+
+
+def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.ndarray, labels: np.ndarray,
+                out_size: tuple[int, int], conventions: list[str], formats: list[str], batches: list[int],
+                target_seconds: float = 0.5, log=lambda s: None) -> dict:
+    """``{"served_models": [...], "timings": [...], "skipped": [...]}`` for ``formats`` x
+    ``conventions`` (see the module docstring); timings are the worker's, in seconds per call."""
+    from harness.export import CONVENTIONS, cam_model
+    from harness.serving import SUFFIXES, forward_artifact, write_artifact
+    rows, timings, skipped = [], [], []
+    exported = {c: cam_model(model, c, out_size) for c in conventions}
+    with tempfile.TemporaryDirectory(prefix="cam-harness-serve-") as tmp:
+        for fmt in formats:
+            if missing(fmt):
+                skipped.append({"format": fmt, "reason": f"{', '.join(missing(fmt))} not installed: "
+                                                          "pip install '.[export]'"})
+                continue
+            work = Path(tmp) / fmt
+            work.mkdir()
+            artifacts = [{"name": "forward", "format": fmt, "kind": "forward",
+                          "path": str(forward_artifact(model, fmt, work / f"forward{SUFFIXES[fmt]}"))}]
+            for c in conventions:
+                artifacts.append({"name": c, "format": fmt, "kind": "cam",
+                                  "path": str(write_artifact(exported[c], fmt, work / f"{c}{SUFFIXES[fmt]}"))})
+            report, out = run_worker(work, artifacts, images, labels, batches, target_seconds)
+            log(f"served {fmt}: {len(artifacts)} artifacts checked and timed")
+            for c in conventions:
+                predicted = np.argmax(out[f"{c}/image_only/probabilities"], axis=1)
+                own = agreement.per_map_stats(oracle_cam(CONVENTIONS[c], features, weights, predicted, out_size),
+                                              out[f"{c}/image_only/cam"])
+                asked = agreement.per_map_stats(oracle_cam(CONVENTIONS[c], features, weights, labels, out_size),
+                                                out[f"{c}/class_index/cam"])
+                max_rel = float(max(own["max_rel"].max(), asked["max_rel"].max()))
+                rows.append({"impl": impl_name(fmt, c), "format": fmt, "convention": CONVENTIONS[c], "n": len(images),
+                             "out_size": list(out_size), "max_rel_image_only": float(own["max_rel"].max()),
+                             "max_rel_class_index": float(asked["max_rel"].max()), "max_rel": max_rel,
+                             "tolerance": TOLERANCE, "matches": max_rel <= TOLERANCE,
+                             "verdict": "equivalent" if max_rel <= TOLERANCE else "disagree",
+                             "entries": report["entries"][c], "harness_importable": report["harness_importable"]})
+            for t in report["timings"]:
+                timings.append({**t, "impl": impl_name(fmt, t["name"], t["call"])})
+    return {"served_models": rows, "timings": timings, "skipped": skipped}
+
+
+def overhead_table(timings: list[dict], conventions: list[str]) -> list[dict]:
+    """Per runtime (format and call), convention and batch: forward ms, forward + CAM ms, the
+    overhead in percent (CAM export over forward export, same runtime, same run)."""
+    forward = {(t["format"], t["call"], t["batch"]): t["median_s"] for t in timings if t["name"] == "forward"}
+    out = []
+    for t in timings:
+        if t["name"] in conventions and (t["format"], t["call"], t["batch"]) in forward:
+            f = forward[(t["format"], t["call"], t["batch"])]
+            out.append({"format": t["format"], "call": t["call"], "convention": t["name"], "batch": t["batch"],
+                        "forward_ms": 1e3 * f, "forward_cam_ms": 1e3 * t["median_s"],
+                        "overhead_pct": 100 * (t["median_s"] / f - 1)})
+    return out
