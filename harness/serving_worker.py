@@ -10,10 +10,15 @@ artifact it runs every image through its runtime (``tf.saved_model.load(...).ser
 ``.serve_class``; ``onnxruntime.InferenceSession``; the LiteRT ``Interpreter``'s signature
 runners; Keras' ``load_model(safe_mode=True)``), batches of 32, with the image-only entry point
 and with ``class_index``, saves the outputs as ``<name>/<entry>/<output>`` in ``out.npz``, and
-times one call per batch size (median of rounds, each round enough calls to last about 20 ms).
+times one call per batch size: the artifacts of one job (a forward-only export and the CAM
+exports, one runtime) in interleaved rounds, each round enough calls to last about 20 ms, so
+their ratio is not a drift of the machine.
 The ``.keras`` file is timed three ways: ``predict_on_batch``, a compiled call (``tf.function``)
 and the eager call. It prints one JSON object: ``{"harness_importable": false, "timings": [{"name",
 "format", "kind", "call", "batch", "median_s", "rounds_s"}], "entries": {name: [entry, ...]}}``.
+
+``CAM_HARNESS_ORT_PROVIDERS`` (comma-separated) picks ONNX Runtime's execution providers, e.g.
+``CUDAExecutionProvider,CPUExecutionProvider`` on a GPU machine (``tools/serving_gpu_check.sh``).
 
 It imports nothing of the harness (``harness`` is blocked before anything else runs), so what
 it checks is what a user who has only the artifact and its runtime gets.
@@ -21,6 +26,7 @@ it checks is what a user who has only the artifact and its runtime gets.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -28,6 +34,7 @@ import time
 sys.modules["harness"] = None  # any `import harness...` now raises ImportError
 
 BATCH = 32
+PROVIDERS = "CAM_HARNESS_ORT_PROVIDERS"  # ONNX Runtime's providers, comma-separated (CPUExecutionProvider by default)
 
 
 def _harness_importable() -> bool:
@@ -81,7 +88,8 @@ def _saved_model(path: str, kind: str) -> dict:
 def _onnx(path: str, kind: str) -> dict:
     import numpy as np
     import onnxruntime as ort
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    providers = os.environ.get(PROVIDERS, "CPUExecutionProvider").split(",")
+    session = ort.InferenceSession(path, providers=providers)
     names = [o.name for o in session.get_outputs()]
     has_class = any(i.name == "class_index" for i in session.get_inputs())
 
@@ -121,23 +129,28 @@ def _run_all(fn, images, class_index) -> dict:
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
-def _time(fn, x, target_seconds: float, min_rounds: int) -> tuple[float, list[float]]:
-    for _ in range(3):
-        fn(x)
-    t0 = time.perf_counter()
-    fn(x)
-    once = max(time.perf_counter() - t0, 1e-6)
-    number = max(1, int(0.02 / once))
-    rounds: list[float] = []
-    start = time.perf_counter()
-    while len(rounds) < min_rounds or time.perf_counter() - start < target_seconds:
-        t0 = time.perf_counter()
-        for _ in range(number):
+def _interleaved(fns: dict, x, target_seconds: float, min_rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of each of ``fns`` on ``x``, measured in interleaved rounds (one round of
+    each in turn, ``number`` calls a round, about 20 ms), so that a drift of the machine's speed
+    falls on all of them alike and their ratios hold (as ``cam-harness ab`` does)."""
+    number = {}
+    for name, fn in fns.items():
+        for _ in range(3):
             fn(x)
-        rounds.append((time.perf_counter() - t0) / number)
-        if len(rounds) >= 200:
+        t0 = time.perf_counter()
+        fn(x)
+        number[name] = max(1, int(0.02 / max(time.perf_counter() - t0, 1e-6)))
+    rounds: dict[str, list[float]] = {name: [] for name in fns}
+    start = time.perf_counter()
+    while len(rounds[next(iter(fns))]) < min_rounds or time.perf_counter() - start < target_seconds * len(fns):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(number[name]):
+                fn(x)
+            rounds[name].append((time.perf_counter() - t0) / number[name])
+        if len(rounds[next(iter(fns))]) >= 200:
             break
-    return statistics.median(rounds), rounds
+    return rounds
 
 
 def main(argv: list[str]) -> int:
@@ -145,7 +158,8 @@ def main(argv: list[str]) -> int:
     job = json.loads(open(argv[0]).read())
     data = np.load(job["inputs"])
     images, class_index = data["image"].astype(np.float32), data["class_index"].astype(np.int32)
-    saved, timings, entries = {}, [], {}
+    saved, timings, entries, timed = {}, [], {}, {}
+    arts = {art["name"]: art for art in job["artifacts"]}
     for art in job["artifacts"]:
         loaded = LOADERS[art["format"]](art["path"], art["kind"])
         entries[art["name"]] = sorted(loaded["entries"])
@@ -153,11 +167,14 @@ def main(argv: list[str]) -> int:
             for key, value in _run_all(fn, images, class_index).items():
                 saved[f"{art['name']}/{entry}/{key}"] = value
         for call, fn in loaded["timed"].items():
-            for batch in job.get("batches", []):
-                x = np.resize(images, (batch, *images.shape[1:])).astype(np.float32)
-                median, rounds = _time(fn, x, job.get("target_seconds", 0.5), job.get("min_rounds", 5))
-                timings.append({"name": art["name"], "format": art["format"], "kind": art["kind"], "call": call,
-                                "batch": batch, "median_s": median, "rounds_s": rounds})
+            timed.setdefault(call, {})[art["name"]] = fn
+    for call, fns in timed.items():
+        for batch in job.get("batches", []):
+            x = np.resize(images, (batch, *images.shape[1:])).astype(np.float32)
+            for name, rounds in _interleaved(fns, x, job.get("target_seconds", 0.5), job.get("min_rounds", 5)).items():
+                art = arts[name]
+                timings.append({"name": name, "format": art["format"], "kind": art["kind"], "call": call,
+                                "batch": batch, "median_s": statistics.median(rounds), "rounds_s": rounds})
     np.savez(job["out"], **saved)
     print(json.dumps({"harness_importable": _harness_importable(), "timings": timings, "entries": entries}))
     return 0

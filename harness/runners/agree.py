@@ -204,7 +204,7 @@ def findings(oracle: list[dict]) -> list[dict]:
 
 
 GRADCAM_IMAGES = 32
-SERVED_IMAGES = 32
+SERVED_IMAGES = 64  # the kept images, as exported_models
 
 
 def served_models(ctx, ev, labels: np.ndarray, log) -> dict:
