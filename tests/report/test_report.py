@@ -226,8 +226,8 @@ def test_box_measures_render_with_their_convention_effect_and_chart():
     html = render_html(doc)
     effect = doc["localization"]["boxes"]["convention_effect"][0]
     assert effect["impl"] == "cv2_dot_resize" and effect["maxboxacc_70_delta"] < 0
-    assert "Box, mask and energy measures per implementation (4 rows)" in html
-    assert f"by up to {abs(effect['maxboxacc_70_delta']):.3f}" in html
+    assert "<b>Boxes and masks</b> (4 rows)" in html
+    assert f"at IoU 0.7 by up to {abs(effect['maxboxacc_70_delta']):.3f}" in html
     assert 'alt="box accuracy against threshold"' in html
     row = next(r for r in doc["localization"]["boxes"]["rows"] if r["impl"] == "scipy_dot_zoom")
     assert row["maxboxacc_v2"] == 1.0 and f"<b>{row['maxboxacc_v2']:.3f}</b>" in html
