@@ -107,3 +107,23 @@ def test_a_saved_model_folder_that_is_not_empty_is_refused(model_file, tmp_path,
                  "--out", str(tmp_path / "sm")]) == 2
     assert "not an empty folder" in capsys.readouterr().err
     assert (tmp_path / "sm" / "keep.txt").read_text() == "mine"
+
+
+def test_a_format_that_cannot_take_the_model_is_recorded_and_the_others_still_run(model_file, monkeypatch):
+    from harness import serving
+    from harness.runners.served import serve_check
+    real = serving.write_artifact
+
+    def refuse_onnx(exported, fmt, out):
+        if fmt == "onnx":
+            raise ValueError("op not supported by the converter")
+        return real(exported, fmt, out)
+    monkeypatch.setattr(serving, "write_artifact", refuse_onnx)
+    model = keras.saving.load_model(model_file)
+    images = np.random.default_rng(2).random((3, 48, 48, 3), dtype=np.float32)
+    feats = build.cam_view(model)(images, training=False)[0].numpy()
+    result = serve_check(model, images, feats, build.cam_weights(model), np.array([0, 1, 2], np.int32), (48, 48),
+                         ["seed"], ["keras", "onnx"], [])
+    assert result["skipped"] == [{"format": "onnx", "reason": "ValueError: op not supported by the converter"}]
+    (row,) = result["served_models"]
+    assert row["format"] == "keras" and row["matches"] and row["harness_importable"] is False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -46,8 +47,10 @@ def run_worker(work: Path, artifacts: list[dict], images: np.ndarray, class_inde
     job = {"inputs": str(work / "in.npz"), "out": str(work / "out.npz"), "artifacts": artifacts,
            "batches": batches, "target_seconds": target_seconds, "min_rounds": 5}
     (work / "job.json").write_text(json.dumps(job))
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           **{k: os.environ[k] for k in ("HOME", "TMPDIR", "CAM_HARNESS_ORT_PROVIDERS") if k in os.environ}}
     res = subprocess.run([sys.executable, "-I", str(WORKER), str(work / "job.json")], capture_output=True, text=True,
-                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}, cwd=work)
+                         env=env, cwd=work)
     if res.returncode != 0:
         raise RuntimeError(f"the serving worker failed: {res.stderr[-1500:]}")
     return json.loads(res.stdout.strip().splitlines()[-1]), dict(np.load(work / "out.npz"))
@@ -70,12 +73,17 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
                 continue
             work = Path(tmp) / fmt
             work.mkdir()
-            artifacts = [{"name": "forward", "format": fmt, "kind": "forward",
-                          "path": str(forward_artifact(model, fmt, work / f"forward{SUFFIXES[fmt]}"))}]
-            for c in conventions:
-                artifacts.append({"name": c, "format": fmt, "kind": "cam",
-                                  "path": str(write_artifact(exported[c], fmt, work / f"{c}{SUFFIXES[fmt]}"))})
-            report, out = run_worker(work, artifacts, images, labels, batches, target_seconds)
+            try:
+                artifacts = [{"name": "forward", "format": fmt, "kind": "forward",
+                              "path": str(forward_artifact(model, fmt, work / f"forward{SUFFIXES[fmt]}"))}]
+                for c in conventions:
+                    artifacts.append({"name": c, "format": fmt, "kind": "cam",
+                                      "path": str(write_artifact(exported[c], fmt, work / f"{c}{SUFFIXES[fmt]}"))})
+                report, out = run_worker(work, artifacts, images, labels, batches, target_seconds)
+            except Exception as exc:  # a model this format's converter or runtime cannot take: recorded
+                skipped.append({"format": fmt, "reason": f"{type(exc).__name__}: {str(exc)[:400]}"})
+                log(f"served {fmt}: skipped ({type(exc).__name__})")
+                continue
             log(f"served {fmt}: {len(artifacts)} artifacts checked and timed")
             for c in conventions:
                 predicted = np.argmax(out[f"{c}/image_only/probabilities"], axis=1)
