@@ -206,7 +206,8 @@ def cams_only_section(cfg: LatencyConfig, impls: list[str], log: Callable[[str],
 def latency_section(profile, ctx, impls: list[str], map_size: tuple[int, int],
                     log: Callable[[str], None] = print, served: tuple | None = None) -> dict:
     """Calibration, CAM-only rows on both geometries, forward and end-to-end rows; with
-    ``served`` (images, features, labels of the run) the serving formats' rows too."""
+    ``served`` (the run's model inputs, their features, the class weights and the labels) the
+    serving formats' rows too."""
     from harness.model.build import build_model, cam_view
 
     cfg = profile.latency
