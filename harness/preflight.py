@@ -44,14 +44,13 @@ def results_target(out_dir: Path, name: str = "results.json") -> Path:
 
 
 EXPORT_SUFFIXES = {"keras": ".keras", "onnx": ".onnx", "litert": ".tflite"}
-EXPORT_EXTRA = {"onnx": ("onnx", "onnxruntime", "tf2onnx"), "litert": ("ai_edge_litert",)}
 
 
 def export_target(path: Path, fmt: str = "keras") -> Path:
     """An ``--out`` for ``fmt`` in a writable folder: a file with the format's suffix (Keras saves
     only to ``.keras``), or for a SavedModel a folder that is absent or empty; and the format's
     packages installed (the ``export`` extra)."""
-    import importlib.util
+    from harness.serving import missing as missing_packages
     path = Path(path)
     if fmt == "tf_saved_model":
         if path.is_file() or (path.is_dir() and any(path.iterdir())):
@@ -63,7 +62,7 @@ def export_target(path: Path, fmt: str = "keras") -> Path:
             raise PreflightError(f"--out {path}: the exported model is {what} and must end in {EXPORT_SUFFIXES[fmt]}")
         if path.exists() and not path.is_file():
             raise PreflightError(f"--out {path} exists and is not a regular file; choose another path")
-    missing = [m for m in EXPORT_EXTRA.get(fmt, ()) if importlib.util.find_spec(m) is None]
+    missing = missing_packages(fmt)
     if missing:
         raise PreflightError(f"--format {fmt} needs {', '.join(missing)}, which are not installed: "
                              "pip install '.[export]' (or pip install 'cam-bench[export]')")

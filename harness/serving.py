@@ -30,8 +30,15 @@ from harness.atomic import atomic_dir, atomic_write
 from harness.errors import UsageError
 
 FORMATS = ("keras", "tf_saved_model", "onnx", "litert")
+NEEDS = {"onnx": ("onnx", "onnxruntime", "tf2onnx"), "litert": ("ai_edge_litert",)}  # the `export` extra
 SUFFIXES = {"keras": ".keras", "tf_saved_model": "", "onnx": ".onnx", "litert": ".tflite"}
 LITERT_IMAGE_ONLY = "serving_default"
+
+
+def missing(fmt: str) -> list[str]:
+    """The packages ``fmt`` needs that are not installed (``pip install '.[export]'``)."""
+    import importlib.util
+    return [m for m in NEEDS.get(fmt, ()) if importlib.util.find_spec(m) is None]
 
 
 def check_out(out: Path, fmt: str) -> None:

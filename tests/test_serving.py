@@ -21,7 +21,7 @@ from harness.model import build
 
 RTOL = 1e-5
 WORKER = Path(harness.__file__).parent / "serving_worker.py"
-NEEDS = {"onnx": ("onnxruntime", "tf2onnx"), "litert": ("ai_edge_litert",)}
+from harness.serving import NEEDS
 
 
 def rel_err(a, b):

@@ -12,7 +12,6 @@ timed through a compiled call (``export_keras_*``), ``predict_on_batch``
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -26,14 +25,8 @@ from harness import agreement
 from harness.cams.oracles import oracle_cam
 
 TOLERANCE = 1e-5
-NEEDS = {"onnx": ("onnx", "onnxruntime", "tf2onnx"), "litert": ("ai_edge_litert",)}
 KERAS_CALLS = {"compiled": "", "predict_on_batch": "predict_", "eager": "eager_"}
 WORKER = Path(__file__).resolve().parent.parent / "serving_worker.py"
-
-
-def missing(fmt: str) -> list[str]:
-    """The packages ``fmt`` needs that are not installed (the ``export`` extra)."""
-    return [m for m in NEEDS.get(fmt, ()) if importlib.util.find_spec(m) is None]
 
 
 def impl_name(fmt: str, what: str, call: str = "compiled") -> str:
@@ -62,7 +55,7 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
     """``{"served_models": [...], "timings": [...], "skipped": [...]}`` for ``formats`` x
     ``conventions`` (see the module docstring); timings are the worker's, in seconds per call."""
     from harness.export import CONVENTIONS, cam_model
-    from harness.serving import SUFFIXES, forward_artifact, write_artifact
+    from harness.serving import SUFFIXES, forward_artifact, missing, write_artifact
     rows, timings, skipped = [], [], []
     exported = {c: cam_model(model, c, out_size) for c in conventions}
     with tempfile.TemporaryDirectory(prefix="cam-harness-serve-") as tmp:
