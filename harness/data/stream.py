@@ -66,10 +66,13 @@ class DataCard:
             self.skipped.append({"item": item, "reason": reason})
 
     def count(self, example: Example, class_names: Sequence[str]) -> None:
+        self.count_trial(example.label, example.mask.shape, class_names)
+
+    def count_trial(self, label: int, shape: tuple[int, ...], class_names: Sequence[str]) -> None:
         self.trials += 1
-        self.classes[class_names[example.label]] += 1
-        self.heights.append(int(example.mask.shape[0]))
-        self.widths.append(int(example.mask.shape[1]))
+        self.classes[class_names[label]] += 1
+        self.heights.append(int(shape[0]))
+        self.widths.append(int(shape[1]))
 
     def median_size(self) -> tuple[int, int] | None:
         """The median trial's map size ``(H, W)``, each side's median rounded to an integer."""
@@ -84,39 +87,51 @@ class DataCard:
                 "skipped_total": self.skipped_total, "median_size": list(size) if size else None}
 
 
+def record_events(record: Record, class_map: ClassMap) -> list[tuple]:
+    """What one record gives, in stream order: ``("skip", item, reason)``, ``("image",)`` (the
+    image was used) and ``("trial", example)`` events (see the module docstring). A worker that
+    reads its own shard (:mod:`harness.evaluation.ray_engine`) computes these where the files are;
+    :func:`trials` applies them to the card in this order, so both fill it alike."""
+    try:
+        image = decode_image(record.image_path)
+    except (OSError, ValueError, SyntaxError) as exc:
+        return [("skip", record.item, f"unreadable image {record.image_path} ({type(exc).__name__}: {str(exc)[:160]})")]
+    union: dict[int, np.ndarray] = {}
+    boxes: dict[int, list[tuple[int, int, int, int]]] = {}
+    instances = record.masks(image.shape)
+    if not instances:
+        return [("skip", record.item, "no annotation or mask")]
+    for category, mask, *box in instances:
+        k = class_map.index(category, record.item)
+        if k is not None:
+            union[k] = union[k] | mask if k in union else np.asarray(mask, bool)
+            boxes.setdefault(k, []).append(tuple(box[0]) if box else _mask_box(mask))
+    events: list[tuple] = [("image",)]
+    for k in sorted(union):
+        if not union[k].any():
+            events.append(("skip", f"{record.item} [{class_map.class_names[k]}]",
+                           f"the mask is empty at the image's size {image.shape[0]}x{image.shape[1]}"))
+            continue
+        events.append(("trial", Example(image=image, label=k, mask=union[k], box=box_of(union[k]), item=record.item,
+                                        boxes=tuple(b for b in boxes[k] if b is not None))))
+    return events
+
+
 def trials(records: Iterable[Record], class_map: ClassMap, card: DataCard, limit: int | None = None) -> Iterator[Example]:
     """Pointing trials of ``records`` (see the module docstring), at most ``limit``."""
     for record in records:
         if limit is not None and card.trials >= limit:
             return
-        try:
-            image = decode_image(record.image_path)
-        except (OSError, ValueError, SyntaxError) as exc:
-            card.skip(record.item, f"unreadable image {record.image_path} ({type(exc).__name__}: {str(exc)[:160]})")
-            continue
-        union: dict[int, np.ndarray] = {}
-        boxes: dict[int, list[tuple[int, int, int, int]]] = {}
-        instances = record.masks(image.shape)
-        if not instances:
-            card.skip(record.item, "no annotation or mask")
-            continue
-        for category, mask, *box in instances:
-            k = class_map.index(category, record.item)
-            if k is not None:
-                union[k] = union[k] | mask if k in union else np.asarray(mask, bool)
-                boxes.setdefault(k, []).append(tuple(box[0]) if box else _mask_box(mask))
-        card.images += 1
-        for k in sorted(union):
-            if not union[k].any():
-                card.skip(f"{record.item} [{class_map.class_names[k]}]",
-                          f"the mask is empty at the image's size {image.shape[0]}x{image.shape[1]}")
-                continue
-            example = Example(image=image, label=k, mask=union[k], box=box_of(union[k]), item=record.item,
-                              boxes=tuple(b for b in boxes[k] if b is not None))
-            card.count(example, class_map.class_names)
-            yield example
-            if limit is not None and card.trials >= limit:
-                return
+        for event in record_events(record, class_map):
+            if event[0] == "skip":
+                card.skip(event[1], event[2])
+            elif event[0] == "image":
+                card.images += 1
+            else:
+                card.count(event[1], class_map.class_names)
+                yield event[1]
+                if limit is not None and card.trials >= limit:
+                    return
 
 
 def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:

@@ -11,7 +11,7 @@ masks of mixed sizes do not batch as tensors, so the stream stays in Python).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
 from typing import Callable, Iterable, Iterator
@@ -51,6 +51,23 @@ class Evaluation:
         return self.correct / len(self.labels)
 
 
+@dataclass
+class BlockResult:
+    """One block of the pass, evaluated on its own (here, or on a Ray actor): what the pass
+    keeps of its trials, from trial ``start`` on. :class:`PassMerger` joins blocks in trial order."""
+
+    start: int
+    result: SweepResult
+    labels: list[int]
+    correct: int
+    masks: MaskSummaries
+    box_baselines: BoxBaselines
+    kept: list[Example]
+    kept_inputs: np.ndarray
+    kept_features: np.ndarray
+    worker: dict = field(default_factory=dict)
+
+
 def prefetched_blocks(examples: Iterable[Example], size: int) -> Iterator[list[Example]]:
     """Blocks of ``size`` examples, the next one decoded on a worker thread meanwhile."""
     it = iter(examples)
@@ -64,45 +81,87 @@ def prefetched_blocks(examples: Iterable[Example], size: int) -> Iterator[list[E
             yield block
 
 
+def metric_factories(box_measures: bool = True, cache: BestIouCache | None = None) -> tuple:
+    """The accumulators every implementation gets: the pointing game, and the box measures
+    unless ``box_measures`` is False (to time what they cost: ``tools/box_overhead.py``)."""
+    if not box_measures:
+        return (PointingGame,)
+    return PointingGame, partial(BoxLocalization, cache=cache if cache is not None else BestIouCache())
+
+
+def evaluate_block(ctx, block: list[Example], start: int, profile: Profile, impls: list[str],
+                   metrics: tuple) -> BlockResult:
+    """The model and every implementation over one block of trials, the first being trial
+    ``start`` of the pass (so the slow forms' prefix and the kept trials are the pass's own)."""
+    limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
+    sweeper = Sweeper(impls, ctx.weights, limits, metrics=metrics, start=start)
+    x = sources.to_model_input([e.image for e in block], profile.image_size, profile.preprocessing)
+    feats, preds = ctx.view(x, training=False)
+    feats, scores = feats.numpy(), class_scores(preds.numpy(), ctx.head)
+    k = np.array([e.label for e in block])
+    right = np.argmax(scores, axis=1) == k
+    boxes = [e.gt_boxes() for e in block]
+    sweeper.feed(feats, k, [e.mask.shape for e in block], [e.mask for e in block],
+                 [tolerance_for(e.mask.shape, profile.tolerance_frac) for e in block], boxes, right)
+    masks, box_baselines = MaskSummaries(profile.tolerance_frac), BoxBaselines()
+    for e, b, ok in zip(block, boxes, right, strict=True):
+        masks.add(e.mask)
+        box_baselines.add(e.mask, b, e.label, bool(ok))
+    room = max(KEEP - start, 0)
+    return BlockResult(start=start, result=sweeper.result, labels=k.tolist(), correct=int(np.sum(right)), masks=masks,
+                       box_baselines=box_baselines, kept=block[:room], kept_inputs=x[:room], kept_features=feats[:room])
+
+
+class PassMerger:
+    """Blocks of one pass joined in trial order into its :class:`Evaluation`, with the same
+    numbers as one sweep over all trials (:meth:`SweepResult.merge` and the accumulators'
+    ``merge``). A block that does not start where the previous one ended is a bug, refused."""
+
+    def __init__(self, log: Callable[[str], None] = print):
+        self.log, self.merged, self.where = log, None, []
+
+    def add(self, block: BlockResult) -> None:
+        m = self.merged
+        if m is None:
+            if block.start != 0:
+                raise RuntimeError(f"the pass's first block starts at trial {block.start}, not 0")
+            self.merged = block
+        else:
+            if block.start != len(m.labels):
+                raise RuntimeError(f"a block starting at trial {block.start} came after {len(m.labels)} trials")
+            before = len(m.labels)
+            m.result.merge(block.result)
+            m.labels.extend(block.labels)
+            m.correct += block.correct
+            m.masks.merge(block.masks)
+            m.box_baselines.merge(block.box_baselines)
+            if block.kept:
+                m.kept.extend(block.kept)
+                m.kept_inputs = np.concatenate([m.kept_inputs, block.kept_inputs])
+                m.kept_features = np.concatenate([m.kept_features, block.kept_features])
+            if len(m.labels) // 320 > before // 320:
+                self.log(f"evaluated {len(m.labels)} trials")
+        if block.worker:
+            self.where.append(block.worker)
+
+    def evaluation(self, card: DataCard) -> Evaluation:
+        m = self.merged
+        if m is None:
+            reasons = "; ".join(f"{s['item']}: {s['reason']}" for s in card.skipped[:3])
+            raise DataError(f"no usable trials in {card.spec}: {card.skipped_total} items skipped"
+                            + (f" (first: {reasons})" if reasons else "") + "; see the reasons and fix the data")
+        return Evaluation(result=m.result, labels=np.array(m.labels), masks=m.masks, kept=m.kept,
+                          kept_inputs=m.kept_inputs, kept_features=m.kept_features, correct=m.correct, card=card,
+                          box_baselines=m.box_baselines)
+
+
 def evaluate(ctx, examples: Iterable[Example], card: DataCard, profile: Profile, impls: list[str],
              log: Callable[[str], None] = print, box_measures: bool = True) -> Evaluation:
-    """One streamed pass of the model and every implementation over ``examples``; ``box_measures``
-    False leaves the box measures out (to time what they cost: ``tools/box_overhead.py``)."""
-    limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
-    metrics = (PointingGame, partial(BoxLocalization, cache=BestIouCache())) if box_measures else (PointingGame,)
-    sweeper = Sweeper(impls, ctx.weights, limits, metrics=metrics)
-    masks = MaskSummaries(profile.tolerance_frac)
-    box_baselines = BoxBaselines()
-    labels: list[int] = []
-    kept: list[Example] = []
-    kept_inputs: list[np.ndarray] = []
-    kept_features: list[np.ndarray] = []
-    correct = 0
+    """One streamed pass of the model and every implementation over ``examples``, in this
+    process: blocks of ``BLOCK`` trials, each evaluated as :func:`evaluate_block` and merged in
+    order (the Ray engine evaluates the same blocks on actors, :mod:`harness.evaluation.ray_engine`)."""
+    metrics, merger, start = metric_factories(box_measures), PassMerger(log), 0
     for block in prefetched_blocks(examples, BLOCK):
-        x = sources.to_model_input([e.image for e in block], profile.image_size, profile.preprocessing)
-        feats, preds = ctx.view(x, training=False)
-        feats, scores = feats.numpy(), class_scores(preds.numpy(), ctx.head)
-        k = np.array([e.label for e in block])
-        right = np.argmax(scores, axis=1) == k
-        correct += int(np.sum(right))
-        boxes = [e.gt_boxes() for e in block]
-        sweeper.feed(feats, k, [e.mask.shape for e in block], [e.mask for e in block],
-                     [tolerance_for(e.mask.shape, profile.tolerance_frac) for e in block], boxes, right)
-        for e, b, ok in zip(block, boxes, right, strict=True):
-            masks.add(e.mask)
-            box_baselines.add(e.mask, b, e.label, bool(ok))
-        labels.extend(k.tolist())
-        room = KEEP - len(kept)
-        if room > 0:
-            kept.extend(block[:room])
-            kept_inputs.append(x[:room])
-            kept_features.append(feats[:room])
-        if len(labels) // 320 > (len(labels) - len(block)) // 320:
-            log(f"evaluated {len(labels)} trials")
-    if not labels:
-        reasons = "; ".join(f"{s['item']}: {s['reason']}" for s in card.skipped[:3])
-        raise DataError(f"no usable trials in {card.spec}: {card.skipped_total} items skipped"
-                        + (f" (first: {reasons})" if reasons else "") + "; see the reasons and fix the data")
-    return Evaluation(result=sweeper.result, labels=np.array(labels), masks=masks, kept=kept,
-                      kept_inputs=np.concatenate(kept_inputs), kept_features=np.concatenate(kept_features),
-                      correct=correct, card=card, box_baselines=box_baselines)
+        merger.add(evaluate_block(ctx, block, start, profile, impls, metrics))
+        start += len(block)
+    return merger.evaluation(card)

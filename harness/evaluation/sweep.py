@@ -43,6 +43,28 @@ class SweepResult:
         """``{implementation: its accumulator of metric name}``, in implementation order."""
         return {impl: self.metrics[impl][name] for impl in self.impls}
 
+    def merge(self, later: "SweepResult") -> None:
+        """Take in the sweep of the images that follow these (a :class:`Sweeper` started at
+        ``images``), so that the result is the one a single sweeper fed both would hold: per-chunk
+        statistics and accumulators extended in order, and an implementation that raised here is
+        not taken from ``later`` at all (one sweeper would not have called it again)."""
+        if later.impls != self.impls:
+            raise ValueError("SweepResult.merge: the sweeps ran different implementations")
+        live = [name for name in self.impls if name not in self.errors]
+        for name in live:
+            self.n[name] += later.n[name]
+            self.oracle_stats[name].extend(later.oracle_stats[name])
+            for metric, acc in self.metrics[name].items():
+                acc.merge(later.metrics[name][metric])
+            for record, kept in ((later.errors, self.errors), (later.findings, self.findings),
+                                 (later.mutated, self.mutated)):
+                if name in record:
+                    kept.setdefault(name, record[name])
+        for (a, b), stats in later.pair_stats.items():
+            if a in live and b in live:
+                self.pair_stats[(a, b)].extend(stats)
+        self.images = later.images
+
 
 def _chunks(out_sizes: Sequence[tuple[int, int]], chunk: int) -> list[tuple[int, int]]:
     """Consecutive index ranges of at most ``chunk`` images sharing one output size."""
@@ -58,11 +80,13 @@ class Sweeper:
     """The sweep fed one block of images at a time (a stream): results as if all came at once.
     ``limits`` caps an implementation to the first ``limits[name]`` images overall, so ``total``
     (the images to come, or None when unknown) is not needed to apply it. ``metrics`` are
-    accumulator factories; each implementation gets one of each, fed where masks are given."""
+    accumulator factories; each implementation gets one of each, fed where masks are given.
+    ``start`` is the number of images before the first one fed (a sweeper of one block of a pass
+    split up; :meth:`SweepResult.merge` joins the blocks)."""
 
     def __init__(self, impls: list[str], weights: np.ndarray, limits: dict[str, int] | None = None,
-                 chunk: int = 16, metrics: Sequence[Callable[[], Accumulator]] = ()):
-        self.weights, self.limits, self.chunk, self.seen = np.array(weights), limits or {}, chunk, 0
+                 chunk: int = 16, metrics: Sequence[Callable[[], Accumulator]] = (), start: int = 0):
+        self.weights, self.limits, self.chunk, self.seen = np.array(weights), limits or {}, chunk, start
         self.result = SweepResult(impls=list(impls), n={k: 0 for k in impls},
                                   pair_stats={p: [] for p in combinations(impls, 2)},
                                   oracle_stats={k: [] for k in impls},

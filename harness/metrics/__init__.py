@@ -3,7 +3,8 @@ wsolevaluation's ``LocalizationEvaluator``): construct with the protocol, ``accu
 of maps with their trials, ``compute`` at the end. Pure numerics: no file, clock or print.
 
 The evaluation sweep (:mod:`harness.evaluation.sweep`) feeds every accumulator it is given,
-one per implementation, and knows none of them by name.
+one per implementation, and knows none of them by name; blocks of a pass evaluated apart (on
+other processes or machines) are joined with ``merge``, in trial order.
 """
 from __future__ import annotations
 
@@ -35,5 +36,11 @@ class Accumulator(Protocol):
     name: str
 
     def accumulate(self, maps: np.ndarray, trials: TrialBatch) -> None: ...
+
+    def merge(self, later: "Accumulator") -> None:
+        """Take in ``later``, an accumulator of the same protocol fed the trials that follow this
+        one's: the state is then the one a single accumulator fed both would hold, bit for bit
+        (per-trial lists extended, integer histograms added), so an evaluation pass split into
+        blocks (:mod:`harness.evaluation`) merges to the numbers of one pass."""
 
     def compute(self): ...

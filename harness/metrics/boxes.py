@@ -186,6 +186,21 @@ class BoxLocalization:
         self.labels.append(label)
         self.correct.append(correct)
 
+    def merge(self, later: "BoxLocalization") -> None:
+        """The trials of ``later`` after these (same protocol): integer histograms add exactly."""
+        if not np.array_equal(later.thresholds, self.thresholds):
+            raise ValueError("BoxLocalization.merge: the two accumulators use different threshold intervals")
+        for label, (t, f) in later.histograms.items():
+            mine = self.histograms.get(label)
+            self.histograms[label] = (t, f) if mine is None else (mine[0] + t, mine[1] + f)
+        self.records.extend(later.records)
+        self.labels.extend(later.labels)
+        self.correct.extend(later.correct)
+        self.without_mask += later.without_mask
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "cache": None}  # the contour cache is a speed-up, not state: never shipped
+
     def compute(self, n: int | None = None, masks: bool = True) -> dict:
         """The measures over the first ``n`` trials (all by default). PxAP only when ``masks``,
         every trial had one, and over all trials (the histograms are summed, not kept per trial)."""
@@ -266,3 +281,7 @@ class BoxBaselines:
         self.center.add(trial_record(normalize(center_gaussian(shape)), mask, gt_boxes, c.thresholds, c.bins),
                         label, correct)
         self.full_image.add(full_image_record(shape, mask, gt_boxes, c.thresholds, c.bins), label, correct)
+
+    def merge(self, later: "BoxBaselines") -> None:
+        self.center.merge(later.center)
+        self.full_image.merge(later.full_image)

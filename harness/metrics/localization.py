@@ -48,6 +48,13 @@ class MaskSummaries:
         self.random_p.append(float(p[0]))
         self.random_sweep.append(p[1:].tolist())
 
+    def merge(self, later: "MaskSummaries") -> None:
+        """The masks of ``later`` after these."""
+        self.sides.extend(later.sides)
+        self.center_distances.extend(later.center_distances)
+        self.random_p.extend(later.random_p)
+        self.random_sweep.extend(later.random_sweep)
+
 
 def score_row(impl: str, kind: str, dataset: str, hits: np.ndarray, labels: np.ndarray, **extra) -> dict:
     """One localization row: the pointing score of ``hits`` over ``labels``, with ``extra`` fields."""

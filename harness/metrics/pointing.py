@@ -174,5 +174,11 @@ class PointingGame:
         self.hits.extend(hits_at(dist, trials.tolerances_px).tolist())
         self.labels.extend(int(k) for k in trials.labels)
 
+    def merge(self, later: "PointingGame") -> None:
+        self.peaks.extend(later.peaks)
+        self.distances.extend(later.distances)
+        self.hits.extend(later.hits)
+        self.labels.extend(later.labels)
+
     def compute(self) -> PointingScore:
         return score(np.array(self.hits, dtype=bool), np.array(self.labels))

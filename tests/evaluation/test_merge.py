@@ -1,0 +1,152 @@
+"""A pass split into blocks and merged (:meth:`SweepResult.merge`, the accumulators' ``merge``,
+:class:`PassMerger`) holds the state of one sweep over all trials, bit for bit: what makes the Ray
+engine's sections the local engine's bytes. Independent of Ray: the reference is one
+:class:`Sweeper` fed every block in turn, as the pass was before it was split."""
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import numpy as np
+import pytest
+
+from harness import cams
+from harness.evaluation.local import BlockResult, PassMerger
+from harness.evaluation.sweep import Sweeper
+from harness.metrics.boxes import BestIouCache, BoxBaselines, BoxLocalization
+from harness.metrics.localization import MaskSummaries
+from harness.metrics.pointing import PointingGame
+
+IMPLS = ["scipy_dot_zoom", "cv2_dot_resize", "cv2_resize_dot", "scipy_zoom_dot"]
+SIZES = [(24, 24)] * 9 + [(30, 20)] * 5 + [(20, 36)] * 8 + [(24, 24)] * 10  # chunks split on size changes
+BLOCKS = [(0, 7), (7, 16), (16, 23), (23, 32)]
+
+
+def _trials(rng):
+    n = len(SIZES)
+    f = rng.standard_normal((n, 4, 4, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 3)).astype(np.float32)
+    k = rng.integers(0, 3, n)
+    masks, boxes = [], []
+    for h, wd in SIZES:
+        m = np.zeros((h, wd), bool)
+        y, x = rng.integers(0, h - 6), rng.integers(0, wd - 6)
+        m[y:y + 6, x:x + 6] = True
+        masks.append(m)
+        boxes.append(np.array([[x, y, x + 5, y + 5]]))
+    return f, w, k, masks, boxes, rng.random(n) > 0.3
+
+
+def _raising_on_block_3(right):
+    """Raises on the chunk holding image 25 (block 3 of ``BLOCKS``): a data-dependent failure."""
+    def cam(f, w, k, out):
+        if np.any(np.isclose(f[:, 0, 0, 0], MARK)):
+            raise ValueError("planted failure")
+        return right(f, w, k, out)
+    return cam
+
+
+MARK = 123.25
+
+
+def _metrics():
+    return PointingGame, partial(BoxLocalization, cache=BestIouCache())
+
+
+def _feed(sweeper, f, k, masks, boxes, correct, lo, hi):
+    sweeper.feed(f[lo:hi], k[lo:hi], SIZES[lo:hi], masks[lo:hi], np.full(hi - lo, 3.0), boxes[lo:hi], correct[lo:hi])
+
+
+def _state(result) -> dict:
+    """Everything the sections read of a sweep, as plain comparable values."""
+    cat = {key: {s: np.concatenate([c[s] for c in chunks]).tolist() if chunks else [] for s in
+                 (chunks[0] if chunks else {})} for key, chunks in
+           [*((str(p), v) for p, v in result.pair_stats.items()), *result.oracle_stats.items()]}
+    metrics = {}
+    for impl, accs in result.metrics.items():
+        g, b = accs["pointing"], accs["boxes"]
+        metrics[impl] = (g.peaks, g.distances, g.hits, g.labels,
+                         [(r.cam_iou, r.energy, r.box_bits.tobytes()) for r in b.records], b.labels, b.correct,
+                         {c: (t.tolist(), f.tolist()) for c, (t, f) in sorted(b.histograms.items())}, b.without_mask)
+    chunk_counts = {str(p): len(v) for p, v in result.pair_stats.items()}
+    return {"n": result.n, "errors": result.errors, "findings": result.findings, "mutated": result.mutated,
+            "images": result.images, "stats": cat, "metrics": metrics, "chunks": chunk_counts}
+
+
+@pytest.mark.parametrize("plant", [False, True], ids=["clean", "one-raises-in-block-3"])
+def test_blocks_swept_apart_and_merged_equal_one_sweep(rng, monkeypatch, plant):
+    f, w, k, masks, boxes, correct = _trials(rng)
+    if plant:
+        f[25, 0, 0, 0] = MARK
+        spec = cams.spec("cv2_resize_dot")
+        monkeypatch.setitem(cams._REGISTRY, "cv2_resize_dot", dataclasses.replace(spec, fn=_raising_on_block_3(spec.fn)))
+    limits = {"scipy_zoom_dot": 10}  # the slow form's prefix ends inside block 2
+    one = Sweeper(IMPLS, w, limits, chunk=4, metrics=_metrics())
+    for lo, hi in BLOCKS:
+        _feed(one, f, k, masks, boxes, correct, lo, hi)
+    merged = None
+    for lo, hi in BLOCKS:
+        part = Sweeper(IMPLS, w, limits, chunk=4, metrics=_metrics(), start=lo)
+        _feed(part, f, k, masks, boxes, correct, lo, hi)
+        if merged is None:
+            merged = part.result
+        else:
+            merged.merge(part.result)
+    assert _state(merged) == _state(one.result)
+    assert merged.n["scipy_zoom_dot"] == 10
+    if plant:  # one sweeper never called it after the failure; the merge drops what the later block's sweeper kept
+        assert merged.errors == {"cv2_resize_dot": "ValueError: planted failure"}
+        assert merged.n["cv2_resize_dot"] == 23  # blocks 1-2; it raised on block 3's first chunk (23-26)
+
+
+def _block(start: int, n: int) -> BlockResult:
+    sweep = Sweeper(["cv2_dot_resize"], np.ones((2, 2), np.float32), start=start).result
+    sweep.images = start + n
+    return BlockResult(start=start, result=sweep, labels=[0] * n, correct=n, masks=MaskSummaries(0.05),
+                       box_baselines=BoxBaselines(), kept=[], kept_inputs=np.zeros((0, 2)),
+                       kept_features=np.zeros((0, 2)))
+
+
+def test_the_merger_refuses_blocks_out_of_trial_order():
+    merger = PassMerger(log=lambda s: None)
+    with pytest.raises(RuntimeError, match="first block starts at trial 32"):
+        merger.add(_block(32, 32))
+    merger.add(_block(0, 32))
+    with pytest.raises(RuntimeError, match="starting at trial 64 came after 32"):
+        merger.add(_block(64, 32))
+    merger.add(_block(32, 10))
+    assert merger.merged.result.images == 42 and merger.merged.correct == 42
+
+
+def test_accumulators_merge_to_the_state_of_one():
+    rng = np.random.default_rng(5)
+    maps = rng.random((6, 12, 10))
+    masks = [rng.random((12, 10)) > 0.6 for _ in range(6)]
+    from harness.metrics import TrialBatch
+    trials = TrialBatch(masks, np.full(6, 2.0), np.array([0, 1, 0, 1, 1, 0]),
+                        [np.array([[1, 1, 6, 8]])] * 6, np.array([True, False, True, True, False, True]))
+    whole_g, whole_b, whole_m = PointingGame(), BoxLocalization(), MaskSummaries(0.1)
+    whole_g.accumulate(maps, trials)
+    whole_b.accumulate(maps, trials)
+    for m in masks:
+        whole_m.add(m)
+    parts = []
+    for lo, hi in ((0, 1), (1, 4), (4, 6)):
+        g, b, m = PointingGame(), BoxLocalization(), MaskSummaries(0.1)
+        g.accumulate(maps[lo:hi], trials[lo:hi])
+        b.accumulate(maps[lo:hi], trials[lo:hi])
+        for mask in masks[lo:hi]:
+            m.add(mask)
+        parts.append((g, b, m))
+    g, b, m = parts[0]
+    for later in parts[1:]:
+        g.merge(later[0])
+        b.merge(later[1])
+        m.merge(later[2])
+    assert (g.peaks, g.distances, g.hits, g.labels) == (whole_g.peaks, whole_g.distances, whole_g.hits, whole_g.labels)
+    assert b.compute() == whole_b.compute()
+    assert {c: [x.tolist() for x in h] for c, h in b.histograms.items()} == \
+        {c: [x.tolist() for x in h] for c, h in whole_b.histograms.items()}
+    assert m == whole_m
+    with pytest.raises(ValueError, match="different threshold intervals"):
+        b.merge(BoxLocalization(interval=0.05))
