@@ -89,3 +89,33 @@ def input_hw(image_size: int | tuple[int, int]) -> tuple[int, int]:
         return image_size, image_size
     h, w = image_size
     return int(h), int(w)
+
+
+ENGINES = ("local", "ray")
+RAY_READS = ("driver", "workers")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Where the evaluation pass runs (``--engine``): in this process (``local``), or on a Ray
+    Data actor pool of ``workers`` actors, each holding ``cpus``/``gpus`` (``ray``; on a local
+    instance, or on the cluster at ``address``). ``read`` says who reads the data: the driver,
+    which ships blocks of decoded trials (one machine), or the workers, which read their records
+    from storage every node sees while the driver ships indices (a cluster)."""
+
+    engine: str = "local"
+    address: str | None = None
+    workers: int = 1
+    read: str = "driver"
+    cpus: float = 1.0
+    gpus: float = 0.0
+
+    @classmethod
+    def from_args(cls, engine: str = "local", address: str | None = None, workers: int | None = None,
+                  read: str = "auto", cpus: float = 1.0, gpus: float = 0.0, files: bool = True) -> "EngineConfig":
+        """``read`` ``auto``: the workers when a cluster address is given and the data are files
+        (``files``; the built-in sets are generated on the driver), else the driver."""
+        if read == "auto":
+            read = "workers" if address and files else "driver"
+        return cls(engine, address, workers if workers is not None else (2 if engine == "ray" else 1), read,
+                   float(cpus), float(gpus))

@@ -141,3 +141,25 @@ def git_revision(repo: Path, rev: str) -> None:
     if out.returncode != 0 or not out.stdout.strip():
         raise PreflightError(f"--base {rev!r} is not a commit of {repo}; in a shallow clone run `git fetch "
                              "--unshallow`, or pass --base with a revision that exists")
+
+
+def engine(config, data_given: bool) -> None:
+    """``--engine ray``: Ray installed, sensible pool sizes, data the workers can read, and the
+    cluster address answering (within seconds, before TensorFlow loads)."""
+    import importlib.util
+
+    from harness.evaluation.ray_connect import RAY_INSTALL, check_address
+    if config.engine != "ray":
+        return
+    if importlib.util.find_spec("ray") is None:
+        raise HarnessError(f"--engine ray needs Ray, which is not installed here; install it with {RAY_INSTALL}, "
+                           "or run with --engine local")
+    if config.workers < 1:
+        raise HarnessError(f"--workers {config.workers}: the pool needs at least one actor")
+    if config.cpus <= 0 or config.gpus < 0:
+        raise HarnessError(f"--cpus-per-worker {config.cpus:g} / --gpus-per-worker {config.gpus:g}: each actor needs "
+                           "more than 0 CPUs and 0 or more GPUs")
+    if config.read == "workers" and not data_given:
+        raise HarnessError("--ray-read workers reads --data files on the workers; the built-in evaluation sets are "
+                           "generated on the driver: pass --data SPEC (on storage every node sees) or --ray-read driver")
+    check_address(config.address)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness import preflight
+from harness.config import ENGINES, RAY_READS, EngineConfig
 from harness.errors import UsageError
 from harness.profiles import PROFILES
 
@@ -63,6 +64,44 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="stage verbs: replace a results.json of another profile, or one that does not parse "
                         "(kept as results.json.bak)")
+    _engine_args(p.add_argument_group("where the evaluation pass runs (the latency stage always runs here)"))
+
+
+def _engine_args(g) -> None:
+    g.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: in this process (default); ray: blocks of trials on a Ray Data actor pool, the model "
+                        "loaded once per actor, merged here in trial order (same agreement, localization and data "
+                        "sections); needs pip install '.[ray]'")
+    g.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="a running Ray cluster: HOST:PORT, ray://HOST:PORT or auto (default: a local Ray instance "
+                        "started for the run and stopped with it)")
+    g.add_argument("--workers", type=int, default=None, metavar="N", help="actors in the pool (default 2)")
+    g.add_argument("--ray-read", choices=("auto", *RAY_READS), default="auto",
+                   help="who reads --data: driver (decodes here, ships blocks; one machine) or workers (each reads its "
+                        "records from storage every node sees, the driver ships indices); auto: workers with "
+                        "--ray-address, else driver")
+    g.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="C", help="CPUs Ray reserves per actor")
+    g.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G", help="GPUs Ray reserves per actor")
+
+
+def engine_config(args) -> EngineConfig:
+    """The ``--engine`` arguments as one :class:`EngineConfig`; Ray's options without
+    ``--engine ray`` are refused rather than ignored."""
+    if args.engine != "ray":
+        given = [flag for flag, value in (("--ray-address", args.ray_address), ("--workers", args.workers),
+                                          ("--ray-read", args.ray_read != "auto"),
+                                          ("--cpus-per-worker", args.cpus_per_worker != 1.0),
+                                          ("--gpus-per-worker", args.gpus_per_worker != 0.0)) if value]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only with --engine ray; add --engine ray or leave them out")
+    return EngineConfig.from_args(args.engine, args.ray_address, args.workers, args.ray_read, args.cpus_per_worker,
+                                  args.gpus_per_worker, files=_data_files(args))
+
+
+def _data_files(args) -> bool:
+    """Whether the pass reads files (``--data`` or the profile's ``data``), not a built-in set."""
+    from harness.profiles import get_profile
+    return bool(args.data or get_profile(args.profile).data)
 
 
 def _latency_args(p: argparse.ArgumentParser) -> None:
@@ -84,9 +123,11 @@ def _run_preflight(args) -> None:
     _profile_preflight(args)
     if args.model is not None:
         preflight.model_file(args.model)
+    engine = engine_config(args)
     if args.data:
         from harness.data.readers import parse_spec
-        parse_spec(args.data)
+        parse_spec(args.data, must_exist=engine.read != "workers")  # workers may see storage the driver does not
+    preflight.engine(engine, _data_files(args))
 
 
 def _default_cache() -> Path:
@@ -101,7 +142,7 @@ def _run(args) -> int:
         return EXIT_OK
     stages = STAGES if args.verb == "run" else (args.verb,)
     run(args.profile, args.out, stages, args.cache_dir, args.data_dir, not args.no_download, baseline=args.baseline,
-        model_path=args.model, force=args.force, data_spec=args.data)
+        model_path=args.model, force=args.force, data_spec=args.data, engine=engine_config(args))
     return EXIT_OK
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness import cams
-from harness.config import Profile
+from harness.config import EngineConfig, Profile
 from harness.data import sources
 from harness.environment import environment
 from harness.evaluation.local import Evaluation, evaluate
@@ -48,6 +48,7 @@ class RunState:
     impls: list[str] = field(default_factory=cams.available)
     log: Callable[[str], None] = print
     clock: dict[str, float] = field(default_factory=dict)
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
 
 def _gate(doc: dict, baseline: Path) -> dict:
@@ -90,12 +91,27 @@ def _model(state: RunState, cache_dir: Path | None, model_path: Path | str | Non
         state.log(f"test accuracy {state.ctx.section['test_accuracy']:.3f}")
 
 
+LOCAL_ENGINE = {"engine": "local", "ray_version": None, "workers": 1, "resources_per_actor": None, "read": "driver"}
+
+
 def _evaluation(state: RunState) -> None:
+    """The evaluation pass, in this process or on Ray (``state.engine``); where it ran goes to
+    ``environment.engine``. The stages after it (latency included) run here, on the driver."""
     t0 = time.perf_counter()
-    examples, card = sources.eval_stream(state.profile, state.data_spec, state.data_dir, state.download)
-    state.log(f"evaluating {card.spec} with the model and {len(state.impls)} implementations")
-    state.ev = evaluate(state.ctx, examples, card, state.profile, state.impls, state.log)
-    state.doc["data"] = card.as_dict()
+    if state.engine.engine == "ray":
+        from harness.evaluation import ray_engine
+        n = state.engine.workers
+        state.log(f"evaluating {state.data_spec or state.profile.eval_dataset} on Ray ({n} actor{'s' * (n != 1)}, "
+                  f"data read by the {state.engine.read if state.data_spec else 'driver'}) with the model and "
+                  f"{len(state.impls)} implementations")
+        state.ev, record = ray_engine.evaluate(state.ctx.section, state.profile, state.impls, state.data_spec,
+                                               state.data_dir, state.download, state.engine, state.log)
+    else:
+        examples, card = sources.eval_stream(state.profile, state.data_spec, state.data_dir, state.download)
+        state.log(f"evaluating {card.spec} with the model and {len(state.impls)} implementations")
+        state.ev, record = evaluate(state.ctx, examples, card, state.profile, state.impls, state.log), LOCAL_ENGINE
+    state.doc["environment"]["engine"] = {**record, "pass_s": round(time.perf_counter() - t0, 3)}
+    state.doc["data"] = state.ev.card.as_dict()
     state.doc["model"]["eval_accuracy"] = state.ev.eval_accuracy
     state.clock["sweep"] = time.perf_counter() - t0
 
@@ -107,16 +123,17 @@ STAGE_RUNNERS: dict[str, Callable[[RunState], None]] = {
 def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...] = STAGES, cache_dir: Path | None = None,
         data_dir: Path | None = None, download: bool = True, render: bool = True, baseline: Path | None = None,
         model_path: Path | str | None = None, force: bool = False, data_spec: str | None = None,
-        log: Callable[[str], None] = print) -> dict:
+        log: Callable[[str], None] = print, engine: EngineConfig = EngineConfig()) -> dict:
     """Every stage in ``stages`` on the profile's model: trained (or taken from the cache), or the
     model file at ``model_path`` (never trained; a pinned baseline model, or the user's own).
     ``data_spec`` (``--data``, else the profile's ``data``) evaluates on files from disk
-    (:mod:`harness.data.readers`) instead of the profile's built-in evaluation set."""
+    (:mod:`harness.data.readers`) instead of the profile's built-in evaluation set. ``engine``
+    runs the evaluation pass here or on Ray (:mod:`harness.evaluation.ray_engine`)."""
     profile = get_profile(profile_name)
     doc = ResultsDocument.start(Path(out_dir), profile.name, environment(), set(stages) != set(STAGES), stages, force)
     enable_determinism()
     state = RunState(profile, doc, data_spec=data_spec or profile.data or None, data_dir=data_dir,
-                     download=download, log=log)
+                     download=download, log=log, engine=engine)
     t0 = time.perf_counter()
     _model(state, cache_dir, model_path)
     if EVALUATED & set(stages):

@@ -28,8 +28,9 @@ READERS = {"folder": folder.records, "coco": coco.records, "voc": voc.records, "
 USAGE = "folder:DIR, coco:ANNOTATIONS.json:IMAGES_DIR, voc:DIR or pets:DIR[:SPLIT]"
 
 
-def parse_spec(spec: str) -> tuple[str, list[Path | str]]:
-    """``(format, arguments)`` of a SPEC, every path checked to exist."""
+def parse_spec(spec: str, must_exist: bool = True) -> tuple[str, list[Path | str]]:
+    """``(format, arguments)`` of a SPEC, every path checked to exist unless ``must_exist`` is
+    False (paths that only a cluster's workers see: ``--ray-read workers``)."""
     fmt, sep, rest = spec.partition(":")
     if not sep or fmt not in READERS or not rest:
         raise DataError(f"--data {spec!r}: not a data SPEC; use {USAGE}")
@@ -43,7 +44,7 @@ def parse_spec(spec: str) -> tuple[str, list[Path | str]]:
         args = [Path(root), split]
     else:
         args = [Path(rest)]
-    for a in args:
+    for a in args if must_exist else ():
         if isinstance(a, Path) and not a.exists():
             raise DataError(f"--data {spec!r}: {a} does not exist")
     return fmt, args

@@ -1,0 +1,251 @@
+"""The evaluation pass on Ray (``--engine ray``): the same blocks as :func:`~harness.evaluation.local.evaluate`,
+evaluated by a Ray Data actor pool and merged on the driver in trial order with the same code.
+
+Each actor loads the model once (its bytes shipped from the driver and checked against the run's
+SHA-256) and runs, per block of ``BLOCK`` trials, :func:`~harness.evaluation.local.evaluate_block`:
+the forward pass, every implementation and its oracle, and the per-trial records of the sweep. The
+driver's :class:`~harness.evaluation.local.PassMerger` joins them, so the agreement, localization
+and data sections are the bytes of a local pass on the same trials (blocks start at the same
+trials, each implementation sees the same chunks).
+
+Who reads the data (:class:`~harness.config.EngineConfig` ``read``):
+
+* ``driver`` (one machine, and the built-in sets): the driver runs the local stream, decodes the
+  trials and ships the blocks into Ray's object store (which spills to disk past its size) a window
+  at a time; the actors then take them. Reading precedes the pool.
+* ``workers`` (a cluster; ``--data`` on storage every node sees): the driver never opens a file.
+  Pass one: Ray tasks read the record list (one task counts it) and turn each record into its
+  stream events (skips, used images, each trial's class and size) where the files are; the driver
+  replays them in record order into the data card, applies the profile's trial limit and cuts the
+  trial list into blocks. Pass two: the driver ships each block as ``(record index, class)`` pairs
+  and the actors decode their records again (decoding costs milliseconds; the pass's model and
+  implementations cost far more per trial).
+
+Faults: Ray restarts a killed actor and retries its blocks (``max_restarts`` and
+``max_task_retries`` are unbounded in Ray Data's pool), and a block's result depends only on its
+trials, so a retried block gives the same bytes. An undecodable image is skipped and listed in
+the data card as in the local stream. An implementation that keeps state between calls could
+differ between engines (each block starts it afresh on its actor); the registry's are stateless.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import socket
+import tempfile
+import time
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from harness.config import EngineConfig, Profile
+from harness.data import sources
+from harness.data.decode import DataError
+from harness.data.example import Example
+from harness.data.stream import ClassMap, DataCard, record_events
+from harness.errors import HarnessError
+from harness.evaluation.local import BLOCK, Evaluation, PassMerger, evaluate_block, metric_factories, prefetched_blocks
+from harness.evaluation.ray_connect import ray_session
+
+
+def _data_context(ray) -> None:
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+
+
+@lru_cache(maxsize=2)
+def _records(spec: str) -> list:
+    from harness.data import readers
+    return list(readers.records(spec))
+
+
+def _class_map(profile: Profile) -> ClassMap:
+    return ClassMap(sources.class_names(profile), profile.category_map, profile.ignore_categories)
+
+
+def _plan_batch(batch: dict, spec: str, profile: Profile) -> dict:
+    """Pass one, on a worker: each record's stream events, without the pixels (a trial as its
+    class and size). A :class:`DataError` travels back as an event, to be raised on the driver."""
+    records, class_map, out = _records(spec), _class_map(profile), []
+    for i in batch["id"]:
+        try:
+            events = [e if e[0] != "trial" else ("trial", e[1].label, tuple(e[1].mask.shape))
+                      for e in record_events(records[int(i)], class_map)]
+        except HarnessError as exc:
+            events = [("error", str(exc))]
+        out.append(pickle.dumps(events))
+    return {"id": batch["id"], "events": np.array(out, dtype=object)}
+
+
+def _count_records(spec: str) -> int:
+    return len(_records(spec))
+
+
+def _planned_blocks(ray, spec: str, profile: Profile, card: DataCard, workers: int) -> list[list[tuple[int, int]]]:
+    """Pass one (see the module docstring): the card filled in record order, and the trials as
+    blocks of ``(record index, class)``."""
+    try:
+        n = ray.get(ray.remote(_count_records).remote(spec))
+    except Exception as exc:  # the spec's files missing where the workers run
+        cause = _harness_cause(exc)
+        if cause is None:
+            raise
+        raise cause from None
+    limit, plan = profile.eval_examples or None, []
+    ds = ray.data.range(n).map_batches(_plan_batch, fn_kwargs={"spec": spec, "profile": profile}, batch_size=16,
+                                       batch_format="numpy", compute=ray.data.TaskPoolStrategy(size=max(workers, 1)))
+    for row in ds.iter_rows():
+        if limit is not None and card.trials >= limit:
+            break
+        for event in pickle.loads(row["events"]):
+            if event[0] == "error":
+                raise DataError(event[1])
+            if event[0] == "skip":
+                card.skip(event[1], event[2])
+            elif event[0] == "image":
+                card.images += 1
+            else:
+                card.count_trial(event[1], event[2], sources.class_names(profile))
+                plan.append((int(row["id"]), event[1]))
+                if limit is not None and card.trials >= limit:
+                    break
+    return [plan[i:i + BLOCK] for i in range(0, len(plan), BLOCK)]
+
+
+def _read_block(spec: str, profile: Profile, plan: list[tuple[int, int]]) -> list[Example]:
+    """Pass two, on an actor: the planned trials decoded from their records (each record once)."""
+    records, class_map, found = _records(spec), _class_map(profile), {}
+    for index in dict.fromkeys(i for i, _ in plan):
+        found[index] = {e[1].label: e[1] for e in record_events(records[index], class_map) if e[0] == "trial"}
+    try:
+        return [found[i][k] for i, k in plan]
+    except KeyError:
+        raise DataError(f"{spec}: a record gave other trials on a worker than in the plan (did the files change "
+                        "during the run?); run again") from None
+
+
+class BlockEvaluator:
+    """The actor: the model loaded once, then :func:`evaluate_block` per block."""
+
+    def __init__(self, model_name: str, model_bytes: list, sha256: str | None, profile: Profile,
+                 impls: list[str], box_measures: bool, spec: str | None):
+        import ray
+        model_bytes = ray.get(model_bytes[0])  # an object ref in a list: fetched here, not inlined in the call
+        from harness.quiet import import_tensorflow_quietly
+        import_tensorflow_quietly()
+        import tensorflow as tf
+        tf.config.experimental.enable_op_determinism()
+        from harness.model import camview
+        from harness.model.files import load_model_file, model_digest
+        self.profile, self.impls, self.spec = profile, impls, spec
+        self.metrics = metric_factories(box_measures)
+        with tempfile.TemporaryDirectory(prefix="cam-harness-actor-") as tmp:
+            path: Path | str = model_name
+            if model_bytes is not None:
+                path = Path(tmp) / Path(model_name).name
+                path.write_bytes(model_bytes)
+                if sha256 is not None and model_digest(path) != sha256:
+                    raise RuntimeError(f"the model shipped to this actor is not {model_name} (SHA-256 differs)")
+            model = load_model_file(path)
+        head = camview.find_cam_head(model)
+        self.ctx = _ActorModel(camview.cam_view(model, head), head, camview.cam_weights(model, head))
+        self.node = socket.gethostname()
+
+    def __call__(self, batch: dict) -> dict:
+        out = []
+        for start, payload in zip(batch["start"], batch["payload"]):
+            block = pickle.loads(payload)
+            if self.spec is not None:
+                block = _read_block(self.spec, self.profile, block)
+            result = evaluate_block(self.ctx, block, int(start), self.profile, self.impls, self.metrics)
+            out.append(pickle.dumps(replace(result, worker={"node": self.node, "pid": os.getpid()})))
+        return {"start": batch["start"], "result": np.array(out, dtype=object)}
+
+
+class _ActorModel:
+    def __init__(self, view, head, weights):
+        self.view, self.head, self.weights = view, head, weights
+
+
+def _shipped_blocks(ray, examples) -> list:
+    """Driver mode: blocks decoded here (with the local stream's decode-ahead), each shipped into
+    the object store as its own one-row Arrow table, so that Ray Data hands blocks to the actors
+    one by one (a table of several would go to one actor whole)."""
+    import pyarrow as pa
+    refs, start = [], 0
+    for block in prefetched_blocks(examples, BLOCK):
+        refs.append(ray.put(pa.table({"start": [start], "payload": [pickle.dumps(block)]})))
+        start += len(block)
+    return refs
+
+
+def _harness_cause(exc: BaseException) -> HarnessError | None:
+    """The :class:`HarnessError` an actor raised (bad data found on a worker), out of Ray's
+    wrappers, so the CLI reports it as such (exit 2) instead of as a bug."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, HarnessError):
+            return exc
+        exc = getattr(exc, "cause", None) or exc.__cause__
+    return None
+
+
+def _model_payload(model_file: str) -> tuple[str, bytes | None]:
+    """The model as bytes to ship when it is a file; a ``keras.applications`` spec goes as its
+    text (its weights file must then be where every worker can read it)."""
+    path = Path(model_file)
+    return (path.name, path.read_bytes()) if path.is_file() else (model_file, None)
+
+
+def evaluate(model_section: dict, profile: Profile, impls: list[str], data_spec: str | None, data_dir: Path | None,
+             download: bool, config: EngineConfig, log: Callable[[str], None] = print,
+             box_measures: bool = True) -> tuple[Evaluation, dict]:
+    """The pass on Ray: ``(evaluation, engine record)``; the record goes to ``environment.engine``."""
+    t0 = time.perf_counter()
+    with ray_session(config, log) as ray:
+        _data_context(ray)
+        read = config.read if data_spec else "driver"
+        if read == "workers":
+            from harness.data import readers
+            card = DataCard(spec=data_spec, format=readers.parse_spec(data_spec, must_exist=False)[0])
+            plan = _planned_blocks(ray, data_spec, profile, card, config.workers)
+            starts = np.cumsum([0] + [len(b) for b in plan[:-1]]).tolist() if plan else []
+            ds = ray.data.from_items([{"start": s, "payload": pickle.dumps(b)} for s, b in zip(starts, plan)],
+                                     override_num_blocks=max(len(plan), 1)) if plan else None
+        else:
+            examples, card = sources.eval_stream(profile, data_spec, data_dir, download)
+            refs = _shipped_blocks(ray, examples)
+            ds = ray.data.from_arrow_refs(refs) if refs else None
+        read_s = time.perf_counter() - t0
+        name, model_bytes = _model_payload(model_section["model_file"])
+        model_ref = ray.put(model_bytes)  # held here for the whole pass: a restarted actor reads it again
+        merger = PassMerger(log)
+        if ds is not None:
+            pool = ds.map_batches(
+                BlockEvaluator, batch_size=1, batch_format="numpy",
+                fn_constructor_kwargs={"model_name": name, "model_bytes": [model_ref],
+                                       "sha256": model_section.get("sha256"), "profile": profile, "impls": impls,
+                                       "box_measures": box_measures, "spec": data_spec if read == "workers" else None},
+                compute=ray.data.ActorPoolStrategy(size=config.workers), num_cpus=config.cpus, num_gpus=config.gpus)
+            try:
+                for row in pool.iter_rows():
+                    merger.add(pickle.loads(row["result"]))
+            except Exception as exc:
+                cause = _harness_cause(exc)
+                if cause is None:
+                    raise
+                raise cause from None
+        record = {"engine": "ray", "ray_version": ray.__version__, "workers": config.workers,
+                  "resources_per_actor": {"CPU": config.cpus, "GPU": config.gpus}, "read": read,
+                  "address": config.address, "nodes": sorted({w["node"] for w in merger.where}),
+                  "actor_processes": len({(w["node"], w["pid"]) for w in merger.where}),
+                  "read_s": round(read_s, 3)}
+    return merger.evaluation(card), record
