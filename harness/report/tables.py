@@ -115,3 +115,19 @@ def ship_it(doc: dict) -> dict | None:
     return {"convention": name, "pick": pick, "rows": table,
             "fastest": {"format": best["format"], "call": best["call"]} if best else None,
             "skipped": doc.get("latency", {}).get("served_skipped", [])}
+
+
+def pass_where(engine: dict | None) -> str | None:
+    """Where the evaluation pass ran (``environment.engine``), in one line for the data card."""
+    if not engine:
+        return None
+    took = f" in {engine['pass_s']:.1f} s" if isinstance(engine.get("pass_s"), (int, float)) else ""
+    if engine.get("engine") != "ray":
+        return f"local engine: this process, on the machine under Environment{took}"
+    res = engine.get("resources_per_actor") or {}
+    nodes = engine.get("nodes") or []
+    where = f"cluster {engine['address']}" if engine.get("address") else "a local Ray instance"
+    return (f"Ray {engine.get('ray_version')} on {where}: {engine.get('workers')} actors of {res.get('CPU', 0):g} CPU "
+            f"and {res.get('GPU', 0):g} GPU, on {len(nodes)} node{'s' if len(nodes) != 1 else ''} "
+            f"({', '.join(nodes)}); data read by the {engine.get('read')}{took}. The latency stage ran on the driver, "
+            "the machine under Environment")

@@ -272,3 +272,21 @@ def test_ship_it_names_the_fastest_runtime_that_holds_the_oracle():
     # an artifact off its oracle is never named, however fast
     off = ship_it(_ship_doc(seed_error=3e-3))
     assert off["fastest"] == {"format": "tf_saved_model", "call": "serve"} and off["rows"][0]["holds"] is False
+
+
+@pytest.mark.parametrize("engine, says", [
+    ({"engine": "ray", "ray_version": "2.60.0", "workers": 4, "resources_per_actor": {"CPU": 2.0, "GPU": 1.0},
+      "read": "workers", "address": "10.0.0.5:6379", "nodes": ["gpu-a", "gpu-b"], "pass_s": 812.4},
+     "Ray 2.60.0 on cluster 10.0.0.5:6379: 4 actors of 2 CPU and 1 GPU, on 2 nodes (gpu-a, gpu-b); data read by the "
+     "workers in 812.4 s. The latency stage ran on the driver"),
+    ({"engine": "local", "ray_version": None, "workers": 1, "resources_per_actor": None, "read": "driver",
+      "pass_s": 10.25}, "local engine: this process, on the machine under Environment in 10.2 s"),
+])
+def test_the_data_card_says_where_the_pass_ran(engine, says):
+    doc = copy.deepcopy(FIXTURE)
+    doc["environment"]["engine"] = engine
+    doc["data"] = {"spec": "coco:a.json:img", "format": "coco", "images": 3, "trials": 4, "classes": {"cat": 4},
+                   "skipped": [], "skipped_total": 0, "median_size": [10, 12]}
+    html = render_html(doc)
+    section = html[html.index('id="data"'):html.index("</section>", html.index('id="data"'))]
+    assert says in section
