@@ -74,6 +74,19 @@ class DataCard:
         self.heights.append(int(shape[0]))
         self.widths.append(int(shape[1]))
 
+    def apply(self, event: tuple, class_names: Sequence[str]) -> bool:
+        """One event of :func:`record_events` (a trial given as its example, or as its class and
+        map size where the pixels stayed on a worker); True when it was a trial, now counted."""
+        if event[0] == "skip":
+            self.skip(event[1], event[2])
+            return False
+        if event[0] == "image":
+            self.images += 1
+            return False
+        label, shape = (event[1].label, event[1].mask.shape) if len(event) == 2 else (event[1], event[2])
+        self.count_trial(label, shape, class_names)
+        return True
+
     def median_size(self) -> tuple[int, int] | None:
         """The median trial's map size ``(H, W)``, each side's median rounded to an integer."""
         if not self.heights:
@@ -123,12 +136,7 @@ def trials(records: Iterable[Record], class_map: ClassMap, card: DataCard, limit
         if limit is not None and card.trials >= limit:
             return
         for event in record_events(record, class_map):
-            if event[0] == "skip":
-                card.skip(event[1], event[2])
-            elif event[0] == "image":
-                card.images += 1
-            else:
-                card.count(event[1], class_map.class_names)
+            if card.apply(event, class_map.class_names):
                 yield event[1]
                 if limit is not None and card.trials >= limit:
                     return

@@ -57,7 +57,6 @@ def _data_context(ray) -> None:
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False
-    ctx.print_on_execution_start = False
 
 
 @lru_cache(maxsize=2)
@@ -98,7 +97,7 @@ def _planned_blocks(ray, spec: str, profile: Profile, card: DataCard, workers: i
         if cause is None:
             raise
         raise cause from None
-    limit, plan = profile.eval_examples or None, []
+    limit, plan, names = profile.eval_examples or None, [], sources.class_names(profile)
     ds = ray.data.range(n).map_batches(_plan_batch, fn_kwargs={"spec": spec, "profile": profile}, batch_size=16,
                                        batch_format="numpy", compute=ray.data.TaskPoolStrategy(size=max(workers, 1)))
     for row in ds.iter_rows():
@@ -107,12 +106,7 @@ def _planned_blocks(ray, spec: str, profile: Profile, card: DataCard, workers: i
         for event in pickle.loads(row["events"]):
             if event[0] == "error":
                 raise DataError(event[1])
-            if event[0] == "skip":
-                card.skip(event[1], event[2])
-            elif event[0] == "image":
-                card.images += 1
-            else:
-                card.count_trial(event[1], event[2], sources.class_names(profile))
+            if card.apply(event, names):
                 plan.append((int(row["id"]), event[1]))
                 if limit is not None and card.trials >= limit:
                     break
