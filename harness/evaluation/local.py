@@ -81,12 +81,13 @@ def prefetched_blocks(examples: Iterable[Example], size: int) -> Iterator[list[E
             yield block
 
 
-def metric_factories(box_measures: bool = True, cache: BestIouCache | None = None) -> tuple:
-    """The accumulators every implementation gets: the pointing game, and the box measures
-    unless ``box_measures`` is False (to time what they cost: ``tools/box_overhead.py``)."""
+def metric_factories(box_measures: bool = True) -> tuple:
+    """The accumulators every implementation gets: the pointing game, and the box measures (one
+    contour-sweep cache shared by all) unless ``box_measures`` is False (to time what they cost:
+    ``tools/box_overhead.py``)."""
     if not box_measures:
         return (PointingGame,)
-    return PointingGame, partial(BoxLocalization, cache=cache if cache is not None else BestIouCache())
+    return PointingGame, partial(BoxLocalization, cache=BestIouCache())
 
 
 def evaluate_block(ctx, block: list[Example], start: int, profile: Profile, impls: list[str],

@@ -11,8 +11,8 @@ trials, each implementation sees the same chunks).
 Who reads the data (:class:`~harness.config.EngineConfig` ``read``):
 
 * ``driver`` (one machine, and the built-in sets): the driver runs the local stream, decodes the
-  trials and ships the blocks into Ray's object store (which spills to disk past its size) a window
-  at a time; the actors then take them. Reading precedes the pool.
+  trials and ships each block into Ray's object store (which spills to disk past its size); the
+  actors then take them. Reading precedes the pool.
 * ``workers`` (a cluster; ``--data`` on storage every node sees): the driver never opens a file.
   Pass one: Ray tasks read the record list (one task counts it) and turn each record into its
   stream events (skips, used images, each trial's class and size) where the files are; the driver
@@ -35,10 +35,11 @@ import pickle
 import socket
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -71,16 +72,32 @@ def _class_map(profile: Profile) -> ClassMap:
 
 def _plan_batch(batch: dict, spec: str, profile: Profile) -> dict:
     """Pass one, on a worker: each record's stream events, without the pixels (a trial as its
-    class and size). A :class:`DataError` travels back as an event, to be raised on the driver."""
-    records, class_map, out = _records(spec), _class_map(profile), []
-    for i in batch["id"]:
-        try:
-            events = [e if e[0] != "trial" else ("trial", e[1].label, tuple(e[1].mask.shape))
-                      for e in record_events(records[int(i)], class_map)]
-        except HarnessError as exc:
-            events = [("error", str(exc))]
-        out.append(pickle.dumps(events))
+    class and size); bad data as the error itself (:func:`_packed`)."""
+    records, class_map = _records(spec), _class_map(profile)
+
+    def events(i: int) -> list[tuple]:
+        return [e if e[0] != "trial" else ("trial", e[1].label, tuple(e[1].mask.shape))
+                for e in record_events(records[i], class_map)]
+    out = [_packed(partial(events, int(i))) for i in batch["id"]]
     return {"id": batch["id"], "events": np.array(out, dtype=object)}
+
+
+def _packed(work: Callable[[], object]) -> bytes:
+    """``work()`` pickled, or the :class:`HarnessError` it raised pickled in its place. Ray Data
+    keeps only the text of an exception raised in a task or actor (it arrives as a
+    ``UserCodeException`` without its cause), so bad data found on a worker travels as a value
+    and :func:`_unpacked` raises it on the driver as itself: the CLI's exit 2 with the fix."""
+    try:
+        return pickle.dumps(work())
+    except HarnessError as exc:
+        return pickle.dumps(exc)
+
+
+def _unpacked(payload: bytes):
+    value = pickle.loads(payload)
+    if isinstance(value, HarnessError):
+        raise value
+    return value
 
 
 def _count_records(spec: str) -> int:
@@ -90,22 +107,15 @@ def _count_records(spec: str) -> int:
 def _planned_blocks(ray, spec: str, profile: Profile, card: DataCard, workers: int) -> list[list[tuple[int, int]]]:
     """Pass one (see the module docstring): the card filled in record order, and the trials as
     blocks of ``(record index, class)``."""
-    try:
+    with _raised_as_itself():
         n = ray.get(ray.remote(_count_records).remote(spec))
-    except Exception as exc:  # the spec's files missing where the workers run
-        cause = _harness_cause(exc)
-        if cause is None:
-            raise
-        raise cause from None
     limit, plan, names = profile.eval_examples or None, [], sources.class_names(profile)
     ds = ray.data.range(n).map_batches(_plan_batch, fn_kwargs={"spec": spec, "profile": profile}, batch_size=16,
                                        batch_format="numpy", compute=ray.data.TaskPoolStrategy(size=max(workers, 1)))
     for row in ds.iter_rows():
         if limit is not None and card.trials >= limit:
             break
-        for event in pickle.loads(row["events"]):
-            if event[0] == "error":
-                raise DataError(event[1])
+        for event in _unpacked(row["events"]):
             if card.apply(event, names):
                 plan.append((int(row["id"]), event[1]))
                 if limit is not None and card.trials >= limit:
@@ -153,14 +163,16 @@ class BlockEvaluator:
         self.node = socket.gethostname()
 
     def __call__(self, batch: dict) -> dict:
-        out = []
-        for start, payload in zip(batch["start"], batch["payload"]):
-            block = pickle.loads(payload)
-            if self.spec is not None:
-                block = _read_block(self.spec, self.profile, block)
-            result = evaluate_block(self.ctx, block, int(start), self.profile, self.impls, self.metrics)
-            out.append(pickle.dumps(replace(result, worker={"node": self.node, "pid": os.getpid()})))
+        out = [_packed(partial(self.evaluate, int(start), pickle.loads(payload)))
+               for start, payload in zip(batch["start"], batch["payload"])]
         return {"start": batch["start"], "result": np.array(out, dtype=object)}
+
+    def evaluate(self, start: int, block: list) -> object:
+        """One block: decoded trials, or ``(record index, class)`` pairs read here first."""
+        if self.spec is not None:
+            block = _read_block(self.spec, self.profile, block)
+        result = evaluate_block(self.ctx, block, start, self.profile, self.impls, self.metrics)
+        return replace(result, worker={"node": self.node, "pid": os.getpid()})
 
 
 class _ActorModel:
@@ -181,8 +193,8 @@ def _shipped_blocks(ray, examples) -> list:
 
 
 def _harness_cause(exc: BaseException) -> HarnessError | None:
-    """The :class:`HarnessError` an actor raised (bad data found on a worker), out of Ray's
-    wrappers, so the CLI reports it as such (exit 2) instead of as a bug."""
+    """The :class:`HarnessError` a Ray task raised (the spec's files missing where the workers
+    run), out of Ray's wrappers."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -190,6 +202,19 @@ def _harness_cause(exc: BaseException) -> HarnessError | None:
             return exc
         exc = getattr(exc, "cause", None) or exc.__cause__
     return None
+
+
+@contextmanager
+def _raised_as_itself() -> Iterator[None]:
+    """A Ray task's error whose cause is a :class:`HarnessError` (``ray.get`` keeps the cause)
+    re-raised as that error, so the CLI reports it as such instead of as a bug."""
+    try:
+        yield
+    except Exception as exc:
+        cause = _harness_cause(exc)
+        if cause is None:
+            raise
+        raise cause from None
 
 
 def _model_payload(model_file: str) -> tuple[str, bytes | None]:
@@ -211,9 +236,8 @@ def evaluate(model_section: dict, profile: Profile, impls: list[str], data_spec:
             from harness.data import readers
             card = DataCard(spec=data_spec, format=readers.parse_spec(data_spec, must_exist=False)[0])
             plan = _planned_blocks(ray, data_spec, profile, card, config.workers)
-            starts = np.cumsum([0] + [len(b) for b in plan[:-1]]).tolist() if plan else []
-            ds = ray.data.from_items([{"start": s, "payload": pickle.dumps(b)} for s, b in zip(starts, plan)],
-                                     override_num_blocks=max(len(plan), 1)) if plan else None
+            ds = ray.data.from_items([{"start": i * BLOCK, "payload": pickle.dumps(b)} for i, b in enumerate(plan)],
+                                     override_num_blocks=len(plan)) if plan else None
         else:
             examples, card = sources.eval_stream(profile, data_spec, data_dir, download)
             refs = _shipped_blocks(ray, examples)
@@ -229,14 +253,8 @@ def evaluate(model_section: dict, profile: Profile, impls: list[str], data_spec:
                                        "sha256": model_section.get("sha256"), "profile": profile, "impls": impls,
                                        "box_measures": box_measures, "spec": data_spec if read == "workers" else None},
                 compute=ray.data.ActorPoolStrategy(size=config.workers), num_cpus=config.cpus, num_gpus=config.gpus)
-            try:
-                for row in pool.iter_rows():
-                    merger.add(pickle.loads(row["result"]))
-            except Exception as exc:
-                cause = _harness_cause(exc)
-                if cause is None:
-                    raise
-                raise cause from None
+            for row in pool.iter_rows():
+                merger.add(_unpacked(row["result"]))
         record = {"engine": "ray", "ray_version": ray.__version__, "workers": config.workers,
                   "resources_per_actor": {"CPU": config.cpus, "GPU": config.gpus}, "read": read,
                   "address": config.address, "nodes": sorted({w["node"] for w in merger.where}),

@@ -38,7 +38,8 @@ def _trials(rng):
 
 
 def _raising_on_block_3(right):
-    """Raises on the chunk holding image 25 (block 3 of ``BLOCKS``): a data-dependent failure."""
+    """Raises on the chunk holding image 18 (block 3 of ``BLOCKS``, block 4 after it): a
+    data-dependent failure."""
     def cam(f, w, k, out):
         if np.any(np.isclose(f[:, 0, 0, 0], MARK)):
             raise ValueError("planted failure")
@@ -73,11 +74,11 @@ def _state(result) -> dict:
             "images": result.images, "stats": cat, "metrics": metrics, "chunks": chunk_counts}
 
 
-@pytest.mark.parametrize("plant", [False, True], ids=["clean", "one-raises-in-block-3"])
+@pytest.mark.parametrize("plant", [False, True], ids=["clean", "one-raises-in-block-3-of-4"])
 def test_blocks_swept_apart_and_merged_equal_one_sweep(rng, monkeypatch, plant):
     f, w, k, masks, boxes, correct = _trials(rng)
     if plant:
-        f[25, 0, 0, 0] = MARK
+        f[18, 0, 0, 0] = MARK
         spec = cams.spec("cv2_resize_dot")
         monkeypatch.setitem(cams._REGISTRY, "cv2_resize_dot", dataclasses.replace(spec, fn=_raising_on_block_3(spec.fn)))
     limits = {"scipy_zoom_dot": 10}  # the slow form's prefix ends inside block 2
@@ -96,7 +97,8 @@ def test_blocks_swept_apart_and_merged_equal_one_sweep(rng, monkeypatch, plant):
     assert merged.n["scipy_zoom_dot"] == 10
     if plant:  # one sweeper never called it after the failure; the merge drops what the later block's sweeper kept
         assert merged.errors == {"cv2_resize_dot": "ValueError: planted failure"}
-        assert merged.n["cv2_resize_dot"] == 23  # blocks 1-2; it raised on block 3's first chunk (23-26)
+        assert merged.n["cv2_resize_dot"] == 16  # blocks 1-2; it raised on block 3's first chunk (16-19), and
+        # block 4's sweeper, which called it again, is not taken (that would make 25)
 
 
 def _block(start: int, n: int) -> BlockResult:
@@ -150,3 +152,34 @@ def test_accumulators_merge_to_the_state_of_one():
     assert m == whole_m
     with pytest.raises(ValueError, match="different threshold intervals"):
         b.merge(BoxLocalization(interval=0.05))
+
+
+def test_the_merged_pass_keeps_every_trial_of_every_block():
+    """The pinned smoke model over 100 trials (4 blocks, the last one short): each per-trial
+    record of the merged pass holds 100 entries in trial order, the first 64 trials are kept whole,
+    and the slow form stops at its prefix across blocks."""
+    pytest.importorskip("keras")
+    from pathlib import Path
+
+    from harness.data import sources
+    from harness.evaluation.local import KEEP, evaluate
+    from harness.profiles import PROFILES
+    from harness.runners.model_stage import model_from_file
+    profile = PROFILES["smoke"]
+    ctx = model_from_file(profile, Path(__file__).resolve().parents[2] / "baselines" / "smoke.keras",
+                          score_test_split=False, log=lambda s: None)
+    examples, card = sources.eval_stream(profile)
+    examples = list(examples)
+    impls = ["scipy_dot_zoom", "scipy_zoom_dot"]
+    ev = evaluate(ctx, examples, card, profile, impls, log=lambda s: None)
+    n = len(examples)
+    assert n == 100 and ev.result.images == n and list(ev.labels) == [e.label for e in examples]
+    assert ev.result.n == {"scipy_dot_zoom": n, "scipy_zoom_dot": profile.slow_impl_limit}
+    assert len(ev.kept) == KEEP and [e.item for e in ev.kept] == [e.item for e in examples[:KEEP]]
+    assert ev.kept_inputs.shape[0] == KEEP and ev.kept_features.shape[0] == KEEP
+    assert len(ev.masks.sides) == n and len(ev.box_baselines.center.records) == n
+    assert len(ev.box_baselines.full_image.labels) == n
+    game = ev.result.metric("pointing")["scipy_dot_zoom"]
+    assert game.labels == [e.label for e in examples] and len(game.hits) == n
+    assert sum(len(s["max_rel"]) for s in ev.result.oracle_stats["scipy_dot_zoom"]) == n
+    assert 0 < ev.correct <= n

@@ -125,6 +125,17 @@ def test_data_the_workers_cannot_find_is_a_data_error_naming_it(tmp_path, local_
                   EngineConfig.from_args("ray", workers=1, read="workers"), stages=("localize",))
 
 
+def test_a_category_without_class_found_by_a_reading_worker_stops_the_run_naming_it(tmp_path, local_ray):
+    """Pass one runs on Ray Data tasks; the DataError of a record whose category no model class
+    takes comes back through Ray's wrappers as itself (the CLI's exit 2), not as a bug."""
+    from harness.data.decode import DataError
+    e = synthetic.make_split(PROFILES["smoke"].seed, "test", 1, PROFILES["smoke"].synthetic_size)[0]
+    ann = write_coco(tmp_path / "coco", [e.image], [[{"category": "cow", "mask": e.mask}]], ["cow"])
+    with pytest.raises(DataError, match="category 'cow' has no model class"):
+        _sections(PROFILES["smoke"], tmp_path / "out", f"coco:{ann}:{tmp_path / 'coco' / 'images'}",
+                  EngineConfig.from_args("ray", workers=1, read="workers"), stages=("localize",))
+
+
 def test_an_actor_killed_mid_pass_is_restarted_and_the_results_are_identical(tmp_path, local_ray, local_smoke,
                                                                              pass_only, monkeypatch):
     """The first block's actor is killed (SIGKILL) as soon as that block reaches the driver, while
@@ -251,7 +262,21 @@ def test_engine_arguments_that_cannot_work_are_refused_before_any_work(tmp_path,
     assert says in capsys.readouterr().err
 
 
-def test_a_data_error_raised_on_an_actor_reaches_the_cli_as_itself():
+def test_bad_data_found_on_an_actor_travels_as_a_value_and_is_raised_on_the_driver(tmp_path):
+    """Ray Data keeps only the text of an exception raised in an actor, so the actor's block
+    evaluation packs a HarnessError as its result; here a plan asks a record for a class it does
+    not hold (the files changed between the two passes)."""
+    from harness.data.decode import DataError
+    from harness.evaluation.ray_engine import _packed, _read_block, _unpacked
+    spec, _ = _coco_set(tmp_path / "coco")
+    payload = _packed(lambda: _read_block(spec, PROFILES["smoke"], [(3, 0)]))  # record 3 is not an image
+    with pytest.raises(DataError, match="a record gave other trials on a worker than in the plan"):
+        _unpacked(payload)
+    assert [e.label for e in _unpacked(_packed(lambda: _read_block(spec, PROFILES["smoke"], [(0, 0), (0, 1)])))] \
+        == [0, 1]  # record 0 holds both classes
+
+
+def test_a_data_error_raised_in_a_ray_task_reaches_the_cli_as_itself():
     from harness.data.decode import DataError
     from harness.evaluation.ray_engine import _harness_cause
     inner = DataError("x.png: category 'cow' has no model class")
