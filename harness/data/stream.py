@@ -2,8 +2,10 @@
 
 As in TorchRay's pointing game, each (image, class present) pair is one trial and its mask is the
 union of that class's instances. Trials are yielded in record order and, within an image, in
-class order. An image that cannot be decoded, or a class whose mask is empty at the image's size,
-is skipped and listed; a mask of the wrong size, or a category no model class takes, stops the run
+class order. An image that cannot be decoded (over :data:`~harness.data.decode.MAX_PIXELS`
+included), or a class whose mask is empty at the image's size, is skipped and listed, and so is an
+annotation a reader left out as impossible (``Record.skipped``, listed before its image); a mask
+that cannot be read or is of the wrong size, or a category no model class takes, stops the run
 (:class:`~harness.data.decode.DataError`), since every later number would be wrong.
 """
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from harness.data.decode import DataError, decode_image
+from harness.data.decode import UNREADABLE, DataError, decode_image
 from harness.data.example import Example, box_of
 from harness.data.readers.base import Record
 
@@ -105,21 +107,25 @@ def record_events(record: Record, class_map: ClassMap) -> list[tuple]:
     image was used) and ``("trial", example)`` events (see the module docstring). A worker that
     reads its own shard (:mod:`harness.evaluation.ray_engine`) computes these where the files are;
     :func:`trials` applies them to the card in this order, so both fill it alike."""
+    events: list[tuple] = [("skip", item, reason) for item, reason in record.skipped]
+    if record.image_path is None:
+        return events
     try:
         image = decode_image(record.image_path)
-    except (OSError, ValueError, SyntaxError) as exc:
-        return [("skip", record.item, f"unreadable image {record.image_path} ({type(exc).__name__}: {str(exc)[:160]})")]
+    except UNREADABLE as exc:
+        return events + [("skip", record.item, f"unreadable image {record.image_path} ({type(exc).__name__}: "
+                                               f"{str(exc)[:160]})")]
     union: dict[int, np.ndarray] = {}
     boxes: dict[int, list[tuple[int, int, int, int]]] = {}
     instances = record.masks(image.shape)
     if not instances:
-        return [("skip", record.item, "no annotation or mask")]
+        return events + [("skip", record.item, "no annotation or mask")]
     for category, mask, *box in instances:
         k = class_map.index(category, record.item)
         if k is not None:
             union[k] = union[k] | mask if k in union else np.asarray(mask, bool)
             boxes.setdefault(k, []).append(tuple(box[0]) if box else _mask_box(mask))
-    events: list[tuple] = [("image",)]
+    events.append(("image",))
     for k in sorted(union):
         if not union[k].any():
             events.append(("skip", f"{record.item} [{class_map.class_names[k]}]",

@@ -17,11 +17,29 @@ class Record:
     may carry a third element, the instance's annotated box ``(x0, y0, x1, y1)`` in inclusive
     pixels (:func:`pixel_box`), which the box measures use instead of the mask's box; it raises
     :class:`~harness.data.decode.DataError` when an annotation does not fit the image.
+
+    ``skipped`` lists ``(item, reason)`` for the annotations the reader left out as impossible
+    (:func:`left_out`); the stream puts them on the data card before the image. A record without
+    ``image_path`` carries only those (annotations of no image).
     """
 
     item: str
-    image_path: Path
+    image_path: Path | None
     masks: Callable[[tuple[int, ...]], list[tuple[str, np.ndarray]]]
+    skipped: tuple[tuple[str, str], ...] = ()
+
+
+def left_out(problem: str) -> str:
+    """The data card's reason for an impossible annotation: one rule for every reader. An
+    annotation that can describe no object (a box of no or negative size, a polygon of fewer than
+    3 points, an image id with no image) is left out of the masks and boxes and listed, never
+    dropped silently; an image left with no annotation is then skipped as one without any."""
+    return f"{problem}; left out of the masks and boxes: fix or remove the annotation"
+
+
+def finite_numbers(values) -> bool:
+    """Every value a real, finite number (not a bool, a string or NaN)."""
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values)
 
 
 def pixel_box(shape: tuple[int, ...], x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from harness.data.decode import DataError, check_mask_size
+from harness.data.decode import DataError, check_mask_size, read_pixels
 from harness.data.readers.base import Record
 from harness.data.tfds_sources import SPECIES_NAMES, TRIMAP_BORDER, TRIMAP_PET
 
@@ -33,12 +33,10 @@ def parse_list(path: Path) -> list[tuple[str, str]]:
 
 def _masks(trimap_path: Path, image: Path, species: str):
     def masks(shape):
-        from PIL import Image
         if not trimap_path.is_file():
             raise DataError(f"{trimap_path}: the trimap of {image.name} is missing; unpack annotations.tar.gz "
                             "into the same folder as images/")
-        with Image.open(trimap_path) as img:
-            trimap = np.asarray(img)
+        trimap = read_pixels(trimap_path)
         trimap = trimap[..., 0] if trimap.ndim == 3 else trimap
         mask = (trimap == TRIMAP_PET) | (trimap == TRIMAP_BORDER)
         check_mask_size(mask.shape, shape, str(trimap_path), image)

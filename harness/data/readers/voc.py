@@ -1,7 +1,9 @@
 """``voc:DIR``: Pascal VOC, ``DIR/Annotations/*.xml`` (object boxes) and ``DIR/JPEGImages/``.
 
 Boxes are 1-based inclusive pixel indices (VOC's devkit), so ``xmin..xmax`` covers columns
-``xmin-1 .. xmax-1``. Every object counts, ``difficult`` ones included.
+``xmin-1 .. xmax-1``. Every object counts, ``difficult`` ones included; one whose box is
+inverted (``xmax < xmin`` or ``ymax < ymin``) is left out and listed on the data card
+(:func:`~harness.data.readers.base.left_out`).
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from harness.data.decode import DataError, check_mask_size
-from harness.data.readers.base import Record, box_mask, check_inside, pixel_box
+from harness.data.readers.base import Record, box_mask, check_inside, finite_numbers, left_out, pixel_box
 
 
 def parse_annotation(path: Path) -> tuple[str, tuple[int, int] | None, list[tuple[str, tuple[float, ...]]]]:
@@ -39,6 +41,29 @@ def _masks(xml: Path, image: Path, hw, objects):
     return masks
 
 
+def _impossible(box: tuple[float, ...]) -> str | None:
+    """Why a VOC box can describe no object (see :func:`~harness.data.readers.base.left_out`), or None."""
+    if not finite_numbers(box):
+        return f"its bndbox {box} is not four finite numbers"
+    x0, y0, x1, y1 = box
+    for axis, low, high in (("x", x0, x1), ("y", y0, y1)):
+        if high < low:
+            return f"its bndbox has {axis}max {high:g} < {axis}min {low:g}"
+    return None
+
+
+def _sorted_out(xml: Path, objects: list) -> tuple[list, tuple[tuple[str, str], ...]]:
+    """The objects with a possible box, and ``(item, reason)`` for each left out."""
+    kept, skipped = [], []
+    for number, (name, box) in enumerate(objects, start=1):
+        problem = _impossible(box)
+        if problem:
+            skipped.append((f"{xml.name}: object {number} {name!r}", left_out(problem)))
+        else:
+            kept.append((name, box))
+    return kept, tuple(skipped)
+
+
 def records(root: Path) -> Iterator[Record]:
     root = Path(root)
     folder = root / "Annotations"
@@ -48,4 +73,5 @@ def records(root: Path) -> Iterator[Record]:
     for xml in sorted(folder.glob("*.xml")):
         filename, hw, objects = parse_annotation(xml)
         image = root / "JPEGImages" / filename
-        yield Record(item=filename, image_path=image, masks=_masks(xml, image, hw, objects))
+        objects, skipped = _sorted_out(xml, objects)
+        yield Record(item=filename, image_path=image, masks=_masks(xml, image, hw, objects), skipped=skipped)
