@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-
 from harness.data.decode import DataError, check_mask_size, read_pixels
 from harness.data.readers.base import Record
 from harness.data.tfds_sources import SPECIES_NAMES, TRIMAP_BORDER, TRIMAP_PET
