@@ -49,9 +49,45 @@ def latency_where(row: dict) -> str:
     return "latency row " + " ".join(str(row.get(k)) for k in LATENCY_KEY)
 
 
-def check_values(doc: dict, source: str) -> None:
-    """Raise :class:`ResultsError` on the first value the gate cannot compare."""
-    lat = doc["latency"]
+def _optional(source: str, where: str, field: str, value, low: float | None = None, high: float | None = None):
+    """A number the document may leave out (None: not measured), else checked as :func:`_number`."""
+    return None if value is None else _number(source, where, field, value, low, high)
+
+
+def _at(source: str, where: str, row: dict, path: str):
+    """``row``'s value at the dotted ``path`` (None where a level is absent); every level above
+    the value must be an object."""
+    value, keys = row, path.split(".")
+    for depth, key in enumerate(keys):
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ResultsError(f"{source}: {where}: {'.'.join(keys[:depth])} must be an object, got {value!r}; "
+                               "regenerate the file")
+        value = value.get(key)
+    return value
+
+
+def _flag(source: str, where: str, field: str, value) -> None:
+    if not isinstance(value, bool):
+        raise ResultsError(f"{source}: {where}: {field} must be true or false, got {value!r}; regenerate the file")
+
+
+BOX_FIELDS = ("maxboxacc_v2", "pxap", "energy", "box_acc_gt_known.class_mean", "box_acc_gt_known.ci_low",
+              "box_acc_gt_known.ci_high", "box_acc_top1.class_mean")
+"""The box rows' shares in [0, 1], gated or shown (None where a row does not measure one)."""
+MAXBOXACC_FIELDS = ("class_mean", "threshold")
+CHECKED_ROWS = (("oracle_checks", "matches"), ("served_models", "matches"), ("exported_models", "matches"),
+                ("dot_first_twins", "within_1e-5"))
+"""Agreement rows the report shows as a pass or a fail: ``max_rel`` and the verdict it decides."""
+SHOWN_OBJECTS = (("agreement.gradcam_identity", ("max_rel",), "holds"),
+                 ("recommendation.targets.seed_class_speedup", ("speedup_x",), "met"),
+                 ("recommendation.targets.recommended_overhead", ("overhead_pct",), "met"),
+                 ("recommendation.targets.recommended_overhead_seed", ("overhead_pct",), None))
+"""Single objects the report shows as a pass or a fail: their numbers and their verdict."""
+
+
+def _latency_values(source: str, lat: dict) -> None:
     for row in _rows(source, lat, "rows"):
         where = latency_where(row)
         _text(source, where, row, LATENCY_KEY)
@@ -61,26 +97,69 @@ def check_values(doc: dict, source: str) -> None:
     for row in _rows(source, lat, "skipped"):
         _text(source, "skipped latency row", row, ("impl", "device", "geometry", "batch"))
         _batch(source, "skipped latency row", row)
-    for row in _rows(source, doc["agreement"], "pairs"):
+
+
+def _agreement_values(source: str, agreement: dict) -> None:
+    for row in _rows(source, agreement, "pairs"):
         where = f"agreement pair {row.get('a')} vs {row.get('b')} on {row.get('input')}"
         _text(source, where, row, ("a", "b", "input"))
         if row.get("verdict") not in VERDICTS:
             raise ResultsError(f"{source}: {where}: verdict {row.get('verdict')!r} is not one of {VERDICTS}")
         _number(source, where, "pearson", row.get("pearson"), -1.0 - 1e-9, 1.0 + 1e-9)
         _number(source, where, "max_rel", row.get("max_rel"), 0.0)
-    classes = doc["agreement"].get("equivalence_classes", [])
+    classes = agreement.get("equivalence_classes", [])
     if not isinstance(classes, list) or not all(isinstance(c, list) and all(isinstance(m, str) for m in c) for c in classes):
         raise ResultsError(f"{source}: agreement.equivalence_classes must be a list of lists of names")
-    for row in _rows(source, doc["localization"], "rows"):
+    for key, flag in CHECKED_ROWS:
+        for row in _rows(source, agreement, key):
+            where = f"agreement.{key} {row.get('impl') or row.get('dot_first')}"
+            _number(source, where, "max_rel", row.get("max_rel"), 0.0)
+            _flag(source, where, flag, row.get(flag))
+
+
+def _box_values(source: str, row: dict) -> None:
+    where = f"localization box row {row.get('impl')}"
+    _text(source, where, row, ("impl",))
+    for field in BOX_FIELDS:
+        _optional(source, where, field, _at(source, where, row, field), 0.0, 1.0)
+    maxbox = row.get("maxboxacc") or {}
+    if not isinstance(maxbox, dict):
+        raise ResultsError(f"{source}: {where}: maxboxacc must be an object, got {maxbox!r}; regenerate the file")
+    for iou in maxbox:
+        for field in MAXBOXACC_FIELDS:
+            path = f"maxboxacc.{iou}.{field}"
+            _optional(source, where, path, _at(source, where, row, path), 0.0, 1.0)
+
+
+def _localization_values(source: str, loc: dict) -> None:
+    for row in _rows(source, loc, "rows"):
         where = f"localization row {row.get('impl')}"
         _text(source, where, row, ("impl",))
         for field in ("pointing_acc", "class_mean_acc"):
             _number(source, where, field, row.get(field), 0.0, 1.0)
-    for row in _rows(source, doc["localization"].get("boxes") or {}, "rows"):
-        where = f"localization box row {row.get('impl')}"
-        _text(source, where, row, ("impl",))
-        for field in ("maxboxacc_v2", "pxap"):
-            if row.get(field) is not None:
-                _number(source, where, field, row.get(field), 0.0, 1.0)
-    if "test_accuracy" in doc["model"]:
-        _number(source, "model", "test_accuracy", doc["model"]["test_accuracy"], 0.0, 1.0)
+    for row in _rows(source, loc.get("boxes") or {}, "rows"):
+        _box_values(source, row)
+
+
+def _shown_values(source: str, doc: dict) -> None:
+    for path, numbers, flag in SHOWN_OBJECTS:
+        obj = _at(source, "results", doc, path)
+        if obj is None:
+            continue
+        if not isinstance(obj, dict):
+            raise ResultsError(f"{source}: {path} must be an object, got {obj!r}; regenerate the file")
+        for field in numbers:
+            _number(source, path, field, obj.get(field), 0.0 if field == "max_rel" else None)
+        if flag:
+            _flag(source, path, flag, obj.get(flag))
+
+
+def check_values(doc: dict, source: str) -> None:
+    """Raise :class:`ResultsError` on the first value the gate compares or the report shows as a
+    number, a pass or a fail that is not one: every such number finite and of the right type (a
+    ``test_accuracy`` of None is a ``--data`` run's: its model was not scored on a test split)."""
+    _latency_values(source, doc["latency"])
+    _agreement_values(source, doc["agreement"])
+    _localization_values(source, doc["localization"])
+    _shown_values(source, doc)
+    _optional(source, "model", "test_accuracy", doc["model"].get("test_accuracy"), 0.0, 1.0)

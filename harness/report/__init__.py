@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.atomic import atomic_write_text
+from harness.gate.values import check_values
 from harness.report import figures, tables
 
 VERDICT_RANK = {"equivalent": 0, "convention": 1, "disagree": 2}
@@ -98,9 +99,13 @@ def render_html(doc: dict, ab: dict | None = None) -> str:
     return env.get_template("report.html.j2").render(**build_context(doc, ab))
 
 
-def render_report(doc: dict, out_dir: str | Path, ab_path: str | Path | None = None) -> Path:
+def render_report(doc: dict, out_dir: str | Path, ab_path: str | Path | None = None, source: str = "results") -> Path:
     """Write ``out_dir/index.html`` atomically and return its path. The A/B comparison shown is
-    ``ab_path``, else ``out_dir/ab.json`` when it is there."""
+    ``ab_path``, else ``out_dir/ab.json`` when it is there. A document read from a file is checked
+    first with the gate's own value checks (:func:`~harness.gate.values.check_values`): a value the
+    report would sort, show as a number or colour as a pass that is not a finite number is a
+    :class:`~harness.results.ResultsError` naming it, never a wrong page or a template crash."""
+    check_values(doc, source)
     beside = Path(out_dir) / "ab.json"
     path = Path(ab_path) if ab_path else (beside if beside.is_file() else None)
     return atomic_write_text(Path(out_dir) / "index.html", render_html(doc, tables.load_ab(path) if path else None))
