@@ -158,6 +158,7 @@ def test_an_image_whose_only_annotation_is_impossible_is_skipped_too(tmp_path):
     got, card = _read(_coco(tmp_path, lambda d: None, anns))
     assert [e.item for e in got] == ["00000.png"]
     assert [s["item"].rsplit(" ", 1)[-1] for s in card.skipped] == ["2", "00001.png"]
+    assert card.skipped[1]["reason"] == "no annotation left: each was left out (listed before)"
 
 
 # The gate and the report ------------------------------------------------------------------------

@@ -119,7 +119,8 @@ def record_events(record: Record, class_map: ClassMap) -> list[tuple]:
     boxes: dict[int, list[tuple[int, int, int, int]]] = {}
     instances = record.masks(image.shape)
     if not instances:
-        return events + [("skip", record.item, "no annotation or mask")]
+        why = "no annotation left: each was left out (listed before)" if record.skipped else "no annotation or mask"
+        return events + [("skip", record.item, why)]
     for category, mask, *box in instances:
         k = class_map.index(category, record.item)
         if k is not None:
