@@ -207,6 +207,10 @@ def _gradcam_holds(doc):
     doc["agreement"]["gradcam_identity"] = {"n": 4, "max_rel": 1e-7, "tolerance": 1e-5, "holds": "yes"}
 
 
+def _stored_gate_passed(doc):
+    doc["gate"] = {"baseline": "b.json", "passed": "no", "compared": 3, "failures": [], "notes": []}
+
+
 GATED_OR_SHOWN = [
     (_box_row("energy", "x"), "energy must be a number"),
     (_box_row("box_acc_gt_known.class_mean", "x"), "box_acc_gt_known.class_mean must be a number"),
@@ -217,9 +221,11 @@ GATED_OR_SHOWN = [
     (_served_max_rel(float("nan")), "served_models export_onnx_seed: max_rel is nan"),
     (_served_max_rel("small"), "served_models export_onnx_seed: max_rel must be a number"),
     (_gradcam_holds, "gradcam_identity: holds must be true or false"),
+    (_stored_gate_passed, "gate: passed must be true or false"),
 ]
 IDS = ["energy-string", "gt-known-string", "maxboxacc-50-string", "maxboxacc-50-mean-string", "maxboxacc-v2-string",
-       "threshold-nan", "served-max-rel-nan", "served-max-rel-string", "gradcam-holds-string"]
+       "threshold-nan", "served-max-rel-nan", "served-max-rel-string", "gradcam-holds-string",
+       "stored-gate-passed-string"]
 
 
 @pytest.mark.parametrize("plant,says", GATED_OR_SHOWN, ids=IDS)

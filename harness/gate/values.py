@@ -83,7 +83,8 @@ CHECKED_ROWS = (("oracle_checks", "matches"), ("served_models", "matches"), ("ex
 SHOWN_OBJECTS = (("agreement.gradcam_identity", ("max_rel",), "holds"),
                  ("recommendation.targets.seed_class_speedup", ("speedup_x",), "met"),
                  ("recommendation.targets.recommended_overhead", ("overhead_pct",), "met"),
-                 ("recommendation.targets.recommended_overhead_seed", ("overhead_pct",), None))
+                 ("recommendation.targets.recommended_overhead_seed", ("overhead_pct",), None),
+                 ("gate", ("compared",), "passed"))
 """Single objects the report shows as a pass or a fail: their numbers and their verdict."""
 
 
