@@ -248,3 +248,35 @@ def test_the_planted_documents_are_otherwise_sound(tmp_path):
     good.write_text(json.dumps(_doc()))
     assert main(["gate", "--results", str(good), "--baseline", str(FIXTURE)]) == 0
     assert main(["report", "--results", str(good), "--out", str(tmp_path / "report")]) == 0
+
+
+# The workers' plan (``--engine ray``) reads records with the same code --------------------------
+
+def _workers_plan(spec: str) -> list[tuple]:
+    """The events a Ray worker computes for every record of ``spec`` (the plan's task, called
+    here in-process: the code a worker runs, without starting Ray), unpacked as the driver does."""
+    from dataclasses import replace
+
+    from harness.evaluation import ray_engine
+    from harness.profiles import get_profile
+    profile = replace(get_profile("smoke"), class_names=("cat", "dog"))
+    ids = np.arange(len(list(readers.records(spec))))
+    return [e for packed in ray_engine._plan_batch({"id": ids}, spec, profile)["events"]
+            for e in ray_engine._unpacked(packed)]
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("make", [_coco_bbox([12, 2, -5, 8]), _coco_orphan, _folder_bomb, _voc_box((15, 3, 12, 10))],
+                         ids=["coco-negative-width", "coco-image-id-missing", "folder-bomb-image", "voc-xmax-below-xmin"])
+def test_a_worker_lists_what_the_local_stream_lists(make, tmp_path):
+    spec, _ = make(tmp_path)
+    _, card = _read(spec)
+    assert [{"item": e[1], "reason": e[2]} for e in _workers_plan(spec) if e[0] == "skip"] == card.skipped != []
+
+
+@pytest.mark.parametrize("make,says", [(_folder_mask(b""), "a_mask.png: the mask cannot be read"),
+                                       (_pets_empty_trimap, "Abyssinian_1.png: the mask cannot be read")],
+                         ids=["folder-0-byte-mask", "pets-0-byte-trimap"])
+def test_bad_data_on_a_worker_reaches_the_driver_as_a_data_error(make, says, tmp_path):
+    with pytest.raises(DataError, match=says):
+        _workers_plan(make(tmp_path))
