@@ -32,6 +32,8 @@ from harness.errors import UsageError
 FORMATS = ("keras", "tf_saved_model", "onnx", "litert")
 NEEDS = {"onnx": ("onnx", "onnxruntime", "tf2onnx"), "litert": ("ai_edge_litert",)}  # the `export` extra
 SUFFIXES = {"keras": ".keras", "tf_saved_model": "", "onnx": ".onnx", "litert": ".tflite"}
+KINDS = {"keras": "a Keras 3 model (.keras)", "tf_saved_model": "a TF SavedModel folder",
+         "onnx": "an ONNX model (.onnx)", "litert": "a LiteRT model (.tflite)"}
 LITERT_IMAGE_ONLY = "serving_default"
 
 
@@ -42,15 +44,59 @@ def missing(fmt: str) -> list[str]:
 
 
 def check_out(out: Path, fmt: str) -> None:
-    """``out`` fits ``fmt``: the file suffix it needs, or a folder that is absent or empty."""
+    """``out`` fits ``fmt``: a file with the format's suffix (Keras saves only to ``.keras``), or
+    for a SavedModel a folder, absent or empty, whose name does not end in another format's
+    suffix; and an existing file there is replaced only when it is a model of ``fmt`` (an earlier
+    export), never anything else."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    suffix = SUFFIXES[fmt]
-    if suffix and Path(out).suffix != suffix:
-        raise UsageError(f"--out {out} must end in {suffix} for --format {fmt}")
-    if not suffix and (Path(out).is_file() or (Path(out).is_dir() and any(Path(out).iterdir()))):
+    out, suffix = Path(out), SUFFIXES[fmt]
+    if not suffix:
+        _check_folder_out(out)
+        return
+    if out.suffix != suffix:
+        raise UsageError(f"--out {out}: the exported model is {KINDS[fmt]} and must end in {suffix}")
+    if out.exists() and not out.is_file():
+        raise UsageError(f"--out {out} exists and is not a regular file; choose another path")
+    problem = artifact_problem(out, fmt) if out.is_file() else None
+    if problem:
+        raise UsageError(f"--out {out} exists and {problem}; export replaces a file only when it is {KINDS[fmt]} "
+                         "(an earlier export): remove the file or choose another path")
+
+
+def _check_folder_out(out: Path) -> None:
+    named = {s: f for f, s in SUFFIXES.items() if s} | {".h5": "keras", ".hdf5": "keras"}
+    if out.suffix.lower() in named:
+        raise UsageError(f"--out {out}: a name ending in {out.suffix} is {KINDS[named[out.suffix.lower()]]}, but "
+                         f"--format tf_saved_model writes a folder; name it without the suffix ({out.with_suffix('')}) "
+                         "or pass the --format that writes it")
+    if out.is_file() or (out.is_dir() and any(out.iterdir())):
         raise UsageError(f"--out {out} exists and is not an empty folder; a SavedModel is a folder of its own: "
                          "remove it or name another")
+
+
+def artifact_problem(path: Path, fmt: str) -> str | None:
+    """Why the existing file ``path`` is not a model in ``fmt``, or None (read, never loaded)."""
+    from harness.model.files import keras_archive_problem, what_file_is
+    if fmt == "keras":
+        return keras_archive_problem(path)
+    if fmt == "litert":
+        with open(path, "rb") as fh:
+            is_model = fh.read(8)[4:8] == b"TFL3"  # the flatbuffer's file identifier
+    else:
+        is_model = _is_onnx(path)
+    return None if is_model else f"is {what_file_is(path)}, not {KINDS[fmt]}"
+
+
+def _is_onnx(path: Path) -> bool:
+    """An ONNX ``ModelProto`` with a graph (protobuf parses much that is not one: a graph must be there)."""
+    import onnx
+    from google.protobuf.message import DecodeError
+    try:
+        model = onnx.load_model(str(path), load_external_data=False)
+    except (DecodeError, ValueError, OSError):
+        return False
+    return model.ir_version > 0 and len(model.graph.node) > 0
 
 
 def _specs(model):

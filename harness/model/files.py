@@ -52,20 +52,75 @@ def check_model_spec(spec: str | Path) -> None:
 
 
 def _check_keras_archive(path: Path) -> None:
-    """A ``.keras`` file is a zip; its ``config.json`` is read whole by Keras, so an archive whose
-    directory says it unpacks to more than ``MAX_CONFIG_BYTES`` is refused before anything is
-    unpacked (a 2.7 MB file can hold a 1.5 GB config). A file that is not a zip is left to Keras,
-    which names what it is."""
-    import zipfile
-    try:
-        with zipfile.ZipFile(path) as archive:
-            sizes = [i.file_size for i in archive.infolist() if i.filename.endswith(".json")]
-    except (zipfile.BadZipFile, OSError):
-        return
+    """A ``.keras`` file is a zip holding ``config.json`` and the weights; its ``config.json`` is
+    read whole by Keras, so an archive whose directory says it unpacks to more than
+    ``MAX_CONFIG_BYTES`` is refused before anything is unpacked (a 2.7 MB file can hold a 1.5 GB
+    config). Anything else (an image, an empty file, a zip of something else) is refused naming
+    what it is, before TensorFlow loads."""
+    sizes = [i.file_size for i in _zip_directory(path) or () if i.filename.endswith(".json")]
     if any(size > MAX_CONFIG_BYTES for size in sizes):
         raise UsageError(f"--model {path}: its config unpacks to {max(sizes) / 2**20:.0f} MB, over the "
                          f"{MAX_CONFIG_BYTES // 2**20} MB a model's config can be; this is not a model file Keras "
                          "saved, so pass the .keras file of your model")
+    problem = keras_archive_problem(path)
+    if problem:
+        raise UsageError(f"--model {path} {problem}; pass a model saved by Keras 3 (model.save('model.keras'))")
+
+
+def _zip_directory(path: Path) -> list | None:
+    """A zip file's directory (nothing unpacked), or None when ``path`` is not a zip."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return None
+
+
+def keras_archive_problem(path: Path) -> str | None:
+    """Why ``path`` is not a Keras 3 ``.keras`` archive (a zip with ``config.json`` and
+    ``model.weights.h5`` or ``.npz``, as ``keras.saving`` writes and reads it), or None."""
+    infos = _zip_directory(path)
+    if infos is None:
+        return f"is {what_file_is(path)}, not a Keras 3 model (a zip file)"
+    names = {i.filename for i in infos}
+    lacking = [n for n, found in (("config.json", "config.json" in names),
+                                  ("model.weights.h5", bool(names & {"model.weights.h5", "model.weights.npz"})))
+               if not found]
+    return f"is a zip file without {' and '.join(lacking)}, not a Keras 3 model" if lacking else None
+
+
+SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+              (b"\x89HDF\r\n\x1a\n", "an HDF5 file (a legacy model? Keras reads those named .h5)"),
+              (b"PK\x03\x04", "a zip file"), (b"\x1f\x8b", "a gzip file"))
+
+
+def what_file_is(path: Path) -> str:
+    """What a file looks like from its first bytes, for a message: empty, an image, an archive,
+    a model of another format, text or binary data."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        return f"a file that cannot be read ({exc.strerror or exc})"
+    if not head:
+        return "an empty file (0 bytes)"
+    found = [name for signature, name in SIGNATURES if head.startswith(signature)]
+    if found:
+        return found[0]
+    if head[4:8] == b"TFL3":
+        return "a LiteRT (.tflite) model"
+    if _is_text(head):
+        return "a text file"
+    return f"binary data (starting {head[:8].hex(' ')})"
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = head[:exc.start].decode("utf-8") if exc.start > len(head) - 4 else None
+    return text is not None and all(c.isprintable() or c in "\t\r\n" for c in text)
 
 
 def model_digest(path: Path | str) -> str:
