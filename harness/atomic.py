@@ -24,9 +24,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 def _prepared(path: Path, write: Callable[[Path], None]) -> Path:
     """``write`` into a synced temporary file beside ``path``, with the usual file mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temporary_beside(path)
     try:
         write(tmp)
         with open(tmp, "rb+") as fh:
@@ -36,6 +34,16 @@ def _prepared(path: Path, write: Callable[[Path], None]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
+
+
+def temporary_beside(path: Path, folder: bool = False) -> Path:
+    """An empty temporary file (or folder) in ``path``'s folder, named after it
+    (``.NAME.XXXXXXXX.tmpSUFFIX``), private to this user until it is given its mode."""
+    if folder:
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    return Path(name)
 
 
 def atomic_write_all(writes: dict[str | os.PathLike, Callable[[Path], None]]) -> list[Path]:
@@ -91,8 +99,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     interrupt) the temporary folder is removed and ``path`` is as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = temporary_beside(path, folder=True)
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the folder the usual mode
         yield tmp
         if path.is_dir():
             path.rmdir()  # only an empty folder; OSError (ENOTEMPTY) otherwise, leaving it as it was

@@ -2,10 +2,11 @@
 message that names it and the fix, instead of a traceback after minutes of training and timing."""
 from __future__ import annotations
 
-import os
-import tempfile
+import contextlib
+import math
 from pathlib import Path
 
+from harness.atomic import temporary_beside
 from harness.errors import HarnessError
 
 
@@ -14,25 +15,45 @@ class PreflightError(HarnessError):
 
 
 def writable_dir(path: Path, what: str) -> Path:
-    """Prove that ``path`` is, or can be created as, a folder a file can be written in; nothing is
-    created here (a folder that exists gets a temporary file, one that does not its nearest
-    existing parent a permission check)."""
+    """Prove that ``path`` is, or can be created as, a folder a file can be written in, by doing it:
+    the missing folders are made and a temporary file is written there, then everything made here
+    is removed (``os.access`` says yes to root where the file system says no)."""
     path = Path(path)
-    for p in (path, *path.parents):
-        if p.exists() and not p.is_dir():
-            raise PreflightError(f"{what} {path}: {p} is a file, not a folder; choose another path or move the file")
+    _proved(path, path, what, lambda: temporary_beside(path / "probe").unlink())
+    return path
+
+
+def writable_target(path: Path, what: str, folder: bool = False) -> Path:
+    """Prove that the file (or folder) ``path`` can be written atomically: its folder made if
+    missing, and a temporary named after it (longer than the name itself) made beside it and
+    removed, so a name the file system refuses fails here, not after the work."""
+    path = Path(path)
+
+    def probe() -> None:
+        tmp = temporary_beside(path, folder)
+        tmp.rmdir() if folder else tmp.unlink()
+    _proved(path, path.parent, what, probe)
+    return path
+
+
+def _proved(path: Path, folder: Path, what: str, probe) -> None:
+    made: list[Path] = []
     try:
-        if path.is_dir():
-            with tempfile.TemporaryFile(dir=path):
-                pass
-        else:
-            parent = next(p for p in path.parents if p.exists())
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise PermissionError(13, f"{parent} is not writable")
+        for p in (folder, *folder.parents):
+            if p.exists() and not p.is_dir():
+                raise PreflightError(f"{what} {path}: {p} is a file, not a folder; choose another path or move the "
+                                     "file")
+        for p in reversed([p for p in (folder, *folder.parents) if not p.is_dir()]):
+            p.mkdir(exist_ok=True)
+            made.append(p)
+        probe()
     except OSError as exc:
         raise PreflightError(f"{what} {path} cannot be written ({exc.strerror or exc}); choose a folder you can "
                              "write to") from None
-    return path
+    finally:
+        for p in reversed(made):
+            with contextlib.suppress(OSError):
+                p.rmdir()
 
 
 def results_target(out_dir: Path, name: str = "results.json") -> Path:
@@ -43,31 +64,30 @@ def results_target(out_dir: Path, name: str = "results.json") -> Path:
     return target
 
 
-EXPORT_SUFFIXES = {"keras": ".keras", "onnx": ".onnx", "litert": ".tflite"}
-
-
 def export_target(path: Path, fmt: str = "keras") -> Path:
-    """An ``--out`` for ``fmt`` in a writable folder: a file with the format's suffix (Keras saves
-    only to ``.keras``), or for a SavedModel a folder that is absent or empty; and the format's
-    packages installed (the ``export`` extra)."""
-    from harness.serving import missing as missing_packages
-    path = Path(path)
-    if fmt == "tf_saved_model":
-        if path.is_file() or (path.is_dir() and any(path.iterdir())):
-            raise PreflightError(f"--out {path} exists and is not an empty folder; a SavedModel is a folder of its "
-                                 "own: remove it or name another")
-    else:
-        if path.suffix != EXPORT_SUFFIXES[fmt]:
-            what = "a Keras 3 file" if fmt == "keras" else f"a {fmt} file"
-            raise PreflightError(f"--out {path}: the exported model is {what} and must end in {EXPORT_SUFFIXES[fmt]}")
-        if path.exists() and not path.is_file():
-            raise PreflightError(f"--out {path} exists and is not a regular file; choose another path")
-    missing = missing_packages(fmt)
-    if missing:
-        raise PreflightError(f"--format {fmt} needs {', '.join(missing)}, which are not installed: "
+    """An ``--out`` that ``fmt`` may write (:func:`harness.serving.check_out`: its suffix, and
+    nothing there but its own artifact), writable, and the format's packages installed (the
+    ``export`` extra)."""
+    from harness.serving import check_out, missing
+    writable_target(path, "--out", folder=fmt == "tf_saved_model")
+    check_out(path, fmt)
+    absent = missing(fmt)
+    if absent:
+        raise PreflightError(f"--format {fmt} needs {', '.join(absent)}, which are not installed: "
                              "pip install '.[export]' (or pip install 'cam-bench[export]')")
-    writable_dir(path.parent, "--out folder")
-    return path
+    return Path(path)
+
+
+def cam_size(size: list[int] | None) -> None:
+    """``--out-size H W``: two positive sides within the CAM functions' map limit."""
+    from harness.cams.validate import check_out_size
+    if size is None:
+        return
+    try:
+        check_out_size(tuple(size))
+    except HarnessError as exc:
+        raise PreflightError(f"--out-size {' '.join(map(str, size))}: {exc}; pass the map's height and width in "
+                             "pixels (e.g. --out-size 224 224), or leave it out for the model's input size") from None
 
 
 def usable_baseline(path: Path) -> dict:
@@ -144,11 +164,12 @@ def git_revision(repo: Path, rev: str) -> None:
 
 
 def engine(config, data_given: bool) -> None:
-    """``--engine ray``: Ray installed, sensible pool sizes, data the workers can read, and the
-    cluster address answering (within seconds, before TensorFlow loads)."""
+    """``--engine ray``: Ray installed, sensible pool sizes, data the workers can read, the cluster
+    address answering as Ray (within seconds, before TensorFlow loads), and for a local instance
+    the pool within this machine's CPUs and GPUs (a cluster's are checked once connected)."""
     import importlib.util
 
-    from harness.evaluation.ray_connect import RAY_INSTALL, check_address
+    from harness.evaluation.ray_connect import RAY_INSTALL, check_address, check_resources, local_resources
     if config.engine != "ray":
         return
     if importlib.util.find_spec("ray") is None:
@@ -156,10 +177,19 @@ def engine(config, data_given: bool) -> None:
                            "or run with --engine local")
     if config.workers < 1:
         raise HarnessError(f"--workers {config.workers}: the pool needs at least one actor")
-    if config.cpus <= 0 or config.gpus < 0:
-        raise HarnessError(f"--cpus-per-worker {config.cpus:g} / --gpus-per-worker {config.gpus:g}: each actor needs "
-                           "more than 0 CPUs and 0 or more GPUs")
+    _actor_resources(config.cpus, config.gpus)
     if config.read == "workers" and not data_given:
         raise HarnessError("--ray-read workers reads --data files on the workers; the built-in evaluation sets are "
                            "generated on the driver: pass --data SPEC (on storage every node sees) or --ray-read driver")
     check_address(config.address)
+    if not config.address:
+        check_resources(config, [local_resources()], "this machine")
+
+
+def _actor_resources(cpus: float, gpus: float) -> None:
+    """Each actor's share: finite, more than 0 CPUs and 0 or more GPUs, in steps Ray can hold."""
+    from harness.evaluation.ray_connect import RESOURCE_STEP
+    for flag, value, zero_ok in (("--cpus-per-worker", cpus, False), ("--gpus-per-worker", gpus, True)):
+        if not (math.isfinite(value) and (value >= RESOURCE_STEP or (zero_ok and value == 0))):
+            raise HarnessError(f"{flag} {value:g}: each actor needs {'0 or more' if zero_ok else 'more than 0'}, a "
+                               f"finite number (at least {RESOURCE_STEP:g} when not 0: Ray's finest step)")

@@ -236,6 +236,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 
 def _export_preflight(args) -> None:
+    preflight.cam_size(args.out_size)
     preflight.export_target(args.out, args.format)
     if args.profile:
         preflight.writable_dir(args.cache_dir or _default_cache(), "--cache-dir")
