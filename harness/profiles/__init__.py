@@ -157,12 +157,21 @@ def check_profile(profile: Profile, where: str) -> Profile:
 
 
 def profile_from_dict(table: dict, where: str, default_name: str) -> Profile:
+    """The profile ``table`` describes. A file outside this folder may take a built-in profile's
+    name only with that profile's every field (a copy of its file, as the README's example passes
+    from a checkout): it is then that profile; with any other value its results would pass for the
+    built-in's and gate against its baseline, so it is refused."""
     table = {"name": default_name, **table}
-    if table.get("name") in BUILTIN_NAMES and Path(where).resolve().parent != BUILTIN_DIR.resolve():
-        raise ProfileFileError(f"{where}: name = {table['name']!r} is a built-in profile's name; a profile file "
-                               "may not take it (its results would pass for that profile's and gate against its "
-                               "baseline). Choose another name")
-    return check_profile(_build(Profile, table, where, {"latency": LatencyConfig}), where)
+    profile = check_profile(_build(Profile, table, where, {"latency": LatencyConfig}), where)
+    if profile.name not in BUILTIN_NAMES or Path(where).resolve().parent == BUILTIN_DIR.resolve():
+        return profile
+    builtin = PROFILES[profile.name]
+    differ = [f.name for f in dataclasses.fields(Profile) if getattr(profile, f.name) != getattr(builtin, f.name)]
+    if differ:
+        raise ProfileFileError(f"{where}: name = {profile.name!r} is a built-in profile's name, and this file differs "
+                               f"from that profile in {', '.join(differ)}; a profile file may not take it (its results "
+                               "would pass for that profile's and gate against its baseline). Choose another name")
+    return builtin
 
 
 def load_profile_file(path: str | Path) -> Profile:
