@@ -289,6 +289,9 @@ def _ab_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baselines-dir", type=Path, default=Path("baselines"), help="where baselines live")
     p.add_argument("--repo", type=Path, default=Path("."), help="the working tree to time as the head")
     p.add_argument("--out", type=Path, required=True, help="folder for ab.json")
+    p.add_argument("--strict", action="store_true", help="fail (exit 1) when a configuration stays undecided: its "
+                                                         "interval too wide, within its time budget, to tell the "
+                                                         "factor from 1.0 (default: a warning)")
 
 
 def _ab_preflight(args) -> None:
@@ -309,7 +312,7 @@ def _ab(args) -> int:
     profile = get_profile(args.profile)
     base = args.base or base_revision(args.baselines_dir / f"{profile.name}.json")
     doc = ab(profile, cam_geometries(profile, feature_shape(profile), builtin_map_size(profile)), policy, args.out,
-             base, args.repo)
+             base, args.repo, strict=args.strict)
     print(terminal_safe(format_ab(doc)))
     return EXIT_OK if doc["passed"] else EXIT_REGRESSION
 

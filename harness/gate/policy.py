@@ -6,10 +6,12 @@ current - baseline with ``limit`` (for the deterministic agreement and localizat
 ``direction`` says which way is worse: ``lower_is_better`` fails when the value rises past the
 limit, ``higher_is_better`` when it falls past it, ``equal`` on any change (limit unused).
 
-``ab.ratio`` is the same-machine A/B comparison's factor (``cam-harness ab``): a row
-regresses when head/base of a quantile of the timings (``AbSettings.quantile``: the lower
-quartile by default, 0.5 for the median) exceeds it *and* the bootstrap interval of that ratio
-excludes 1. :class:`AbSettings` holds the rest of that comparison's knobs.
+``ab.ratio`` is the same-machine A/B comparison's factor ``F`` (``cam-harness ab``), the
+slowdown it must catch: head/base of a quantile of the timings (``AbSettings.quantile``: the lower
+quartile by default, 0.5 for the median) is measured until its bootstrap interval lies above
+``sqrt(F)`` (``slower``, a regression), inside ``(1/F, F)`` (``same``) or the budget is spent
+(``undecided``; :mod:`harness.gate.ab_stats`). :class:`AbSettings` holds the rest of that
+comparison's knobs.
 """
 from __future__ import annotations
 
@@ -83,21 +85,25 @@ class AbSettings:
     """How ``cam-harness ab`` samples: ``processes`` worker processes per side, all pinned to one
     CPU when ``pin_cpu`` (so both sides always run on the same core, whatever else the machine
     runs; multi-threaded forms then share that core, which is the same for both), interleaved
-    ``rounds`` per configuration spread over them, each measurement at least ``min_measure_s``
-    long (calls repeated) and preceded by ``settle_s`` of idleness (thread pools of OpenCV and
-    TensorFlow spin for a while after work; without the pause the previous process's spinning
-    threads steal a core from the next measurement), configurations whose base costs more than
-    ``config_budget_s`` in all skipped, and a ``confidence`` bootstrap interval of the ratio."""
+    rounds spread over them, each measurement at least ``min_measure_s`` long (calls repeated) and
+    preceded by ``settle_s`` of idleness (thread pools of OpenCV and TensorFlow spin for a while
+    after work; without the pause the previous process's spinning threads steal a core from the
+    next measurement). A configuration is judged after ``rounds`` rounds, then after twice as
+    many, and so on up to ``max_rounds``, until its interval decides or ``config_budget_s`` is
+    spent (then it is ``undecided``); one whose first look alone would cost more is skipped. The
+    intervals hold together at ``confidence`` over all the looks
+    (:mod:`harness.gate.ab_stats`)."""
 
     pin_cpu: bool = True
     processes: int = 3
-    rounds: int = 15
+    rounds: int = 10
+    max_rounds: int = 80
     quantile: float = 0.25
     min_measure_s: float = 0.05
     settle_s: float = 0.01
-    config_budget_s: float = 4.0
+    config_budget_s: float = 6.0
     confidence: float = 0.95
-    resamples: int = 2000
+    resamples: int = 4000
 
     def __post_init__(self):
         if not isinstance(self.pin_cpu, bool):
@@ -114,6 +120,8 @@ class AbSettings:
             raise UsageError(f"ab.confidence must lie in (0, 1), got {self.confidence!r}")
         if int(self.rounds) != self.rounds or self.rounds < 5:
             raise UsageError(f"ab.rounds must be an integer >= 5, got {self.rounds!r}")
+        if int(self.max_rounds) != self.max_rounds or self.max_rounds < self.rounds:
+            raise UsageError(f"ab.max_rounds must be an integer no smaller than ab.rounds, got {self.max_rounds!r}")
         if int(self.processes) != self.processes or self.processes > self.rounds:
             raise UsageError(f"ab.processes must be an integer no larger than ab.rounds, got {self.processes!r}")
 
@@ -132,7 +140,7 @@ class Policy:
         if missing:
             raise UsageError(f"the policy has no {', '.join(missing)} check; `cam-harness ab` needs its factor "
                              '(e.g. {"metric": "ab.ratio", "direction": "lower_is_better", "mode": "ratio", '
-                             '"limit": 1.25})')
+                             '"limit": 1.2})')
 
     def check(self, metric: str) -> Check | None:
         return next((c for c in self.checks if c.metric == metric), None)
@@ -152,7 +160,7 @@ def default_policy() -> Policy:
         Check("localization.maxboxacc_v2", "higher_is_better", "abs", 0.03),
         Check("localization.pxap", "higher_is_better", "abs", 0.03),
         Check("model.test_accuracy", "higher_is_better", "abs", 0.03),
-        Check("ab.ratio", "lower_is_better", "ratio", 1.25),
+        Check("ab.ratio", "lower_is_better", "ratio", 1.2),
     ))
 
 

@@ -29,7 +29,8 @@ def format_ab(doc: dict) -> str:
     rows = doc["rows"]
     lines = [f"ab: {'PASS' if doc['passed'] else 'FAIL'} (base {doc['base']['sha'][:12]} vs head {doc['head'].get('sha', '?')}"
              f"{' + uncommitted changes' if doc['head'].get('dirty') else ''}; {len(rows)} configurations, "
-             f"{len(doc['regressions'])} regressions, {len(doc['skipped'])} skipped, {doc['seconds']:.0f} s)"]
+             f"{len(doc['regressions'])} regressions, {len(doc.get('undecided', []))} undecided, "
+             f"{len(doc['skipped'])} skipped, {doc['seconds']:.0f} s)"]
     if doc["ratio_range"]:
         lines.append(f"head/base ratio over all rows: {doc['ratio_range'][0]:.3f} to {doc['ratio_range'][1]:.3f}")
     if doc["regressions"]:
@@ -37,6 +38,13 @@ def format_ab(doc: dict) -> str:
                         [(r["impl"], r["device"], r["geometry"], r["batch"], r.get("ratio") or "",
                           f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if r.get("ci_low") else "", r.get("error") or "")
                          for r in doc["regressions"]])
+    if doc.get("undecided"):
+        lines.append(f"{'FAIL (--strict)' if doc.get('strict') else 'warning'}: {len(doc['undecided'])} configurations "
+                     "undecided, their intervals too wide within the time budget to tell the factor from 1.0 (a noisy "
+                     "machine, or a slowdown near the factor); rerun on a quieter machine to decide them:")
+        lines += _table(("impl", "device", "geometry", "batch", "ratio", "interval", "rounds"),
+                        [(r["impl"], r["device"], r["geometry"], r["batch"], r["ratio"],
+                          f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]", r["rounds"]) for r in doc["undecided"]])
     for key, what in (("only_in_base", "only in the base (not compared)"), ("only_in_head", "new in the head (not compared)")):
         if doc[key]:
             lines.append(f"{what}: " + ", ".join(" ".join(c) for c in doc[key]))

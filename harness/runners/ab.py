@@ -59,8 +59,9 @@ def base_revision(baseline: Path) -> str:
 
 
 def ab(profile: Profile, geometries: dict, policy: Policy, out_dir: Path, base_rev: str, repo: Path,
-       log: Callable[[str], None] = print) -> dict:
-    """Export ``base_rev``, compare it with the working tree at ``repo``, write ``out_dir/ab.json``."""
+       log: Callable[[str], None] = print, strict: bool = False) -> dict:
+    """Export ``base_rev``, compare it with the working tree at ``repo``, write ``out_dir/ab.json``
+    (``strict``: an undecided configuration fails)."""
     from harness.atomic import atomic_write_json
     from harness.environment import environment
     repo = Path(_git(repo, "rev-parse", "--show-toplevel"))
@@ -68,7 +69,7 @@ def ab(profile: Profile, geometries: dict, policy: Policy, out_dir: Path, base_r
         tmp = Path(tmp)
         sha = export_revision(repo, base_rev, tmp / "base")
         log(f"ab: base {base_rev} ({sha[:12]}) against the working tree {repo}")
-        doc = run_ab(tmp / "base", repo, profile, geometries, policy, tmp, log)
+        doc = run_ab(tmp / "base", repo, profile, geometries, policy, tmp, log, strict=strict)
     env = environment()
     doc = {**doc, "base": {"rev": base_rev, "sha": sha}, "head": {"tree": str(repo), **env["commit"]},
            "environment": env}

@@ -6,9 +6,10 @@ build the same inputs and differ only in the ``harness`` package they import. Fo
 configuration (implementation, device, geometry, batch) both sides are warmed up, then measured in
 rounds A, B, B, A, ... so that drift and load hit both alike. :mod:`harness.gate.ab_stats` turns
 the rounds into a ratio of quantiles (the lower quartile by default) with a bootstrap interval and
-a verdict under the policy's factor. A configuration flagged ``slower`` is measured a second time
-and fails only if the verdict on both measurements' rounds together is still ``slower``
-(:func:`confirmed`).
+a verdict under the policy's factor, after 10, 20, 40 and 80 rounds (:func:`looks`) until the
+interval decides or the configuration's time budget is spent (``undecided``). A configuration
+flagged ``slower`` is measured a second time and fails only if the verdict on both measurements'
+rounds together is still ``slower`` (:func:`confirmed`).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from typing import Callable
 from harness import cams
 from harness.config import Profile
 from harness.errors import HarnessError
-from harness.gate.ab_stats import ab_verdict, ratio_estimate
+from harness.gate.ab_stats import ab_verdict, look_confidence, ratio_estimate
 from harness.gate.policy import Policy
 from harness.timing.clock import memory_skip
 from harness.timing.worker import PIN_VARIABLE
@@ -110,15 +111,19 @@ def _skip(where: dict, reason: str) -> dict:
     return {**where, "reason": reason}
 
 
-def time_config(base: list[Side], head: list[Side], where: dict, shape: list[int], policy: Policy,
-                number: int | None = None) -> dict:
-    """Warm every process, size one measurement (or take ``number`` calls, to repeat an earlier
-    measurement exactly), then interleaved rounds; a row or a skip/error entry.
+def looks(ab) -> list[int]:
+    """The round counts after which a configuration is judged: ``rounds``, doubling, up to
+    ``max_rounds``."""
+    out, n = [], int(ab.rounds)
+    while n < ab.max_rounds:
+        out.append(n)
+        n *= 2
+    return out + [int(ab.max_rounds)]
 
-    Round ``r`` measures process ``r % P`` of each side, A then B on even rounds and B then A on
-    odd ones, so a bias of one process (its core, its memory layout) spreads over the rounds
-    instead of deciding the ratio; pyperf and asv spread over processes for the same reason."""
-    ab = policy.ab
+
+def _warm_and_size(base: list[Side], head: list[Side], where: dict, shape: list[int]) -> dict:
+    """Warm every process with one call and time one more; ``{label: seconds}`` of each side's
+    first, or an error entry."""
     first: dict[str, float] = {}
     for side in base + head:
         reply = side.ask(op="prepare", impl=where["impl"], device=where["device"], shape=shape)
@@ -127,51 +132,94 @@ def time_config(base: list[Side], head: list[Side], where: dict, shape: list[int
         if "error" in reply:
             return {**where, "error": f"{side.label}: {reply['error']}", "side": side.label}
         first.setdefault(side.label, reply["seconds"])
-    number = number or max(1, math.ceil(ab.min_measure_s / first["base"]))
-    cost = (first["base"] * number + ab.settle_s) * ab.rounds * 2
-    if cost > ab.config_budget_s:
-        return _skip(where, f"about {cost:.1f} s at {ab.rounds} rounds, over the {ab.config_budget_s:g} s budget "
-                            "per configuration")
-    series: dict[str, list[float]] = {"base": [], "head": []}
-    for r in range(int(ab.rounds)):
+    return first
+
+
+def _rounds(base: list[Side], head: list[Side], series: dict[str, list[float]], until: int, number: int,
+            settle_s: float) -> str | None:
+    """Measure interleaved rounds into ``series`` until it holds ``until`` of each side; an error
+    text, or None. Round ``r`` measures process ``r % P`` of each side, A then B on even rounds and
+    B then A on odd ones, so a bias of one process (its core, its memory layout) spreads over the
+    rounds instead of deciding the ratio; pyperf and asv spread over processes for the same reason."""
+    for r in range(len(series["base"]), until):
         pair = (base[r % len(base)], head[r % len(head)])
         for side in (pair if r % 2 == 0 else pair[::-1]):
-            time.sleep(ab.settle_s)
+            time.sleep(settle_s)
             reply = side.ask(op="time", number=number)
             if "error" in reply:
-                return {**where, "error": f"{side.label}: {reply['error']}", "side": side.label}
+                return f"{side.label}: {reply['error']}"
             series[side.label].append(reply["seconds"])
-    return {**where, "number": number, **judgement(policy)(series["base"], series["head"]),
+    return None
+
+
+def time_config(base: list[Side], head: list[Side], where: dict, shape: list[int], policy: Policy,
+                number: int | None = None, rounds: int | None = None) -> dict:
+    """Warm every process, size one measurement, then interleaved rounds judged after each look
+    (:func:`looks`) until the verdict is decided or ``config_budget_s`` is spent; a row (verdict
+    ``undecided`` when the budget ran out first) or a skip/error entry. ``number`` and ``rounds``
+    repeat an earlier measurement exactly (the confirmation): that many calls per measurement,
+    that many rounds, one look, no budget."""
+    ab, schedule = policy.ab, looks(policy.ab)
+    first = _warm_and_size(base, head, where, shape)
+    if "error" in first:
+        return first
+    number = number or max(1, math.ceil(ab.min_measure_s / first["base"]))
+    per_round = (first["base"] * number + ab.settle_s) * 2
+    if rounds is None and per_round * schedule[0] > ab.config_budget_s:
+        return _skip(where, f"about {per_round * schedule[0]:.1f} s for its first {schedule[0]} rounds, over the "
+                            f"{ab.config_budget_s:g} s budget per configuration")
+    judge, series, t0 = judgement(policy), {"base": [], "head": []}, time.perf_counter()
+    history, schedule = [], [rounds] if rounds else schedule
+    for until, after in zip(schedule, schedule[1:] + [None]):
+        error = _rounds(base, head, series, until, number, ab.settle_s)
+        if error:
+            return {**where, "error": error, "side": error.split(":")[0]}
+        row = judge(series["base"], series["head"])
+        history.append({k: row[k] for k in ("rounds", "ratio", "ci_low", "ci_high")})
+        spent = time.perf_counter() - t0
+        if row["verdict"] != "undecided" or after is None or spent * after / until > ab.config_budget_s:
+            break
+    if row["verdict"] == "undecided":
+        row["why"] = (f"interval [{row['ci_low']:.3f}, {row['ci_high']:.3f}] after {row['rounds']} rounds in "
+                      f"{spent:.1f} s is too wide to tell {row['factor']:g}x from 1.0 (a noisy machine, or a "
+                      "slowdown near the factor)")
+    return {**where, "number": number, **row, "looks": history, "seconds": spent,
             "base_s": series["base"], "head_s": series["head"]}
 
 
 def judgement(policy: Policy) -> Callable[[list[float], list[float]], dict]:
-    """The ratio estimate and verdict of a configuration's rounds, under ``policy``."""
+    """The ratio estimate and verdict of a configuration's rounds, under ``policy``: each look's
+    interval at the Bonferroni confidence of the schedule (:func:`harness.gate.ab_stats.look_confidence`)."""
     ab, factor = policy.ab, policy.check("ab.ratio").limit
+    confidence = look_confidence(ab.confidence, len(looks(ab)))
 
     def judge(base: list[float], head: list[float]) -> dict:
-        est = ratio_estimate(base, head, ab.confidence, int(ab.resamples), quantile=ab.quantile)
+        est = ratio_estimate(base, head, confidence, int(ab.resamples), quantile=ab.quantile)
         return {**est.as_dict(), "verdict": ab_verdict(est, factor), "factor": factor}
     return judge
 
 
 def confirmed(measure: Callable[..., dict], judge: Callable[[list[float], list[float]], dict]) -> dict:
     """A configuration's row; one flagged ``slower`` is measured again with fresh interleaved
-    rounds of the same number of calls (``measure(number=...)``: quantiles of measurements of
-    different lengths do not pool, their per-call spreads differ), and the verdict is taken again
-    by ``judge`` on the rounds of both measurements together. A burst of load that
-    hit one measurement is diluted by the other; a regression is in both, and pooling keeps a
-    real slowdown from escaping through one unlucky second measurement. ``first`` keeps the
-    first measurement, ``second`` the second alone, and ``confirmed`` says whether the pooled
-    verdict is still ``slower``."""
+    rounds, as many as the first measurement took, of the same number of calls
+    (``measure(number=..., rounds=...)``: quantiles of measurements of different lengths do not
+    pool, their per-call spreads differ), and the verdict is taken again by ``judge`` on the rounds
+    of both measurements together. A burst of load that hit one measurement is diluted by the
+    other; a regression is in both, and pooling keeps a real slowdown from escaping through one
+    unlucky second measurement. ``first`` keeps the first measurement, ``second`` the second
+    alone, and ``confirmed`` says whether the pooled verdict is still ``slower``. A second
+    measurement that fails keeps the first verdict (``confirmation_error``): a slowdown is never
+    cleared by a measurement that did not happen."""
     row = measure()
     if row.get("verdict") != "slower":
         return row
-    again = measure(number=row["number"])
-    first = {k: row[k] for k in ("ratio", "ci_low", "ci_high", "verdict", "base_s", "head_s")}
-    if "error" in again:
-        return {**row, "first": first, "confirmed": True, "confirmation_error": again["error"]}
-    second = {k: again[k] for k in ("ratio", "ci_low", "ci_high", "verdict", "base_s", "head_s")}
+    again = measure(number=row["number"], rounds=row["rounds"])
+    keys = ("ratio", "ci_low", "ci_high", "verdict", "base_s", "head_s")
+    first = {k: row[k] for k in keys}
+    if "ratio" not in again:
+        return {**row, "first": first, "confirmed": True,
+                "confirmation_error": again.get("error") or again.get("reason") or "no measurement"}
+    second = {k: again[k] for k in keys}
     base, head = row["base_s"] + again["base_s"], row["head_s"] + again["head_s"]
     pooled = judge(base, head)
     return {**row, **pooled, "base_s": base, "head_s": head, "first": first, "second": second,
@@ -200,8 +248,9 @@ def configurations(profile: Profile, geometries: dict[str, tuple[int, int, int, 
 
 
 def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict, policy: Policy, work_dir: Path,
-           log: Callable[[str], None] = print, only: set[str] | None = None) -> dict:
-    """Time every configuration both trees share; the ``ab.json`` document (without provenance)."""
+           log: Callable[[str], None] = print, only: set[str] | None = None, strict: bool = False) -> dict:
+    """Time every configuration both trees share; the ``ab.json`` document (without provenance).
+    ``strict``: an ``undecided`` row fails the comparison, as a regression does."""
     t0 = time.perf_counter()
     sides: dict[str, list[Side]] = {"base": [], "head": []}
     try:
@@ -217,32 +266,50 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
                           f"head: {sorted(c[0] for c in head_configs)}), so there is nothing to compare; pass a --base "
                           "that has the head's implementations")
         todo, skipped = configurations(profile, geometries, base_configs & head_configs, only)
-        rows, errors = [], []
-        for i, (where, shape) in enumerate(todo, 1):
-            row = confirmed(lambda number=None, where=where, shape=shape: time_config(
-                sides["base"], sides["head"], where, shape, policy, number), judgement(policy))
-            if "error" in row:
-                errors.append(row)
-            elif "reason" in row:
-                skipped.append(row)
-            else:
-                rows.append(row)
-                log(f"ab [{i}/{len(todo)}] {where['impl']} {where['device']} {where['geometry']} b{where['batch']}: "
-                    f"{row['ratio']:.3f}x [{row['ci_low']:.3f}, {row['ci_high']:.3f}] {row['verdict']}")
+        rows, errors = _time_all(sides, todo, skipped, policy, log)
     except BaseException:  # interrupted (SIGINT, or SIGTERM through the CLI) or failed: no worker outlives it
         for side in sides["base"] + sides["head"]:
             side.kill()
         raise
     for side in sides["base"] + sides["head"]:
         side.close()
-    regressions = [r for r in rows if r["verdict"] == "slower"] + [e for e in errors if e["side"] == "head"]
-    ratios = sorted(r["ratio"] for r in rows)
     return {"schema_version": AB_SCHEMA_VERSION, "kind": "ab", "profile": profile.name, "pinned_cpu": cpu,
             "policy": policy.as_dict(), "geometries": {k: list(v) for k, v in geometries.items()},
-            "rows": rows, "skipped": skipped, "errors": errors,
+            **outcome(rows, skipped, errors, strict),
             "only_in_base": sorted(map(list, base_configs - head_configs)),
             "only_in_head": sorted(map(list, head_configs - base_configs)),
+            "seconds": time.perf_counter() - t0}
+
+
+def _time_all(sides: dict[str, list[Side]], todo: list, skipped: list, policy: Policy,
+              log: Callable[[str], None]) -> tuple[list[dict], list[dict]]:
+    """Every configuration of ``todo`` measured (and confirmed where flagged); rows and errors, the
+    skips appended to ``skipped``."""
+    rows, errors = [], []
+    for i, (where, shape) in enumerate(todo, 1):
+        row = confirmed(lambda number=None, rounds=None, where=where, shape=shape: time_config(
+            sides["base"], sides["head"], where, shape, policy, number, rounds), judgement(policy))
+        if "error" in row:
+            errors.append(row)
+        elif "reason" in row:
+            skipped.append(row)
+        else:
+            rows.append(row)
+            log(f"ab [{i}/{len(todo)}] {where['impl']} {where['device']} {where['geometry']} b{where['batch']}: "
+                f"{row['ratio']:.3f}x [{row['ci_low']:.3f}, {row['ci_high']:.3f}] after {row['rounds']} rounds "
+                f"{row['verdict']}")
+    return rows, errors
+
+
+def outcome(rows: list[dict], skipped: list[dict], errors: list[dict], strict: bool) -> dict:
+    """The verdict of an A/B document's rows: regressions (``slower`` rows, and head-side errors),
+    ``undecided`` rows (a failure only when ``strict``), and whether it passed."""
+    regressions = [r for r in rows if r["verdict"] == "slower"] + [e for e in errors if e["side"] == "head"]
+    undecided = [r for r in rows if r["verdict"] == "undecided"]
+    ratios = sorted(r["ratio"] for r in rows)
+    keys = ("impl", "device", "geometry", "batch", "ratio", "ci_low", "ci_high")
+    return {"rows": rows, "skipped": skipped, "errors": errors,
             "ratio_range": [ratios[0], ratios[-1]] if ratios else None,
-            "regressions": [{k: r.get(k) for k in ("impl", "device", "geometry", "batch", "ratio", "ci_low", "ci_high",
-                                                     "error")} for r in regressions],
-            "passed": not regressions, "seconds": time.perf_counter() - t0}
+            "regressions": [{k: r.get(k) for k in keys + ("error",)} for r in regressions],
+            "undecided": [{k: r.get(k) for k in keys + ("rounds", "why")} for r in undecided],
+            "strict": strict, "passed": not regressions and not (strict and undecided)}

@@ -1,8 +1,8 @@
-"""The A/B statistics: ratio of medians, its paired bootstrap interval, and the two-part rule."""
+"""The A/B statistics: ratio of quantiles, its paired bootstrap interval, and the sequential rule."""
 import numpy as np
 import pytest
 
-from harness.gate.ab_stats import RatioEstimate, ab_verdict, ratio_estimate
+from harness.gate.ab_stats import RatioEstimate, ab_decision, ab_verdict, look_confidence, ratio_estimate
 
 
 def test_ratio_of_medians_is_exact_on_known_series():
@@ -48,13 +48,31 @@ def _est(ratio, low, high):
 
 @pytest.mark.parametrize("est, verdict", [
     (_est(1.5, 1.4, 1.6), "slower"),
-    (_est(1.5, 0.9, 2.1), "same"),     # large but not significant
-    (_est(1.1, 1.05, 1.15), "same"),   # significant but under the factor
+    (_est(1.2, 1.12, 1.3), "slower"),     # above sqrt(1.2) = 1.095 with confidence
+    (_est(1.5, 0.9, 2.1), "undecided"),   # large but too wide to tell 1.2x from 1.0
+    (_est(1.1, 1.05, 1.15), "same"),      # significant but a 1.2x slowdown is excluded
+    (_est(1.15, 1.05, 1.25), "undecided"),  # neither 1.0 nor 1.2 excluded
     (_est(0.6, 0.55, 0.65), "faster"),
+    (_est(0.9, 0.85, 0.95), "same"),      # under 1/sqrt(1.2) = 0.913 is not proven
     (_est(1.0, 1.0, 1.0), "same"),
+    (_est(1.0, 0.82, 1.05), "undecided"),  # a 1.2x speed-up not excluded: the mirror of undecided
 ])
-def test_a_regression_needs_both_the_factor_and_significance(est, verdict):
-    assert ab_verdict(est, 1.25) == verdict
+def test_the_interval_decides_or_the_row_is_undecided(est, verdict):
+    """Issue 32: slower above sqrt(F), same inside (1/F, F), undecided otherwise (F = 1.2)."""
+    assert ab_verdict(est, 1.2) == verdict
+    assert ab_decision(est, 1.2) == (None if verdict == "undecided" else verdict)
+
+
+def test_each_look_is_judged_at_the_bonferroni_confidence():
+    assert look_confidence(0.95, 4) == pytest.approx(0.9875)
+    assert look_confidence(0.95, 1) == pytest.approx(0.95)
+    with pytest.raises(ValueError):
+        look_confidence(0.95, 0)
+
+
+def test_a_factor_of_one_or_less_is_refused():
+    with pytest.raises(ValueError, match="must exceed 1"):
+        ab_decision(_est(1.0, 0.9, 1.1), 1.0)
 
 
 @pytest.mark.parametrize("base, head", [([1.0], [1.0]), ([1.0, 2.0], [1.0]), ([1.0, float("nan")], [1.0, 1.0]),

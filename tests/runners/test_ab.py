@@ -1,15 +1,10 @@
-"""cam-harness ab end to end: two source trees timed in two worker processes, interleaved.
+"""cam-harness ab end to end: two source trees timed in worker processes, interleaved.
 
-The trees are copies of this package; a planted regression wraps one implementation so that it
-does its own work again, ``factor - 1`` extra calls per call on average (one in two for 1.5x): a
-slowdown of that factor whatever the machine, with the caches and thread pools in the state the
-real work leaves them. (A busy-wait plant, spinning until ``factor`` times the call's duration had
-passed, measured 1.51-1.74 for 1.5x on the 0.03 ms separable form: the spinning loop leaves the
-next call colder.)
+The trees are copies of this package (``harness.timing.plant``); a planted regression wraps one
+implementation so that it does its own work again, ``factor - 1`` extra calls per call on average.
 """
 import dataclasses
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,65 +17,35 @@ from harness.gate import default_policy
 from harness.profiles import PROFILES
 from harness.runners.ab import export_revision
 from harness.timing.ab import AbError, Side, run_ab
+from harness.timing.plant import planted_tree as tree
 
-PLANT = '''
-import dataclasses as _dc
-
-
-def _planted(fn, factor):
-    owed = [0.0]
-
-    def slower(*args, **kwargs):
-        out = fn(*args, **kwargs)
-        owed[0] += factor - 1
-        while owed[0] >= 1:
-            fn(*args, **kwargs)
-            owed[0] -= 1
-        return out
-    return slower
-
-
-for _name, _factor in {plants!r}.items():
-    _REGISTRY[_name] = _dc.replace(_REGISTRY[_name], fn=_planted(_REGISTRY[_name].fn, _factor))
-'''
 PROFILE = dataclasses.replace(PROFILES["smoke"], latency=LatencyConfig(batches=(1,)))
 GEOMETRIES = {"seed": (7, 7, 512, 224, 224)}
-ONLY = {"scipy_separable_dot_zoom", "tf_function_dot_resize", "cv2_dot_resize"}
-
-
-def tree(root: Path, plants: dict[str, float] | None = None) -> Path:
-    shutil.copytree(Path(harness.__file__).parent, root / "harness", ignore=shutil.ignore_patterns("__pycache__"))
-    if plants:
-        with open(root / "harness" / "cams" / "__init__.py", "a") as fh:
-            fh.write(PLANT.format(plants=plants))
-    return root
-
-
-def ab(tmp_path, plants):
-    base, head = tree(tmp_path / "base"), tree(tmp_path / "head", plants)
-    return run_ab(base, head, PROFILE, GEOMETRIES, default_policy(), tmp_path, log=lambda s: None, only=ONLY)
+PLANTED = {"scipy_spline2_matrix_dot", "tf_function_dot_resize", "cv2_dot_resize"}  # the pick, TF graph, OpenCV
+UNCHANGED = {"scipy_separable_dot_zoom", "tf_dot_resize"}
 
 
 def verdicts(doc):
     return {r["impl"]: r["verdict"] for r in doc["rows"]}
 
 
-def test_an_unchanged_tree_passes(tmp_path):
-    doc = ab(tmp_path, None)
-    assert doc["passed"] and set(verdicts(doc)) == ONLY and set(verdicts(doc).values()) == {"same"}
-
-
-def test_planted_1_5x_slowdowns_of_the_recommended_cpu_form_and_a_tensorflow_form_fail(tmp_path):
-    doc = ab(tmp_path, {"scipy_separable_dot_zoom": 1.5, "tf_function_dot_resize": 1.5})
-    assert verdicts(doc) == {"scipy_separable_dot_zoom": "slower", "tf_function_dot_resize": "slower",
-                             "cv2_dot_resize": "same"}, [{k: r.get(k) for k in ("impl", "ratio", "ci_low", "first")}
-                                                         for r in doc["rows"]]
-    assert not doc["passed"]
+@pytest.mark.timing
+def test_planted_1_5x_slowdowns_of_the_pick_a_tf_graph_and_an_opencv_form_fail_and_unchanged_forms_do_not(tmp_path):
+    """Issue 32: what the engine promises on a quiet machine (docs/gating.md, "Power": 20 of 20
+    runs caught each 1.5x plant; no unchanged row was called slower in any run). The timing tests
+    run alone, after the parallel part of the suite (``.ci/run``)."""
+    base, head = tree(tmp_path / "base"), tree(tmp_path / "head", {name: 1.5 for name in PLANTED})
+    doc = run_ab(base, head, PROFILE, GEOMETRIES, default_policy(), tmp_path, log=lambda s: None,
+                 only=PLANTED | UNCHANGED)
+    seen = {k: {f: r.get(f) for f in ("verdict", "ratio", "ci_low", "ci_high", "rounds")}
+            for k, r in ((r["impl"], r) for r in doc["rows"])}
+    assert set(verdicts(doc)) == PLANTED | UNCHANGED and not doc["errors"], seen
+    assert {verdicts(doc)[n] for n in PLANTED} == {"slower"}, seen
+    assert "slower" not in {verdicts(doc)[n] for n in UNCHANGED}, seen
+    assert not doc["passed"] and {r["impl"] for r in doc["regressions"]} == PLANTED
     for r in doc["rows"]:
-        if r["verdict"] == "slower":
-            assert 1.35 < r["ratio"] < 1.7 and r["ci_low"] > 1.0, {k: r.get(k) for k in (
-                "impl", "ratio", "ci_low", "number", "first", "second")} | {"first": r["first"]["ratio"],
-                                                                           "second": r["second"]["ratio"]}
+        if r["impl"] in PLANTED:
+            assert 1.3 < r["ratio"] < 1.75 and r["ci_low"] > 1.095 and r["confirmed"], seen
 
 
 def test_each_side_imports_its_own_tree(tmp_path):
@@ -196,10 +161,10 @@ def _measurement(factor_per_round, rng, base_load=(1.0,) * 15):
 
 
 @pytest.mark.parametrize("first, second, second_base_load, final", [
-    ([1.5] * 15, [1.0] * 15, (1.0,) * 15, "same"),  # a burst of load hit the head's rounds of one measurement
-    ([1.5] * 15, [1.5] * 15, (1.0,) * 15, "slower"),  # a regression is in both
-    ([1.5] * 15, [1.5] * 15, (1.3,) * 10 + (1.0,) * 5, "slower"),  # a regression; a burst hit the base the 2nd time
-    ([1.0] * 15, [1.5] * 15, (1.0,) * 15, "same"),  # not flagged first: measured once
+    ([1.5] * 15, [1.0] * 15, (1.0,) * 15, {"same", "undecided"}),  # a burst of load hit the head's rounds once
+    ([1.5] * 15, [1.5] * 15, (1.0,) * 15, {"slower"}),  # a regression is in both
+    ([1.5] * 15, [1.5] * 15, (1.3,) * 10 + (1.0,) * 5, {"slower"}),  # a regression; a burst hit the base the 2nd time
+    ([1.0] * 15, [1.5] * 15, (1.0,) * 15, {"same"}),  # not flagged first: measured once
 ], ids=["burst", "regression", "regression-base-burst-second", "not-flagged"])
 def test_a_flagged_row_is_judged_again_on_both_measurements(first, second, second_base_load, final):
     """Issue 19, item 9: one row of 64 came out 1.53x under heavy load and nowhere else."""
@@ -209,11 +174,12 @@ def test_a_flagged_row_is_judged_again_on_both_measurements(first, second, secon
     rng = np.random.default_rng(0)
     replies = iter([_measurement(first, rng), _measurement(second, rng, second_base_load)])
     calls = []
-    row = confirmed(lambda number=None: calls.append(number) or next(replies), judgement(default_policy()))
-    assert row["verdict"] == final
+    row = confirmed(lambda number=None, rounds=None: calls.append((number, rounds)) or next(replies),
+                    judgement(default_policy()))
+    assert row["verdict"] in final
     if first[0] > 1.25:
-        assert calls == [None, 7] and row["first"]["verdict"] == "slower" and len(row["base_s"]) == 30
-        assert row["confirmed"] is (final == "slower")
+        assert calls == [(None, None), (7, 15)] and row["first"]["verdict"] == "slower" and len(row["base_s"]) == 30
+        assert row["confirmed"] is (final == {"slower"})
     else:
         assert len(calls) == 1 and "first" not in row
 
