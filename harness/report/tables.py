@@ -74,8 +74,10 @@ def ci_status(gate: dict | None, ab: dict | None) -> list[str]:
     else:
         parts.append("no gate in this run")
     if ab and "error" not in ab:
+        undecided = len(ab.get("undecided") or [])
         parts.append(f"A/B {'PASS' if ab.get('passed') else 'FAIL'} against {ab.get('base', {}).get('rev', '?')} "
-                     f"({len(ab.get('rows', []))} configurations)")
+                     f"({len(ab.get('rows', []))} configurations"
+                     + (f", {undecided} undecided: too noisy to tell a slowdown from none" if undecided else "") + ")")
     elif ab:
         parts.append(f"A/B unreadable: {ab['error']}")
     else:

@@ -311,5 +311,5 @@ def outcome(rows: list[dict], skipped: list[dict], errors: list[dict], strict: b
     return {"rows": rows, "skipped": skipped, "errors": errors,
             "ratio_range": [ratios[0], ratios[-1]] if ratios else None,
             "regressions": [{k: r.get(k) for k in keys + ("error",)} for r in regressions],
-            "undecided": [{k: r.get(k) for k in keys + ("rounds", "why")} for r in undecided],
+            "undecided": [{k: r.get(k) for k in keys + ("rounds", "factor", "why")} for r in undecided],
             "strict": strict, "passed": not regressions and not (strict and undecided)}

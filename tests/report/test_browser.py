@@ -109,6 +109,30 @@ def test_an_ab_json_beside_the_results_lists_every_configuration(browser, tmp_pa
     assert "A/B" in page.inner_text("section#ab h2") and "abc123" in page.inner_text("section#ab")
     assert page.locator("#ab-rows tr").count() == len(rows) + 1
     assert "1.400 (slower)" in page.text_content("#ab-rows")
+    assert page.locator("#ab-undecided").count() == 0
+    page.close()
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_undecided_rows_are_named_in_the_ab_section_and_the_ci_status(browser, tmp_path, strict):
+    """Issue 32: a row whose interval stayed too wide is ``undecided``: a warning, or with
+    ``--strict`` a failure, named with its interval in the A/B section and counted in the CI line."""
+    rows = [{"impl": "cv2_dot_resize", "device": "cpu", "geometry": "seed", "batch": 1, "ratio": 1.0, "ci_low": 0.97,
+             "ci_high": 1.03, "verdict": "same"},
+            {"impl": "tf_dot_resize", "device": "cpu", "geometry": "seed", "batch": 8, "ratio": 1.12, "ci_low": 0.84,
+             "ci_high": 1.61, "verdict": "undecided", "rounds": 80, "factor": 1.2}]
+    (tmp_path / "ab.json").write_text(json.dumps({
+        "kind": "ab", "schema_version": 1, "passed": not strict, "strict": strict, "rows": rows, "skipped": [],
+        "errors": [], "undecided": [rows[1]], "ratio_range": [1.0, 1.12], "base": {"rev": "abc123", "sha": "abc1" * 10},
+        "head": {"sha": "def4" * 10}}))
+    page, errors, _ = open_report(browser, render_report(FIXTURE, tmp_path))
+    assert errors == []
+    note = page.inner_text("#ab-undecided")
+    assert "1 undecided" in note and "tf_dot_resize cpu seed b8 1.120 [0.840, 1.610] after 80 rounds" in note
+    assert "1.20x slowdown" in note and ("--strict" in note)
+    assert page.get_attribute("#ab-undecided", "class") == ("fail" if strict else "warn")
+    assert "1 undecided" in page.inner_text("p.ci")
+    assert page.locator("#ab-rows tr.undecided").count() == 1
     page.close()
 
 
