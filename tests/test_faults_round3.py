@@ -389,3 +389,19 @@ def test_the_readme_example_names_a_profile_file_that_loads():
     assert "--profile harness/profiles/smoke.toml" in readme
     from harness.profiles import PROFILES, get_profile
     assert get_profile(str(ROOT / "harness" / "profiles" / "smoke.toml")) == PROFILES["smoke"]
+
+
+def test_a_data_error_from_a_ray_task_reaches_the_cli_as_its_own_message():
+    """``ray.get`` raises ``RayTaskError(DataError)``: a DataError whose text is the worker's
+    traceback (with colour codes). Found by tools/fault_probe.py (a COCO category read by the
+    workers): the CLI printed that traceback as the error's message; it must print the cause's."""
+    exceptions = pytest.importorskip("ray.exceptions")
+    from harness.data.decode import DataError
+    from harness.evaluation.ray_engine import _raised_as_itself
+    inner = DataError("annotations.json: annotation id 1 has category_id 7, which is not in its 'categories'")
+    wrapped = exceptions.RayTaskError("_count_records", "Traceback (most recent call last):\n  File \"x.py\"\n"
+                                      "harness.errors.DataError: annotations.json", inner).as_instanceof_cause()
+    assert isinstance(wrapped, DataError) and "File \"x.py\"" in str(wrapped)
+    with pytest.raises(DataError) as raised, _raised_as_itself():
+        raise wrapped
+    assert raised.value is inner

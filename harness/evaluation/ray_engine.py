@@ -194,13 +194,15 @@ def _shipped_blocks(ray, examples) -> list:
 
 def _harness_cause(exc: BaseException) -> HarnessError | None:
     """The :class:`HarnessError` a Ray task raised (the spec's files missing where the workers
-    run), out of Ray's wrappers."""
+    run), out of Ray's wrappers. ``ray.get`` raises ``RayTaskError(DataError)``, an instance of
+    the cause's class whose text is the worker's traceback: its ``cause`` is the error itself."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, HarnessError):
+        inner = getattr(exc, "cause", None) or exc.__cause__
+        if isinstance(exc, HarnessError) and not isinstance(inner, HarnessError):
             return exc
-        exc = getattr(exc, "cause", None) or exc.__cause__
+        exc = inner
     return None
 
 
