@@ -165,10 +165,12 @@ def ray_session(config: EngineConfig, log: Callable[[str], None] = print) -> Ite
 
 def _init(ray, options: dict, where: str) -> None:
     """``ray.init``, with a SIGTERM during it taken as an interrupt (Ray's own handlers would exit
-    15, or 1, without a word) and this process's SIGTERM handler put back afterwards, so that a
-    SIGTERM during the pass is the CLI's interrupt too (exit 130, Ray shut down)."""
+    15, or 1, without a word) and the caller's SIGTERM handler put back afterwards, so that a
+    SIGTERM during the pass is the CLI's interrupt too (exit 130, Ray shut down). A process with no
+    handler of its own (the default action) keeps Ray's, which stops Ray's processes."""
     main = threading.current_thread() is threading.main_thread()
     handler = signal.getsignal(signal.SIGTERM) if main else None
+    handler = handler if callable(handler) else None
     try:
         ray.init(**options)
     except SystemExit:  # Ray's SIGTERM handler, during its start
