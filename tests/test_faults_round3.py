@@ -253,6 +253,30 @@ def test_an_argument_or_path_that_cannot_work_is_exit_2_before_the_work(row, tmp
     assert list(tmp_path.iterdir()) == []  # the proof made nothing it did not remove
 
 
+NAME_ROWS = {
+    "write-data-out-300": (["write-data", "--out", "{tmp}/" + LONG], "longer than the file system allows"),
+    "report-results-300": (["report", "--results", "{tmp}/" + LONG + ".json", "--out", "{tmp}/r"], "longer than"),
+    "gate-results-300": (["gate", "--results", "{tmp}/" + LONG + ".json", "--baseline", "{tmp}/b.json"], "longer than"),
+    "run-profile-300": (["run", "--profile", "{tmp}/" + LONG + ".toml", "--out", "{tmp}/o"], "longer than"),
+    "run-model-300": (["run", "--profile", "smoke", "--model", "{tmp}/" + LONG + ".keras", "--out", "{tmp}/o"],
+                      "longer than"),
+    "run-data-300": (["run", "--profile", "smoke", "--data", "coco:{tmp}/" + LONG + ".json:{tmp}", "--out", "{tmp}/o"],
+                     "longer than"),
+}
+
+
+@pytest.mark.parametrize("row", NAME_ROWS, ids=list(NAME_ROWS))
+def test_a_name_over_255_characters_in_any_path_is_exit_2_naming_it(row, tmp_path, capsys):
+    """Every verb reads its inputs' paths (``is_file``) before the work; the file system's
+    ENAMETOOLONG is an environment error the message names, not a bug (nothing here reaches
+    the work: each fails at its first path)."""
+    argv, says = NAME_ROWS[row]
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_proving_a_folder_writable_leaves_nothing_behind(tmp_path):
     from harness import preflight
     assert preflight.writable_dir(tmp_path / "a" / "b" / "c", "--out") == tmp_path / "a" / "b" / "c"

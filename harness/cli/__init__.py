@@ -37,7 +37,9 @@ ENVIRONMENT_ERRNOS = {errno.ENOSPC: "no space left on the device; free space or 
                       errno.EPERM: "operation not permitted; choose a path you can write to",
                       errno.EROFS: "the file system is read-only; choose another folder",
                       errno.EISDIR: "a folder is where a file must go; remove it or choose another path",
-                      errno.ENOTDIR: "a file is where a folder must go; remove it or choose another path"}
+                      errno.ENOTDIR: "a file is where a folder must go; remove it or choose another path",
+                      errno.ENAMETOOLONG: "a name in the path is longer than the file system allows (255 bytes "
+                                          "on most); choose a shorter name"}
 EPILOG = ("exit codes: 0 success; 1 a regression (gate, ab, train's accuracy floor); 2 unusable input or an "
           "environment error the message names (exit in seconds, before the work); 3 a bug in cam-harness "
           "(traceback printed; please report it); 130 interrupted")
