@@ -528,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
             print(_line(row.name, "SKIP", note=got) if kind == "SKIP" else _line(row.name, got.verdict, got),
                   flush=True)
             failed += kind != "SKIP" and got.verdict != "PASS"
+    except KeyboardInterrupt:
+        print("interrupted: the rows not run count as failed; stopping what was started", flush=True)
+        failed = max(failed, 1)
     finally:
         killed = cleanup(p)
     print(f"{len(rows) - failed} of {len(rows)} rows pass or are skipped; {killed} leftover process(es) killed")
