@@ -220,3 +220,18 @@ def test_every_verb_has_help_on_every_flag():
     missing = [f"{verb} {a.option_strings}" for verb, p in sub.choices.items() for a in p._actions
                if a.option_strings and a.help is None]
     assert missing == []
+
+
+def test_progress_lines_reach_a_pipe_while_the_verb_still_runs():
+    """Issue 31: under tox (a pipe) a run printed nothing for 34 minutes, then 144 lines at once."""
+    import subprocess
+    import sys
+    code = ("import time\nfrom harness.cli import _line_buffered\n_line_buffered()\n"
+            "print('stage 1 of 2 done')\ntime.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "stage 1 of 2 done\n"
+        assert proc.poll() is None  # the line came while the process was still at work
+    finally:
+        proc.kill()
+        proc.wait()

@@ -64,8 +64,17 @@ def _environment_message(exc: OSError) -> str:
         f"{ENVIRONMENT_ERRNOS[exc.errno]} ({exc.strerror})"
 
 
+def _line_buffered() -> None:
+    """Progress lines reach a pipe (tox, CI logs) as they are printed, not in one block at the end:
+    Python block-buffers stdout when it is not a terminal."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _line_buffered()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
     verb = VERBS[args.verb]
