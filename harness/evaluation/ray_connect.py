@@ -40,9 +40,9 @@ def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> No
     Ray's GCS and its client server both do, an HTTP server or the dashboard's port does not);
     ``auto`` must find a running cluster. Otherwise a :class:`UsageError` naming it. None (a local
     instance) passes."""
-    if not address:
-        return
     target = _auto_address() if address == "auto" else address
+    if not target or target == "auto":  # a local instance, or auto where Ray's finder has moved: Ray's to find
+        return
     where = address if target == address else f"{address} (found {target})"
     host, port = _host_port(target, where)
     try:
