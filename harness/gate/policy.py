@@ -99,7 +99,7 @@ class AbSettings:
     rounds: int = 10
     max_rounds: int = 80
     quantile: float = 0.25
-    min_measure_s: float = 0.05
+    min_measure_s: float = 0.02
     settle_s: float = 0.01
     config_budget_s: float = 6.0
     confidence: float = 0.95

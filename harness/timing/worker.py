@@ -13,8 +13,11 @@ stdin/stdout:
 * ``{"op": "quit"}``.
 
 Errors answer ``{"error": text}``. Nothing here may import other harness modules, which differ
-between revisions. With ``CAM_HARNESS_AB_CPU`` set, the process pins itself to that CPU before
-it imports anything that starts threads, so every thread it ever has runs there.
+between revisions. With ``CAM_HARNESS_AB_CPU`` set, the process imports the package (TensorFlow
+and all: several seconds, on any core, so that the six workers of a comparison start in parallel)
+and finds its devices (TensorFlow's runtime and thread pools start there), then pins every thread
+it has to that CPU before it answers; threads started later inherit
+the pinning, so every thread that ever times anything runs there.
 """
 from __future__ import annotations
 
@@ -62,13 +65,19 @@ def placed(device: str, spec_device: str):
     return tf.device(f"/{kind.upper()}:{idx or 0}")
 
 
+def pin_every_thread(cpu: int) -> None:
+    """Pin each thread of this process (``/proc/self/task``) to ``cpu``; new threads inherit it."""
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(tid), {cpu})
+
+
 def main() -> None:
-    if os.environ.get(PIN_VARIABLE):
-        os.sched_setaffinity(0, {int(os.environ[PIN_VARIABLE])})
     import harness
     from harness import cams
-
     configs = [[name, device] for name in cams.available() for device in devices_for(cams.spec(name).device)]
+    if os.environ.get(PIN_VARIABLE):
+        pin_every_thread(int(os.environ[PIN_VARIABLE]))
     out = sys.stdout
     out.write(json.dumps({"ready": True, "harness": harness.__file__, "configs": configs}) + "\n")
     out.flush()

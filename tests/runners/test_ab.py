@@ -48,10 +48,23 @@ def test_planted_1_5x_slowdowns_of_the_pick_a_tf_graph_and_an_opencv_form_fail_a
             assert 1.3 < r["ratio"] < 1.75 and r["ci_low"] > 1.095 and r["confirmed"], seen
 
 
-def test_each_side_imports_its_own_tree(tmp_path):
-    side = Side("base", tree(tmp_path / "t"), tmp_path / "log")
+def _cpus_allowed(pid: int) -> set[str]:
+    tasks = Path(f"/proc/{pid}/task")
+    return {(t / "status").read_text().split("Cpus_allowed_list:")[1].split()[0] for t in tasks.iterdir()}
+
+
+def test_each_side_imports_its_own_tree_and_every_thread_is_pinned(tmp_path):
+    """The worker imports and starts TensorFlow on any core (six workers start in parallel), then
+    pins every thread it has; the threads TensorFlow starts for a call inherit the pinning."""
+    from harness.timing.ab import pinned_cpu
+    cpu = pinned_cpu()
+    side = Side("base", tree(tmp_path / "t"), tmp_path / "log", cpu=cpu)
     try:
         assert ("scipy_separable_dot_zoom", "cpu") in side.configs
+        assert "error" not in side.ask(op="prepare", impl="tf_function_dot_resize", device="cpu",
+                                       shape=[2, 7, 7, 64, 56, 56])
+        if cpu is not None and Path("/proc/self/task").is_dir():
+            assert _cpus_allowed(side.proc.pid) == {str(cpu)}
     finally:
         side.close()
 

@@ -120,7 +120,7 @@ def _baseline_json_is_a_folder(doc, tmp_path):
     (_gate_value, "pearson must be a number"),
     (_verdict, "verdict"),
     (_nan_outside_the_gate, "JSON cannot carry"),
-    (_not_a_model, "Keras cannot load it"),
+    (_not_a_model, "not a Keras 3 model"),
     (_no_cam_head, "CAM needs"),
     (_profile_file_posing_as_smoke, "differs in tolerance_frac"),
     (_baseline_json_is_a_folder, "a folder"),
