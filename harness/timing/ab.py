@@ -199,31 +199,39 @@ def judgement(policy: Policy) -> Callable[[list[float], list[float]], dict]:
     return judge
 
 
-def confirmed(measure: Callable[..., dict], judge: Callable[[list[float], list[float]], dict]) -> dict:
+def confirmed(measure: Callable[..., dict], judge: Callable[[list[float], list[float]], dict],
+              max_rounds: int = 80) -> dict:
     """A configuration's row; one flagged ``slower`` is measured again with fresh interleaved
     rounds, as many as the first measurement took, of the same number of calls
     (``measure(number=..., rounds=...)``: quantiles of measurements of different lengths do not
     pool, their per-call spreads differ), and the verdict is taken again by ``judge`` on the rounds
     of both measurements together. A burst of load that hit one measurement is diluted by the
     other; a regression is in both, and pooling keeps a real slowdown from escaping through one
-    unlucky second measurement. ``first`` keeps the first measurement, ``second`` the second
+    unlucky second measurement. While the pooled verdict is ``undecided`` the second measurement
+    goes on, doubling the pooled rounds, up to ``max_rounds`` of its own (a quiet run once
+    measured a planted 1.5x at [1.40, 1.53], then a noisy second measurement left the pooled
+    interval at [1.07, 2.03]). ``first`` keeps the first measurement, ``second`` the second
     alone, and ``confirmed`` says whether the pooled verdict is still ``slower``. A second
     measurement that fails keeps the first verdict (``confirmation_error``): a slowdown is never
     cleared by a measurement that did not happen."""
     row = measure()
     if row.get("verdict") != "slower":
         return row
-    again = measure(number=row["number"], rounds=row["rounds"])
     keys = ("ratio", "ci_low", "ci_high", "verdict", "base_s", "head_s")
-    first = {k: row[k] for k in keys}
-    if "ratio" not in again:
-        return {**row, "first": first, "confirmed": True,
-                "confirmation_error": again.get("error") or again.get("reason") or "no measurement"}
-    second = {k: again[k] for k in keys}
-    base, head = row["base_s"] + again["base_s"], row["head_s"] + again["head_s"]
-    pooled = judge(base, head)
-    return {**row, **pooled, "base_s": base, "head_s": head, "first": first, "second": second,
-            "confirmed": pooled["verdict"] == "slower"}
+    first, again_base, again_head = {k: row[k] for k in keys}, [], []
+    while True:
+        again = measure(number=row["number"], rounds=row["rounds"] + len(again_base))
+        if "ratio" not in again:
+            return {**row, "first": first, "confirmed": True,
+                    "confirmation_error": again.get("error") or again.get("reason") or "no measurement"}
+        again_base, again_head = again_base + again["base_s"], again_head + again["head_s"]
+        pooled = judge(row["base_s"] + again_base, row["head_s"] + again_head)
+        if pooled["verdict"] != "undecided" or 2 * len(again_base) + row["rounds"] > max_rounds:
+            break
+    second = {**{k: v for k, v in judge(again_base, again_head).items() if k in keys}, "base_s": again_base,
+              "head_s": again_head}
+    return {**row, **pooled, "base_s": row["base_s"] + again_base, "head_s": row["head_s"] + again_head,
+            "first": first, "second": second, "confirmed": pooled["verdict"] == "slower"}
 
 
 def configurations(profile: Profile, geometries: dict[str, tuple[int, int, int, int, int]],
@@ -288,7 +296,8 @@ def _time_all(sides: dict[str, list[Side]], todo: list, skipped: list, policy: P
     rows, errors = [], []
     for i, (where, shape) in enumerate(todo, 1):
         row = confirmed(lambda number=None, rounds=None, where=where, shape=shape: time_config(
-            sides["base"], sides["head"], where, shape, policy, number, rounds), judgement(policy))
+            sides["base"], sides["head"], where, shape, policy, number, rounds), judgement(policy),
+            int(policy.ab.max_rounds))
         if "error" in row:
             errors.append(row)
         elif "reason" in row:
