@@ -127,3 +127,28 @@ def test_a_format_that_cannot_take_the_model_is_recorded_and_the_others_still_ru
     assert result["skipped"] == [{"format": "onnx", "reason": "ValueError: op not supported by the converter"}]
     (row,) = result["served_models"]
     assert row["format"] == "keras" and row["matches"] and row["harness_importable"] is False
+
+
+def test_a_run_converts_each_artifact_once_and_every_stage_runs_the_same_files(model_file, monkeypatch):
+    """Issue 31/32: the agree stage checked and the latency stage timed the same artifacts, each
+    exported and converted twice. Through one store, the second call writes nothing, runs the
+    very files the first wrote and gets the same verdicts; another output size is another model."""
+    from harness import serving
+    from harness.runners.served import ArtifactStore, serve_check
+    written = []
+    real = serving.write_artifact
+    monkeypatch.setattr(serving, "write_artifact", lambda e, fmt, out: written.append(out) or real(e, fmt, out))
+    model = keras.saving.load_model(model_file)
+    images = np.random.default_rng(2).random((3, 48, 48, 3), dtype=np.float32)
+    feats = build.cam_view(model)(images, training=False)[0].numpy()
+    args = (model, images, feats, build.cam_weights(model), np.array([0, 1, 2], np.int32))
+    with ArtifactStore() as store:
+        first = serve_check(*args, (48, 48), ["seed", "halfpixel_bilinear"], ["keras"], [], store=store)
+        assert store.written == 3 and len(written) == 2  # the forward-only model and two conventions
+        again = serve_check(*args, (48, 48), ["seed", "halfpixel_bilinear"], ["keras"], [], store=store)
+        assert store.written == 3 and len(written) == 2
+        assert [r["max_rel"] for r in again["served_models"]] == [r["max_rel"] for r in first["served_models"]]
+        other = serve_check(*args, (40, 56), ["seed"], ["keras"], [], store=store)
+        assert store.written == 4 and other["served_models"][0]["out_size"] == [40, 56] and other["served_models"][0]["matches"]
+        folder = Path(written[0]).parent.parent
+    assert not folder.exists()  # closing the store removes its files

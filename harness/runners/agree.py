@@ -207,7 +207,7 @@ GRADCAM_IMAGES = 32
 SERVED_IMAGES = 64  # the kept images, as exported_models
 
 
-def served_models(ctx, ev, labels: np.ndarray, log) -> dict:
+def served_models(ctx, ev, labels: np.ndarray, log, store=None) -> dict:
     """``served_models`` and ``served_skipped``: every serving format of every convention, run in a
     fresh process without the harness on the run's first images of the most common size, against
     the oracle (:mod:`harness.runners.served`)."""
@@ -220,7 +220,7 @@ def served_models(ctx, ev, labels: np.ndarray, log) -> dict:
     size, _ = Counter(sizes).most_common(1)[0]
     keep = np.flatnonzero([s == size for s in sizes])[:SERVED_IMAGES]
     result = serve_check(ctx.model, ev.kept_inputs[keep], ev.kept_features[keep], ctx.weights, labels[keep], size,
-                         list(CONVENTIONS), list(FORMATS), [], log=log)
+                         list(CONVENTIONS), list(FORMATS), [], log=log, store=store)
     return {"served_models": result["served_models"], "served_skipped": result["skipped"]}
 
 
@@ -235,5 +235,5 @@ def stage(state) -> None:
     section["exported_models"] = exported.agreement_rows(
         ctx.model, ev.kept_inputs, ev.kept_features, ctx.weights, kept_labels, [e.mask.shape for e in ev.kept],
         section["equivalence_classes"], section["conventions"])
-    section.update(served_models(ctx, ev, kept_labels, state.log))
+    section.update(served_models(ctx, ev, kept_labels, state.log, state.artifacts))
     state.doc["agreement"] = section

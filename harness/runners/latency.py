@@ -164,7 +164,7 @@ def exported_rows(model, image_size: int, out_size: tuple[int, int], cfg: Latenc
 
 def served_rows(model, images: np.ndarray, features: np.ndarray, weights: np.ndarray, labels: np.ndarray,
                 out_size: tuple[int, int], cfg: LatencyConfig, calibration_ms: float,
-                log: Callable[[str], None] = lambda s: None) -> tuple[list[dict], list[dict]]:
+                log: Callable[[str], None] = lambda s: None, store=None) -> tuple[list[dict], list[dict]]:
     """The exported model in every serving format, timed through its own runtime in a process
     without the harness (:mod:`harness.runners.served`): ``served`` rows for each convention and
     for the forward-only export of the same format, at every batch; plus the formats skipped."""
@@ -172,7 +172,7 @@ def served_rows(model, images: np.ndarray, features: np.ndarray, weights: np.nda
     from harness.runners.served import serve_check
     from harness.serving import FORMATS
     result = serve_check(model, images, features, weights, labels, out_size, list(CONVENTIONS), list(FORMATS),
-                         list(cfg.batches), cfg.target_seconds, log)
+                         list(cfg.batches), cfg.target_seconds, log, store)
     rows = [_row("served", t["impl"], "cpu", "profile", t["batch"], t["rounds_s"], calibration_ms, format=t["format"],
                  call=t["call"], export=t["name"], shape={"out_h": out_size[0], "out_w": out_size[1]})
             for t in result["timings"]]
@@ -204,7 +204,7 @@ def cams_only_section(cfg: LatencyConfig, impls: list[str], log: Callable[[str],
 
 
 def latency_section(profile, ctx, impls: list[str], map_size: tuple[int, int],
-                    log: Callable[[str], None] = print, served: tuple | None = None) -> dict:
+                    log: Callable[[str], None] = print, served: tuple | None = None, store=None) -> dict:
     """Calibration, CAM-only rows on both geometries, forward and end-to-end rows; with
     ``served`` (the run's model inputs, their features, the class weights and the labels) the
     serving formats' rows too."""
@@ -227,7 +227,7 @@ def latency_section(profile, ctx, impls: list[str], map_size: tuple[int, int],
     rows += exported_rows(ctx.model, profile.image_size, out, cfg, cal_before)
     section = _section(cfg, geometries, rows, skipped, cal_before, timing_stats(clock(calibrate, cfg)).median_ms)
     if served is not None:
-        served_latency, served_skipped = served_rows(ctx.model, *served, out, cfg, cal_before, log)
+        served_latency, served_skipped = served_rows(ctx.model, *served, out, cfg, cal_before, log, store)
         section["rows"] += served_latency
         section["served_skipped"] = served_skipped
     return section
@@ -261,4 +261,5 @@ def stage(state) -> None:
         labels = np.zeros(len(x), np.int32)
     features = state.ctx.view(x, training=False)[0].numpy()
     state.doc["latency"] = latency_section(state.profile, state.ctx, state.impls, map_size(state), state.log,
-                                           served=(x, features, state.ctx.weights, labels[: len(x)]))
+                                           served=(x, features, state.ctx.weights, labels[: len(x)]),
+                                           store=state.artifacts)

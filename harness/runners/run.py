@@ -22,6 +22,7 @@ from harness.recommend import recommend
 from harness.results import STAGE_SECTIONS, ResultsDocument, load_results, new_results, write_results
 from harness.runners import agree, latency, localize, peers
 from harness.runners.model_stage import model_from_file, model_stage
+from harness.runners.served import ArtifactStore
 
 STAGES = ("agree", "localize", "latency", "peers")
 EVALUATED = {"agree", "localize", "peers"}
@@ -49,6 +50,7 @@ class RunState:
     log: Callable[[str], None] = print
     clock: dict[str, float] = field(default_factory=dict)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    artifacts: ArtifactStore = field(default_factory=ArtifactStore)
 
 
 def _gate(doc: dict, baseline: Path) -> dict:
@@ -135,15 +137,18 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
     state = RunState(profile, doc, data_spec=data_spec or profile.data or None, data_dir=data_dir,
                      download=download, log=log, engine=engine)
     t0 = time.perf_counter()
-    _model(state, cache_dir, model_path)
-    if EVALUATED & set(stages):
-        _evaluation(state)
-    for stage in STAGES:
-        if stage in stages:
-            t = time.perf_counter()
-            STAGE_RUNNERS[stage](state)
-            doc.wrote(stage)
-            state.clock[STAGE_SECTIONS[stage]] = time.perf_counter() - t
+    try:
+        _model(state, cache_dir, model_path)
+        if EVALUATED & set(stages):
+            _evaluation(state)
+        for stage in STAGES:
+            if stage in stages:
+                t = time.perf_counter()
+                STAGE_RUNNERS[stage](state)
+                doc.wrote(stage)
+                state.clock[STAGE_SECTIONS[stage]] = time.perf_counter() - t
+    finally:
+        state.artifacts.close()
     doc["recommendation"] = recommend(doc["agreement"], doc["latency"], doc["localization"])
     state.clock["total"] = time.perf_counter() - t0
     doc["timings_s"] = state.clock

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -49,15 +50,64 @@ def run_worker(work: Path, artifacts: list[dict], images: np.ndarray, class_inde
     return json.loads(res.stdout.strip().splitlines()[-1]), dict(np.load(work / "out.npz"))
 
 
+class ArtifactStore:
+    """The serving artifacts of one run, each exported and converted once and reused by every
+    stage that runs it (the agree stage checks them, the latency stage times them): keyed by the
+    model, the format, the export (``forward`` or a convention) and the CAM's output size. Closing
+    the store removes the files."""
+
+    def __init__(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="cam-harness-artifacts-")
+        self._paths: dict[tuple, Path] = {}
+        self.written = 0
+
+    def artifact(self, model, fmt: str, name: str, out_size: tuple[int, int], write: Callable[[Path], Path]) -> Path:
+        """The path of that artifact, written by ``write(path)`` on first use."""
+        key = (id(model), fmt, name, None if name == "forward" else tuple(out_size))
+        if key not in self._paths:
+            from harness.serving import SUFFIXES
+            folder = Path(self._tmp.name) / f"{len(self._paths)}"
+            folder.mkdir()
+            self._paths[key] = write(folder / f"{name}{SUFFIXES[fmt]}")
+            self.written += 1
+        return self._paths[key]
+
+    def close(self) -> None:
+        self._paths.clear()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> "ArtifactStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _artifacts(store: ArtifactStore, model, fmt: str, conventions: list[str], out_size: tuple[int, int]) -> list[dict]:
+    from harness.export import cam_model
+    from harness.serving import forward_artifact, write_artifact
+    out = [{"name": "forward", "format": fmt, "kind": "forward",
+            "path": str(store.artifact(model, fmt, "forward", out_size, lambda p: forward_artifact(model, fmt, p)))}]
+    for c in conventions:
+        path = store.artifact(model, fmt, c, out_size, lambda p, c=c: write_artifact(cam_model(model, c, out_size),
+                                                                                       fmt, p))
+        out.append({"name": c, "format": fmt, "kind": "cam", "path": str(path)})
+    return out
+
+
 def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.ndarray, labels: np.ndarray,
                 out_size: tuple[int, int], conventions: list[str], formats: list[str], batches: list[int],
-                target_seconds: float = 0.5, log=lambda s: None) -> dict:
+                target_seconds: float = 0.5, log=lambda s: None, store: ArtifactStore | None = None) -> dict:
     """``{"served_models": [...], "timings": [...], "skipped": [...]}`` for ``formats`` x
-    ``conventions`` (see the module docstring); timings are the worker's, in seconds per call."""
-    from harness.export import CONVENTIONS, cam_model
-    from harness.serving import SUFFIXES, forward_artifact, missing, write_artifact
+    ``conventions`` (see the module docstring); timings are the worker's, in seconds per call. The
+    artifacts come from ``store`` (written there on first use; a store of this call's own without)."""
+    from harness.export import CONVENTIONS
+    from harness.serving import missing
+    if store is None:
+        with ArtifactStore() as own:
+            return serve_check(model, images, features, weights, labels, out_size, conventions, formats, batches,
+                               target_seconds, log, own)
     rows, timings, skipped = [], [], []
-    exported = {c: cam_model(model, c, out_size) for c in conventions}
     with tempfile.TemporaryDirectory(prefix="cam-harness-serve-") as tmp:
         for fmt in formats:
             if missing(fmt):
@@ -67,11 +117,7 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
             work = Path(tmp) / fmt
             work.mkdir()
             try:
-                artifacts = [{"name": "forward", "format": fmt, "kind": "forward",
-                              "path": str(forward_artifact(model, fmt, work / f"forward{SUFFIXES[fmt]}"))}]
-                for c in conventions:
-                    artifacts.append({"name": c, "format": fmt, "kind": "cam",
-                                      "path": str(write_artifact(exported[c], fmt, work / f"{c}{SUFFIXES[fmt]}"))})
+                artifacts = _artifacts(store, model, fmt, conventions, out_size)
                 report, out = run_worker(work, artifacts, images, labels, batches, target_seconds)
             except Exception as exc:  # a model this format's converter or runtime cannot take: recorded
                 skipped.append({"format": fmt, "reason": f"{type(exc).__name__}: {str(exc)[:400]}"})
