@@ -45,7 +45,7 @@ def test_planted_1_5x_slowdowns_of_the_pick_a_tf_graph_and_an_opencv_form_fail_a
     assert not doc["passed"] and {r["impl"] for r in doc["regressions"]} == PLANTED
     for r in doc["rows"]:
         if r["impl"] in PLANTED:
-            assert 1.3 < r["ratio"] < 1.75 and r["ci_low"] > 1.095 and r["confirmed"], seen
+            assert 1.2 < r["ratio"] < 2.5 and r["ci_low"] > 1.095 and r["confirmed"], seen  # docs/gating.md, "Power"
 
 
 def _cpus_allowed(pid: int) -> set[str]:
