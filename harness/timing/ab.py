@@ -136,9 +136,9 @@ def _warm_and_size(base: list[Side], head: list[Side], where: dict, shape: list[
 
 
 def _rounds(base: list[Side], head: list[Side], series: dict[str, list[float]], until: int, number: int,
-            settle_s: float) -> str | None:
+            settle_s: float) -> dict | None:
     """Measure interleaved rounds into ``series`` until it holds ``until`` of each side; an error
-    text, or None. Round ``r`` measures process ``r % P`` of each side, A then B on even rounds and
+    entry (``error``, ``side``), or None. Round ``r`` measures process ``r % P`` of each side, A then B on even rounds and
     B then A on odd ones, so a bias of one process (its core, its memory layout) spreads over the
     rounds instead of deciding the ratio; pyperf and asv spread over processes for the same reason."""
     for r in range(len(series["base"]), until):
@@ -147,7 +147,7 @@ def _rounds(base: list[Side], head: list[Side], series: dict[str, list[float]], 
             time.sleep(settle_s)
             reply = side.ask(op="time", number=number)
             if "error" in reply:
-                return f"{side.label}: {reply['error']}"
+                return {"error": f"{side.label}: {reply['error']}", "side": side.label}
             series[side.label].append(reply["seconds"])
     return None
 
@@ -173,7 +173,7 @@ def time_config(base: list[Side], head: list[Side], where: dict, shape: list[int
     for until, after in zip(schedule, schedule[1:] + [None]):
         error = _rounds(base, head, series, until, number, ab.settle_s)
         if error:
-            return {**where, "error": error, "side": error.split(":")[0]}
+            return {**where, **error}
         row = judge(series["base"], series["head"])
         history.append({k: row[k] for k in ("rounds", "ratio", "ci_low", "ci_high")})
         spent = time.perf_counter() - t0

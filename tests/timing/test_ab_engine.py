@@ -112,3 +112,12 @@ def test_a_confirmation_that_fails_keeps_the_first_verdict_and_says_why():
     row = _confirm(fail_second=True)
     assert row["verdict"] == "slower" and row["confirmed"] is True
     assert "planted worker failure" in row["confirmation_error"]
+
+
+def test_every_look_is_judged_at_the_bonferroni_confidence_of_the_schedule():
+    """Stopping at the first look that decides keeps the 5 % error rate only if each of the four
+    looks is a 98.75 % interval; a 95 % interval at every look would not."""
+    row = time_config(*sides(1.0), WHERE, [1, 7, 7, 512, 224, 224], policy())
+    assert row["confidence"] == pytest.approx(0.9875)
+    assert time_config(*sides(1.0), WHERE, [1, 7, 7, 512, 224, 224],
+                       policy(max_rounds=10))["confidence"] == pytest.approx(0.95)  # one look: no correction
