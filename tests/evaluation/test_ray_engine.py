@@ -92,22 +92,21 @@ def _coco_set(root: Path) -> tuple[str, int]:
     return f"coco:{ann}:{root / 'images'}", 45  # record 35 has two trials: the 45th is its first
 
 
-def test_smoke_on_ray_is_byte_identical_to_local(tmp_path, local_ray, local_smoke, pass_only):
-    local = local_smoke
-    on_ray = _sections(PROFILES["smoke"], tmp_path / "ray", engine=EngineConfig.from_args("ray", workers=2))
-    for k in SECTIONS:
-        assert on_ray[k] == local[k], k
-    engine = on_ray["engine"]
-    assert engine["engine"] == "ray" and engine["ray_version"] == ray.__version__ and engine["workers"] == 2
-    assert engine["resources_per_actor"] == {"CPU": 1.0, "GPU": 0.0} and engine["read"] == "driver"
-    assert local["engine"]["engine"] == "local"
+@pytest.fixture(scope="module")
+def local_coco(tmp_path_factory):
+    """The COCO set of :func:`_coco_set`, its trial-capped profile and the local engine's sections
+    on it, computed once for both ways of reading it on Ray."""
+    root = tmp_path_factory.mktemp("coco")
+    spec, limit = _coco_set(root / "coco")
+    profile = dataclasses.replace(PROFILES["smoke"], eval_examples=limit)
+    with pytest.MonkeyPatch.context() as mp:
+        _pass_only(mp)
+        return spec, limit, profile, _sections(profile, root / "local", spec)
 
 
 @pytest.mark.parametrize("read", ["driver", "workers"])
-def test_a_coco_set_on_ray_is_byte_identical_to_local(tmp_path, local_ray, pass_only, read):
-    spec, limit = _coco_set(tmp_path / "coco")
-    profile = dataclasses.replace(PROFILES["smoke"], eval_examples=limit)
-    local = _sections(profile, tmp_path / "local", spec)
+def test_a_coco_set_on_ray_is_byte_identical_to_local(tmp_path, local_ray, local_coco, pass_only, read):
+    spec, limit, profile, local = local_coco
     on_ray = _sections(profile, tmp_path / "ray", spec, EngineConfig.from_args("ray", workers=2, read=read))
     for k in SECTIONS:
         assert on_ray[k] == local[k], k
@@ -136,11 +135,12 @@ def test_a_category_without_class_found_by_a_reading_worker_stops_the_run_naming
                   EngineConfig.from_args("ray", workers=1, read="workers"), stages=("localize",))
 
 
-def test_an_actor_killed_mid_pass_is_restarted_and_the_results_are_identical(tmp_path, local_ray, local_smoke,
-                                                                             pass_only, monkeypatch):
-    """The first block's actor is killed (SIGKILL) as soon as that block reaches the driver, while
-    the pool works on the next ones (smoke: 4 blocks, 2 actors); Ray restarts it and retries its
-    blocks."""
+def test_smoke_on_ray_with_an_actor_killed_mid_pass_is_byte_identical_to_local(tmp_path, local_ray, local_smoke,
+                                                                                pass_only, monkeypatch):
+    """Smoke on two Ray actors gives the local engine's sections byte for byte, even when the
+    first block's actor is killed (SIGKILL) as soon as that block reaches the driver, while the
+    pool works on the next ones (smoke: 4 blocks, 2 actors): Ray restarts it and retries its
+    blocks. (One pass proves both: a pass without the kill is the same code minus the restart.)"""
     from harness.evaluation import local as local_pass
     killed: list[int] = []
     add = local_pass.PassMerger.add
@@ -156,6 +156,10 @@ def test_an_actor_killed_mid_pass_is_restarted_and_the_results_are_identical(tmp
     for k in SECTIONS:
         assert got[k] == local_smoke[k], k
     assert json.loads(got["data"])["trials"] == 100
+    engine = got["engine"]
+    assert engine["engine"] == "ray" and engine["ray_version"] == ray.__version__ and engine["workers"] == 2
+    assert engine["resources_per_actor"] == {"CPU": 1.0, "GPU": 0.0} and engine["read"] == "driver"
+    assert local_smoke["engine"]["engine"] == "local"
 
 
 def _alive(pid: int) -> bool:
