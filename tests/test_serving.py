@@ -131,8 +131,10 @@ def test_a_format_that_cannot_take_the_model_is_recorded_and_the_others_still_ru
 
 def test_a_run_converts_each_artifact_once_and_every_stage_runs_the_same_files(model_file, monkeypatch):
     """Issue 31/32: the agree stage checked and the latency stage timed the same artifacts, each
-    exported and converted twice. Through one store, the second call writes nothing, runs the
-    very files the first wrote and gets the same verdicts; another output size is another model."""
+    exported and converted twice, in two worker runs. Through one store: an untimed check writes
+    the conventions' exports only; a timed one adds the forward-only export, reuses the others and
+    keeps its timings; the latency stage's call (``timings_only``) takes those timings without a
+    worker run; another output size is another model."""
     from harness import serving
     from harness.runners.served import ArtifactStore, serve_check
     written = []
@@ -142,13 +144,19 @@ def test_a_run_converts_each_artifact_once_and_every_stage_runs_the_same_files(m
     images = np.random.default_rng(2).random((3, 48, 48, 3), dtype=np.float32)
     feats = build.cam_view(model)(images, training=False)[0].numpy()
     args = (model, images, feats, build.cam_weights(model), np.array([0, 1, 2], np.int32))
+    conventions = ["seed", "halfpixel_bilinear"]
     with ArtifactStore() as store:
-        first = serve_check(*args, (48, 48), ["seed", "halfpixel_bilinear"], ["keras"], [], store=store)
-        assert store.written == 3 and len(written) == 2  # the forward-only model and two conventions
-        again = serve_check(*args, (48, 48), ["seed", "halfpixel_bilinear"], ["keras"], [], store=store)
-        assert store.written == 3 and len(written) == 2
-        assert [r["max_rel"] for r in again["served_models"]] == [r["max_rel"] for r in first["served_models"]]
-        other = serve_check(*args, (40, 56), ["seed"], ["keras"], [], store=store)
+        first = serve_check(*args, (48, 48), conventions, ["litert"], [], store=store)
+        assert store.written == 2 and len(written) == 2 and first["timings"] == []  # no forward-only export
+        timed = serve_check(*args, (48, 48), conventions, ["litert"], [1], 0.0, store=store)
+        assert store.written == 3 and len(written) == 2 and store.worker_runs == 2  # + the forward-only model
+        assert [r["max_rel"] for r in timed["served_models"]] == [r["max_rel"] for r in first["served_models"]]
+        assert {t["name"] for t in timed["timings"]} == {"forward", *conventions}
+        kept = serve_check(*args, (48, 48), conventions, ["litert"], [1], 0.0, store=store, timings_only=True)
+        assert store.worker_runs == 2 and kept == {"served_models": [], "timings": timed["timings"], "skipped": []}
+        retimed = serve_check(*args, (48, 48), conventions, ["litert"], [2], 0.0, store=store, timings_only=True)
+        assert store.worker_runs == 3 and {t["batch"] for t in retimed["timings"]} == {2}  # other batches: timed anew
+        other = serve_check(*args, (40, 56), ["seed"], ["litert"], [], store=store)
         assert store.written == 4 and other["served_models"][0]["out_size"] == [40, 56] and other["served_models"][0]["matches"]
         folder = Path(written[0]).parent.parent
     assert not folder.exists()  # closing the store removes its files

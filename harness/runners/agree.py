@@ -207,10 +207,12 @@ GRADCAM_IMAGES = 32
 SERVED_IMAGES = 64  # the kept images, as exported_models
 
 
-def served_models(ctx, ev, labels: np.ndarray, log, store=None) -> dict:
+def served_models(ctx, ev, labels: np.ndarray, log, store=None, latency=None) -> dict:
     """``served_models`` and ``served_skipped``: every serving format of every convention, run in a
     fresh process without the harness on the run's first images of the most common size, against
-    the oracle (:mod:`harness.runners.served`)."""
+    the oracle (:mod:`harness.runners.served`). With ``latency`` (the latency stage's
+    :class:`~harness.config.LatencyConfig`, when that stage runs later in the same run) the same
+    worker run times the artifacts too and keeps the timings in ``store`` for that stage."""
     from collections import Counter
 
     from harness.export import CONVENTIONS
@@ -219,8 +221,9 @@ def served_models(ctx, ev, labels: np.ndarray, log, store=None) -> dict:
     sizes = [tuple(e.mask.shape) for e in ev.kept]
     size, _ = Counter(sizes).most_common(1)[0]
     keep = np.flatnonzero([s == size for s in sizes])[:SERVED_IMAGES]
+    batches, target = (list(latency.batches), latency.target_seconds) if latency else ([], 0.5)
     result = serve_check(ctx.model, ev.kept_inputs[keep], ev.kept_features[keep], ctx.weights, labels[keep], size,
-                         list(CONVENTIONS), list(FORMATS), [], log=log, store=store)
+                         list(CONVENTIONS), list(FORMATS), batches, target, log=log, store=store)
     return {"served_models": result["served_models"], "served_skipped": result["skipped"]}
 
 
@@ -235,5 +238,6 @@ def stage(state) -> None:
     section["exported_models"] = exported.agreement_rows(
         ctx.model, ev.kept_inputs, ev.kept_features, ctx.weights, kept_labels, [e.mask.shape for e in ev.kept],
         section["equivalence_classes"], section["conventions"])
-    section.update(served_models(ctx, ev, kept_labels, state.log, state.artifacts))
+    section.update(served_models(ctx, ev, kept_labels, state.log, state.artifacts,
+                                 state.profile.latency if "latency" in state.stages else None))
     state.doc["agreement"] = section

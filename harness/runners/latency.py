@@ -172,7 +172,7 @@ def served_rows(model, images: np.ndarray, features: np.ndarray, weights: np.nda
     from harness.runners.served import serve_check
     from harness.serving import FORMATS
     result = serve_check(model, images, features, weights, labels, out_size, list(CONVENTIONS), list(FORMATS),
-                         list(cfg.batches), cfg.target_seconds, log, store)
+                         list(cfg.batches), cfg.target_seconds, log, store, timings_only=True)
     rows = [_row("served", t["impl"], "cpu", "profile", t["batch"], t["rounds_s"], calibration_ms, format=t["format"],
                  call=t["call"], export=t["name"], shape={"out_h": out_size[0], "out_w": out_size[1]})
             for t in result["timings"]]

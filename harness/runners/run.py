@@ -51,6 +51,7 @@ class RunState:
     clock: dict[str, float] = field(default_factory=dict)
     engine: EngineConfig = field(default_factory=EngineConfig)
     artifacts: ArtifactStore = field(default_factory=ArtifactStore)
+    stages: tuple[str, ...] = STAGES
 
 
 def _gate(doc: dict, baseline: Path) -> dict:
@@ -135,7 +136,7 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
     doc = ResultsDocument.start(Path(out_dir), profile.name, environment(), set(stages) != set(STAGES), stages, force)
     enable_determinism()
     state = RunState(profile, doc, data_spec=data_spec or profile.data or None, data_dir=data_dir,
-                     download=download, log=log, engine=engine)
+                     download=download, log=log, engine=engine, stages=tuple(stages))
     t0 = time.perf_counter()
     try:
         _model(state, cache_dir, model_path)

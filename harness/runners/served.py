@@ -59,7 +59,18 @@ class ArtifactStore:
     def __init__(self):
         self._tmp = tempfile.TemporaryDirectory(prefix="cam-harness-artifacts-")
         self._paths: dict[tuple, Path] = {}
+        self._timings: dict[tuple, list[dict]] = {}
         self.written = 0
+        self.worker_runs = 0
+
+    def keep_timings(self, model, key: tuple, timings: list[dict]) -> None:
+        """Remember the timings of one worker run of ``model`` under ``key`` (format, conventions,
+        output size, batches, target seconds), so a later stage that would time the same files the
+        same way takes them instead of starting the worker again."""
+        self._timings[(id(model), *key)] = timings
+
+    def kept_timings(self, model, key: tuple) -> list[dict] | None:
+        return self._timings.get((id(model), *key))
 
     def artifact(self, model, fmt: str, name: str, out_size: tuple[int, int], write: Callable[[Path], Path]) -> Path:
         """The path of that artifact, written by ``write(path)`` on first use."""
@@ -74,6 +85,7 @@ class ArtifactStore:
 
     def close(self) -> None:
         self._paths.clear()
+        self._timings.clear()
         self._tmp.cleanup()
 
     def __enter__(self) -> "ArtifactStore":
@@ -83,11 +95,15 @@ class ArtifactStore:
         self.close()
 
 
-def _artifacts(store: ArtifactStore, model, fmt: str, conventions: list[str], out_size: tuple[int, int]) -> list[dict]:
+def _artifacts(store: ArtifactStore, model, fmt: str, conventions: list[str], out_size: tuple[int, int],
+               forward: bool = True) -> list[dict]:
+    """Each convention's CAM export in ``fmt``, after the forward-only export when ``forward`` (it
+    is only timed, as the CAM's baseline)."""
     from harness.export import cam_model
     from harness.serving import forward_artifact, write_artifact
     out = [{"name": "forward", "format": fmt, "kind": "forward",
-            "path": str(store.artifact(model, fmt, "forward", out_size, lambda p: forward_artifact(model, fmt, p)))}]
+            "path": str(store.artifact(model, fmt, "forward", out_size, lambda p: forward_artifact(model, fmt, p)))}
+           ] if forward else []
     for c in conventions:
         path = store.artifact(model, fmt, c, out_size, lambda p, c=c: write_artifact(cam_model(model, c, out_size),
                                                                                        fmt, p))
@@ -97,16 +113,20 @@ def _artifacts(store: ArtifactStore, model, fmt: str, conventions: list[str], ou
 
 def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.ndarray, labels: np.ndarray,
                 out_size: tuple[int, int], conventions: list[str], formats: list[str], batches: list[int],
-                target_seconds: float = 0.5, log=lambda s: None, store: ArtifactStore | None = None) -> dict:
+                target_seconds: float = 0.5, log=lambda s: None, store: ArtifactStore | None = None,
+                timings_only: bool = False) -> dict:
     """``{"served_models": [...], "timings": [...], "skipped": [...]}`` for ``formats`` x
     ``conventions`` (see the module docstring); timings are the worker's, in seconds per call. The
-    artifacts come from ``store`` (written there on first use; a store of this call's own without)."""
-    from harness.export import CONVENTIONS
+    artifacts come from ``store`` (written there on first use; a store of this call's own without),
+    and so do timings: a worker run that timed ``batches`` keeps them there, and a call with
+    ``timings_only`` (it wants no ``served_models`` rows) takes the kept timings of the same
+    files, batches and target instead of running the worker again (one worker run per format
+    serves both the agree and the latency stage)."""
     from harness.serving import missing
     if store is None:
         with ArtifactStore() as own:
             return serve_check(model, images, features, weights, labels, out_size, conventions, formats, batches,
-                               target_seconds, log, own)
+                               target_seconds, log, own, timings_only)
     rows, timings, skipped = [], [], []
     with tempfile.TemporaryDirectory(prefix="cam-harness-serve-") as tmp:
         for fmt in formats:
@@ -114,32 +134,52 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
                 skipped.append({"format": fmt, "reason": f"{', '.join(missing(fmt))} not installed: "
                                                           "pip install '.[export]'"})
                 continue
+            key = (fmt, tuple(conventions), tuple(out_size), tuple(batches), float(target_seconds))
+            if timings_only and (kept := store.kept_timings(model, key)) is not None:
+                timings += kept
+                log(f"served {fmt}: timed in the same worker run that checked it")
+                continue
             work = Path(tmp) / fmt
             work.mkdir()
             try:
-                artifacts = _artifacts(store, model, fmt, conventions, out_size)
+                artifacts = _artifacts(store, model, fmt, conventions, out_size, forward=bool(batches))
                 report, out = run_worker(work, artifacts, images, labels, batches, target_seconds)
+                store.worker_runs += 1
             except Exception as exc:  # a model this format's converter or runtime cannot take: recorded
                 skipped.append({"format": fmt, "reason": f"{type(exc).__name__}: {str(exc)[:400]}"})
                 log(f"served {fmt}: skipped ({type(exc).__name__})")
                 continue
-            log(f"served {fmt}: {len(artifacts)} artifacts checked and timed")
-            for c in conventions:
-                predicted = np.argmax(out[f"{c}/image_only/probabilities"], axis=1)
-                own = agreement.per_map_stats(oracle_cam(CONVENTIONS[c], features, weights, predicted, out_size),
-                                              out[f"{c}/image_only/cam"])
-                asked = agreement.per_map_stats(oracle_cam(CONVENTIONS[c], features, weights, labels, out_size),
-                                                out[f"{c}/class_index/cam"])
-                max_rel = float(max(own["max_rel"].max(), asked["max_rel"].max()))
-                rows.append({"impl": impl_name(fmt, c), "format": fmt, "convention": CONVENTIONS[c], "n": len(images),
-                             "out_size": list(out_size), "max_rel_image_only": float(own["max_rel"].max()),
-                             "max_rel_class_index": float(asked["max_rel"].max()), "max_rel": max_rel,
-                             "tolerance": TOLERANCE, "matches": max_rel <= TOLERANCE,
-                             "verdict": "equivalent" if max_rel <= TOLERANCE else "disagree",
-                             "entries": report["entries"][c], "harness_importable": report["harness_importable"]})
-            for t in report["timings"]:
-                timings.append({**t, "impl": impl_name(fmt, t["name"], t["call"])})
+            log(f"served {fmt}: {len(artifacts)} artifacts checked" + (" and timed" if batches else ""))
+            fmt_timings = [{**t, "impl": impl_name(fmt, t["name"], t["call"])} for t in report["timings"]]
+            timings += fmt_timings
+            if batches:
+                store.keep_timings(model, key, fmt_timings)
+            if timings_only:
+                continue
+            rows += _served_rows(fmt, conventions, report, out, images, features, weights, labels, out_size)
     return {"served_models": rows, "timings": timings, "skipped": skipped}
+
+
+def _served_rows(fmt: str, conventions: list[str], report: dict, out: dict, images: np.ndarray, features: np.ndarray,
+                 weights: np.ndarray, labels: np.ndarray, out_size: tuple[int, int]) -> list[dict]:
+    """``served_models`` rows of one format's worker run: each convention's two entry points
+    against the oracle."""
+    from harness.export import CONVENTIONS
+    rows = []
+    for c in conventions:
+        predicted = np.argmax(out[f"{c}/image_only/probabilities"], axis=1)
+        own = agreement.per_map_stats(oracle_cam(CONVENTIONS[c], features, weights, predicted, out_size),
+                                      out[f"{c}/image_only/cam"])
+        asked = agreement.per_map_stats(oracle_cam(CONVENTIONS[c], features, weights, labels, out_size),
+                                        out[f"{c}/class_index/cam"])
+        max_rel = float(max(own["max_rel"].max(), asked["max_rel"].max()))
+        rows.append({"impl": impl_name(fmt, c), "format": fmt, "convention": CONVENTIONS[c], "n": len(images),
+                     "out_size": list(out_size), "max_rel_image_only": float(own["max_rel"].max()),
+                     "max_rel_class_index": float(asked["max_rel"].max()), "max_rel": max_rel,
+                     "tolerance": TOLERANCE, "matches": max_rel <= TOLERANCE,
+                     "verdict": "equivalent" if max_rel <= TOLERANCE else "disagree",
+                     "entries": report["entries"][c], "harness_importable": report["harness_importable"]})
+    return rows
 
 
 def overhead_table(timings: list[dict], conventions: list[str]) -> list[dict]:

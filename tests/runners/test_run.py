@@ -24,12 +24,24 @@ MICRO = dataclasses.replace(
 def first_run(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     out = tmp_path_factory.mktemp("out")
-    doc = run(MICRO, out, cache_dir=cache, log=lambda s: None)
-    return doc, out, cache
+    with pytest.MonkeyPatch.context() as mp:
+        worker_runs = _count_worker_runs(mp)
+        doc = run(MICRO, out, cache_dir=cache, log=lambda s: None)
+    return doc, out, cache, worker_runs
+
+
+def _count_worker_runs(mp) -> list[dict]:
+    """Each serving worker run's format and batches, recorded as the run goes."""
+    from harness.runners import served
+    runs, real = [], served.run_worker
+    mp.setattr(served, "run_worker", lambda work, artifacts, images, class_index, batches, target: runs.append(
+        {"format": artifacts[0]["format"], "batches": list(batches)}) or real(work, artifacts, images, class_index,
+                                                                              batches, target))
+    return runs
 
 
 def test_results_hold_every_section_and_load_back(first_run):
-    doc, out, _ = first_run
+    doc, out, _, _ = first_run
     assert set(REQUIRED_KEYS) <= set(doc)
     assert load_results(out / "results.json") == json.loads((out / "results.json").read_text())
     assert doc["model"]["cache_status"] == "miss" and doc["model"]["feature_shape"] == [4, 4, 64]
@@ -38,7 +50,7 @@ def test_results_hold_every_section_and_load_back(first_run):
 
 
 def test_every_stage_filled_its_section(first_run):
-    doc, _, _ = first_run
+    doc, _, _, _ = first_run
     from harness.runners.agree import adversarial_inputs
     assert {r["input"] for r in doc["agreement"]["pairs"]} == {"model_features", *adversarial_inputs(MICRO)}
     assert {"random_7x7x512_to_24x24", "random_4x5x512_to_30x45", "random_7x7x64_to_375x500"} <= set(
@@ -64,10 +76,26 @@ def test_every_stage_filled_its_section(first_run):
     assert len(doc["gallery"]) == 2
 
 
-def test_second_run_hits_the_cache_and_repeats_the_numbers(first_run, tmp_path):
-    doc, _, cache = first_run
+def test_one_worker_run_per_serving_format_checks_and_times_it(first_run):
+    """Issue 31: the agree stage checked the artifacts in one worker run and the latency stage
+    timed them in another. Now the agree stage's run times them too, and the latency stage's
+    served rows are those timings."""
+    from harness.export import CONVENTIONS
+    from harness.serving import FORMATS, missing
+    doc, _, _, worker_runs = first_run
+    formats = [f for f in FORMATS if not missing(f)]
+    assert worker_runs == [{"format": f, "batches": list(MICRO.latency.batches)} for f in formats]
+    served = {(r["impl"], r["batch"]) for r in doc["latency"]["rows"] if r["kind"] == "served"}
+    assert {("export_onnx_seed", b) for b in MICRO.latency.batches} <= served or "onnx" not in formats
+    assert len(doc["agreement"]["served_models"]) == len(CONVENTIONS) * len(formats)
+
+
+def test_second_run_hits_the_cache_and_repeats_the_numbers(first_run, tmp_path, monkeypatch):
+    doc, _, cache, _ = first_run
+    worker_runs = _count_worker_runs(monkeypatch)
     again = run(MICRO, tmp_path, stages=("agree", "localize"), cache_dir=cache, render=False,
                 baseline=tmp_path / "missing.json", log=lambda s: None)
+    assert worker_runs and all(r["batches"] == [] for r in worker_runs)  # no latency stage: nothing timed
     assert again["model"]["cache_status"] == "hit"
     assert again["gate"]["passed"] is False and "no such file" in again["gate"]["error"]
     assert again["model"]["test_accuracy"] == doc["model"]["test_accuracy"]
