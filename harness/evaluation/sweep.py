@@ -16,6 +16,8 @@ map misses its oracle at a geometry its form has a known defect at, the defect i
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Callable, Sequence
@@ -64,6 +66,9 @@ class SweepResult:
             if a in live and b in live:
                 self.pair_stats[(a, b)].extend(stats)
         self.images = later.images
+
+
+PARALLEL_BUDGET_BYTES = 2**30  # a slow form's images in flight at once hold at most this (the latency stage's default budget)
 
 
 def _chunks(out_sizes: Sequence[tuple[int, int]], chunk: int) -> list[tuple[int, int]]:
@@ -134,7 +139,22 @@ class Sweeper:
         result.images = self.seen
 
     def _call(self, name: str, f: np.ndarray, k: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
-        """``name`` on copies of its arguments; None (and an entry in ``errors``) when it raises."""
+        """``name`` on copies of its arguments; None (and an entry in ``errors``) when it raises. A
+        slow form that computes one image at a time (``slow``, not ``whole_batch``: the seed's
+        all-channel zoom, seconds a map) is called on one image per thread, on every core this
+        process may use (SciPy's zoom releases the GIL) and as many at once as
+        ``PARALLEL_BUDGET_BYTES`` holds of its intermediates: the same maps, each image's
+        computation being its own, in half the time on two cores."""
+        spec = cams.spec(name)
+        one_image = max(1, spec.bytes_needed(1, *f.shape[1:], size))
+        threads = min(len(f), len(os.sched_getaffinity(0)), PARALLEL_BUDGET_BYTES // one_image)
+        if not spec.slow or spec.whole_batch or threads < 2:
+            return self._call_once(name, f, k, size)
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(lambda i: self._call_once(name, f[i:i + 1], k[i:i + 1], size), range(len(f))))
+        return None if any(p is None for p in parts) else np.concatenate(parts)
+
+    def _call_once(self, name: str, f: np.ndarray, k: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
         args = (f.copy(), self.weights.copy(), k.copy())
         try:
             m = cams.get(name)(*args, size)

@@ -58,3 +58,58 @@ def test_streamed_blocks_give_the_one_pass_result(rng):
         for stat in ("max_rel", "pearson"):
             np.testing.assert_allclose(np.concatenate([s[stat] for s in part.pair_stats[key]]),
                                        np.concatenate([s[stat] for s in whole.pair_stats[key]]), rtol=1e-12)
+
+
+def test_a_slow_per_image_form_runs_one_image_per_thread_with_the_same_maps(rng, monkeypatch):
+    """The seed's all-channel zoom (seconds a map) is called one image at a time on a thread per
+    core; every map, peak and statistic is what one call on the whole chunk gives, and an input
+    one of the threads changes is still caught."""
+    import dataclasses
+    import os
+    import threading
+
+    f = rng.standard_normal((4, 4, 4, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 2)).astype(np.float32)
+    k = np.array([0, 1, 1, 0])
+    masks = [np.ones((20, 24), bool)] * 4
+
+    def result(cores):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+        return sweep([cams.SEED, "scipy_dot_zoom"], f, w, k, [(20, 24)] * 4, masks, metrics=(PointingGame,))
+
+    spec, calls = cams.spec(cams.SEED), []
+    real = spec.fn
+    recording = dataclasses.replace(spec, fn=lambda *a: calls.append((len(a[0]), threading.get_ident())) or real(*a))
+    monkeypatch.setitem(cams._REGISTRY, cams.SEED, recording)
+    one, two = result(1), result(2)
+    assert calls[0][0] == 4 and [n for n, _ in calls[1:]] == [1, 1, 1, 1]
+    assert len({t for _, t in calls[1:]}) == 2 and threading.get_ident() not in {t for _, t in calls[1:]}
+    assert one.metric("pointing")[cams.SEED].peaks == two.metric("pointing")[cams.SEED].peaks
+    for a, b in zip(one.oracle_stats[cams.SEED], two.oracle_stats[cams.SEED]):
+        assert all(np.array_equal(a[key], b[key]) for key in a)
+    assert [np.array_equal(a["max_abs"], b["max_abs"]) for a, b in zip(
+        one.pair_stats[(cams.SEED, "scipy_dot_zoom")], two.pair_stats[(cams.SEED, "scipy_dot_zoom")])] == [True]
+
+    def scaling(f, w, k, out):
+        f *= 1.01
+        return real(f, w, k, out)
+    monkeypatch.setitem(cams._REGISTRY, cams.SEED, dataclasses.replace(spec, fn=scaling))
+    assert cams.SEED in result(2).mutated
+
+
+def test_a_slow_form_runs_one_image_at_a_time_where_two_would_pass_the_memory_budget(rng, monkeypatch):
+    import dataclasses
+    import os
+    import threading
+
+    from harness.evaluation import sweep as sweep_module
+    f = rng.standard_normal((2, 4, 4, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 2)).astype(np.float32)
+    spec, calls = cams.spec(cams.SEED), []
+    real = spec.fn
+    monkeypatch.setitem(cams._REGISTRY, cams.SEED, dataclasses.replace(
+        spec, fn=lambda *a: calls.append((len(a[0]), threading.get_ident())) or real(*a)))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(sweep_module, "PARALLEL_BUDGET_BYTES", spec.bytes_needed(1, 4, 4, 8, (20, 24)) * 3 // 2)
+    sweep([cams.SEED], f, w, np.array([0, 1]), [(20, 24)] * 2)
+    assert calls == [(2, threading.get_ident())]
