@@ -23,3 +23,12 @@ def pytest_sessionfinish(session, exitstatus):
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and session.config.getoption("markexpr") in (
             "timing", "not timing"):
         session.exitstatus = pytest.ExitCode.OK
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files that hold a ``slow`` test first, each file's tests kept together and in order: the
+    parallel part (``-n auto --dist loadfile --no-loadscope-reorder``) hands files to its workers
+    in this order, so the long files (the Ray passes, the micro profile's runs) start at once and
+    the part does not end with one worker alone on one of them."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: the rest keeps its order

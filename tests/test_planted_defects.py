@@ -127,6 +127,7 @@ def test_an_implementation_that_raises_is_listed_and_never_picked(monkeypatch):
     assert any("no portrait support" in gap for gap in rec["not_eligible"]["cv2_dot_resize"])
 
 
+@pytest.mark.slow
 def test_the_zoom_edge_bug_keeps_the_seed_convention_through_the_exact_form():
     """At 7x7 -> 375x500 every zoom form zeroes its last row: the pick is the exact form, with the
     finding in its reason, even when a zoom form is timed faster."""

@@ -24,6 +24,7 @@ from harness.data.writers import write_coco
 from harness.profiles import PROFILES
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # every pass here starts Ray actors
 pytest.importorskip("ray.data")
 keras = pytest.importorskip("keras")
 

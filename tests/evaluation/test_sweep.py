@@ -77,11 +77,17 @@ def test_a_slow_per_image_form_runs_one_image_per_thread_with_the_same_maps(rng,
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
         return sweep([cams.SEED, "scipy_dot_zoom"], f, w, k, [(20, 24)] * 4, masks, metrics=(PointingGame,))
 
-    spec, calls = cams.spec(cams.SEED), []
+    spec, calls, together = cams.spec(cams.SEED), [], threading.Barrier(2, timeout=20)
     real = spec.fn
-    recording = dataclasses.replace(spec, fn=lambda *a: calls.append((len(a[0]), threading.get_ident())) or real(*a))
-    monkeypatch.setitem(cams._REGISTRY, cams.SEED, recording)
+
+    def recording_fn(*a):
+        calls.append((len(a[0]), threading.get_ident()))
+        if len(a[0]) == 1:
+            together.wait()  # two one-image calls in flight at once, or BrokenBarrierError (an error row)
+        return real(*a)
+    monkeypatch.setitem(cams._REGISTRY, cams.SEED, dataclasses.replace(spec, fn=recording_fn))
     one, two = result(1), result(2)
+    assert not one.errors and not two.errors, two.errors
     assert calls[0][0] == 4 and [n for n, _ in calls[1:]] == [1, 1, 1, 1]
     assert len({t for _, t in calls[1:]}) == 2 and threading.get_ident() not in {t for _, t in calls[1:]}
     assert one.metric("pointing")[cams.SEED].peaks == two.metric("pointing")[cams.SEED].peaks

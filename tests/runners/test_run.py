@@ -5,6 +5,7 @@ import json
 import pytest
 
 pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.slow  # the whole main job, twice
 
 from harness import cams
 from harness.config import LatencyConfig
