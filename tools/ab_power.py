@@ -47,7 +47,7 @@ def one_run(impls: list[str], factor: float, batches: tuple[int, ...], policy) -
         tmp = Path(tmp)
         base, head = planted_tree(tmp / "base"), planted_tree(tmp / "head", plants)
         return run_ab(base, head, profile, {"seed": (7, 7, 512, 224, 224)}, policy, tmp, log=lambda s: None,
-                      only=set(impls))
+                      only=set(impls), time_identical=True)  # an unchanged tree (--plant 1.0) is timed too
 
 
 def main(argv=None) -> int:

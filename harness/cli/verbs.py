@@ -292,6 +292,9 @@ def _ab_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when a configuration stays undecided: its "
                                                          "interval too wide, within its time budget, to tell the "
                                                          "factor from 1.0 (default: a warning)")
+    p.add_argument("--time-identical", action="store_true",
+                   help="also time the configurations whose code is byte-identical in both trees (by default they "
+                        "are skipped: there is no change to time; timing them measures the machine's noise)")
 
 
 def _ab_preflight(args) -> None:
@@ -312,7 +315,7 @@ def _ab(args) -> int:
     profile = get_profile(args.profile)
     base = args.base or base_revision(args.baselines_dir / f"{profile.name}.json")
     doc = ab(profile, cam_geometries(profile, feature_shape(profile), builtin_map_size(profile)), policy, args.out,
-             base, args.repo, strict=args.strict)
+             base, args.repo, strict=args.strict, time_identical=args.time_identical)
     print(terminal_safe(format_ab(doc)))
     return EXIT_OK if doc["passed"] else EXIT_REGRESSION
 

@@ -30,7 +30,7 @@ def format_ab(doc: dict) -> str:
     lines = [f"ab: {'PASS' if doc['passed'] else 'FAIL'} (base {doc['base']['sha'][:12]} vs head {doc['head'].get('sha', '?')}"
              f"{' + uncommitted changes' if doc['head'].get('dirty') else ''}; {len(rows)} configurations, "
              f"{len(doc['regressions'])} regressions, {len(doc.get('undecided', []))} undecided, "
-             f"{len(doc['skipped'])} skipped, {doc['seconds']:.0f} s)"]
+             f"{len(doc['skipped'])} skipped, of which {doc.get('identical', 0)} identical code, {doc['seconds']:.0f} s)"]
     if doc["ratio_range"]:
         lines.append(f"head/base ratio over all rows: {doc['ratio_range'][0]:.3f} to {doc['ratio_range'][1]:.3f}")
     if doc["regressions"]:

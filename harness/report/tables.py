@@ -57,6 +57,9 @@ def load_ab(path: Path) -> dict:
         return {"error": f"{path} cannot be read ({type(exc).__name__}: {exc})"}
     if not isinstance(doc, dict) or doc.get("kind") != "ab" or not isinstance(doc.get("rows"), list):
         return {"error": f"{path} is not a cam-harness ab.json"}
+    identical = doc.get("identical", 0)
+    if isinstance(identical, bool) or not isinstance(identical, int) or identical < 0:
+        return {"error": f"{path}: identical must be a count of configurations, got {identical!r}"}
     return doc
 
 
@@ -75,8 +78,10 @@ def ci_status(gate: dict | None, ab: dict | None) -> list[str]:
         parts.append("no gate in this run")
     if ab and "error" not in ab:
         undecided = len(ab.get("undecided") or [])
+        identical = ab.get("identical") or 0
         parts.append(f"A/B {'PASS' if ab.get('passed') else 'FAIL'} against {ab.get('base', {}).get('rev', '?')} "
-                     f"({len(ab.get('rows', []))} configurations"
+                     f"({len(ab.get('rows', []))} configurations timed"
+                     + (f", {identical} with identical code not timed" if identical else "")
                      + (f", {undecided} undecided: too noisy to tell a slowdown from none" if undecided else "") + ")")
     elif ab:
         parts.append(f"A/B unreadable: {ab['error']}")

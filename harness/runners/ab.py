@@ -59,9 +59,10 @@ def base_revision(baseline: Path) -> str:
 
 
 def ab(profile: Profile, geometries: dict, policy: Policy, out_dir: Path, base_rev: str, repo: Path,
-       log: Callable[[str], None] = print, strict: bool = False) -> dict:
+       log: Callable[[str], None] = print, strict: bool = False, time_identical: bool = False) -> dict:
     """Export ``base_rev``, compare it with the working tree at ``repo``, write ``out_dir/ab.json``
-    (``strict``: an undecided configuration fails)."""
+    (``strict``: an undecided configuration fails; ``time_identical``: time the configurations
+    whose code is byte-identical in both trees too, as a measure of the machine's noise)."""
     from harness.atomic import atomic_write_json
     from harness.environment import environment
     repo = Path(_git(repo, "rev-parse", "--show-toplevel"))
@@ -69,13 +70,14 @@ def ab(profile: Profile, geometries: dict, policy: Policy, out_dir: Path, base_r
         tmp = Path(tmp)
         sha = export_revision(repo, base_rev, tmp / "base")
         log(f"ab: base {base_rev} ({sha[:12]}) against the working tree {repo}")
-        doc = run_ab(tmp / "base", repo, profile, geometries, policy, tmp, log, strict=strict)
+        doc = run_ab(tmp / "base", repo, profile, geometries, policy, tmp, log, strict=strict,
+                     time_identical=time_identical)
     env = environment()
     doc = {**doc, "base": {"rev": base_rev, "sha": sha}, "head": {"tree": str(repo), **env["commit"]},
            "environment": env}
     atomic_write_json(Path(out_dir) / "ab.json", doc)
     _rerender(Path(out_dir), log)
-    if not doc["rows"]:
+    if not doc["rows"] and not doc.get("identical"):
         raise AbError(f"compared nothing: every configuration was skipped ({len(doc['skipped'])}) or failed "
                       f"({len(doc['errors'])}); the reasons are in {Path(out_dir) / 'ab.json'}. Raise the policy's "
                       "ab.config_budget_s or check the errors: an A/B that timed nothing cannot pass")

@@ -9,7 +9,8 @@ the rounds into a ratio of quantiles (the lower quartile by default) with a boot
 a verdict under the policy's factor, after 10, 20, 40 and 80 rounds (:func:`looks`) until the
 interval decides or the configuration's time budget is spent (``undecided``). A configuration
 flagged ``slower`` is measured a second time and fails only if the verdict on both measurements'
-rounds together is still ``slower`` (:func:`confirmed`).
+rounds together is still ``slower`` (:func:`confirmed`). A configuration whose call ran
+byte-identical ``harness`` code on both sides is not timed at all (:func:`identical_code`).
 """
 from __future__ import annotations
 
@@ -121,6 +122,25 @@ def looks(ab) -> list[int]:
     return out + [int(ab.max_rounds)]
 
 
+IDENTICAL = ("identical code in both trees: the implementation ran the same harness modules, byte for byte "
+             "(sha256 {digest}), in one environment, so there is no change to time (--time-identical times it)")
+
+
+def identical_code(base: Side, head: Side, where: dict, shape: list[int]) -> dict | None:
+    """Call the configuration once in one process of each side; a skip entry (``identical``) when
+    both ran byte-identical harness code (:func:`harness.timing.worker.code_digest`), an error
+    entry when a side failed, else None (the code differs: time it)."""
+    digests = []
+    for side in (base, head):
+        reply = side.ask(op="prepare", impl=where["impl"], device=where["device"], shape=shape)
+        if "error" in reply:
+            return {**where, "error": f"{side.label}: {reply['error']}", "side": side.label}
+        digests.append(reply.get("code"))
+    if digests[0] is None or digests[0] != digests[1]:
+        return None
+    return {**_skip(where, IDENTICAL.format(digest=digests[0][:12])), "identical": True}
+
+
 def _warm_and_size(base: list[Side], head: list[Side], where: dict, shape: list[int]) -> dict:
     """Warm every process with one call and time one more; ``{label: seconds}`` of each side's
     first, or an error entry."""
@@ -153,13 +173,16 @@ def _rounds(base: list[Side], head: list[Side], series: dict[str, list[float]], 
 
 
 def time_config(base: list[Side], head: list[Side], where: dict, shape: list[int], policy: Policy,
-                number: int | None = None, rounds: int | None = None) -> dict:
+                number: int | None = None, rounds: int | None = None, time_identical: bool = True) -> dict:
     """Warm every process, size one measurement, then interleaved rounds judged after each look
     (:func:`looks`) until the verdict is decided or ``config_budget_s`` is spent; a row (verdict
     ``undecided`` when the budget ran out first) or a skip/error entry. ``number`` and ``rounds``
     repeat an earlier measurement exactly (the confirmation): that many calls per measurement,
-    that many rounds, one look, no budget."""
+    that many rounds, one look, no budget. Unless ``time_identical``, a configuration whose code
+    is byte-identical in both trees is skipped untimed (:func:`identical_code`)."""
     ab, schedule = policy.ab, looks(policy.ab)
+    if not time_identical and (same := identical_code(base[0], head[0], where, shape)) is not None:
+        return same
     first = _warm_and_size(base, head, where, shape)
     if "error" in first:
         return first
@@ -256,9 +279,11 @@ def configurations(profile: Profile, geometries: dict[str, tuple[int, int, int, 
 
 
 def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict, policy: Policy, work_dir: Path,
-           log: Callable[[str], None] = print, only: set[str] | None = None, strict: bool = False) -> dict:
+           log: Callable[[str], None] = print, only: set[str] | None = None, strict: bool = False,
+           time_identical: bool = False) -> dict:
     """Time every configuration both trees share; the ``ab.json`` document (without provenance).
-    ``strict``: an ``undecided`` row fails the comparison, as a regression does."""
+    ``strict``: an ``undecided`` row fails the comparison, as a regression does. A configuration
+    whose code is byte-identical in both trees is skipped untimed unless ``time_identical``."""
     t0 = time.perf_counter()
     sides: dict[str, list[Side]] = {"base": [], "head": []}
     try:
@@ -274,7 +299,7 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
                           f"head: {sorted(c[0] for c in head_configs)}), so there is nothing to compare; pass a --base "
                           "that has the head's implementations")
         todo, skipped = configurations(profile, geometries, base_configs & head_configs, only)
-        rows, errors = _time_all(sides, todo, skipped, policy, log)
+        rows, errors = _time_all(sides, todo, skipped, policy, log, time_identical)
     except BaseException:  # interrupted (SIGINT, or SIGTERM through the CLI) or failed: no worker outlives it
         for side in sides["base"] + sides["head"]:
             side.kill()
@@ -290,18 +315,21 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
 
 
 def _time_all(sides: dict[str, list[Side]], todo: list, skipped: list, policy: Policy,
-              log: Callable[[str], None]) -> tuple[list[dict], list[dict]]:
+              log: Callable[[str], None], time_identical: bool = True) -> tuple[list[dict], list[dict]]:
     """Every configuration of ``todo`` measured (and confirmed where flagged); rows and errors, the
     skips appended to ``skipped``."""
     rows, errors = [], []
     for i, (where, shape) in enumerate(todo, 1):
         row = confirmed(lambda number=None, rounds=None, where=where, shape=shape: time_config(
-            sides["base"], sides["head"], where, shape, policy, number, rounds), judgement(policy),
+            sides["base"], sides["head"], where, shape, policy, number, rounds, time_identical), judgement(policy),
             int(policy.ab.max_rounds))
         if "error" in row:
             errors.append(row)
         elif "reason" in row:
             skipped.append(row)
+            if row.get("identical"):
+                log(f"ab [{i}/{len(todo)}] {where['impl']} {where['device']} {where['geometry']} b{where['batch']}: "
+                    "identical code in both trees, not timed")
         else:
             rows.append(row)
             log(f"ab [{i}/{len(todo)}] {where['impl']} {where['device']} {where['geometry']} b{where['batch']}: "
@@ -318,6 +346,7 @@ def outcome(rows: list[dict], skipped: list[dict], errors: list[dict], strict: b
     ratios = sorted(r["ratio"] for r in rows)
     keys = ("impl", "device", "geometry", "batch", "ratio", "ci_low", "ci_high")
     return {"rows": rows, "skipped": skipped, "errors": errors,
+            "identical": sum(bool(s.get("identical")) for s in skipped),
             "ratio_range": [ratios[0], ratios[-1]] if ratios else None,
             "regressions": [{k: r.get(k) for k in keys + ("error",)} for r in regressions],
             "undecided": [{k: r.get(k) for k in keys + ("rounds", "factor", "why")} for r in undecided],

@@ -8,7 +8,8 @@ stdin/stdout:
 
 * on start: ``{"ready": true, "harness": <package path>, "configs": [[impl, device], ...]}``;
 * ``{"op": "prepare", "impl", "device", "shape": [b, h, w, c, H, W]}``: build inputs, call once
-  (warm-up: tracing, compilation, caches), answer ``{"call_s": seconds}``;
+  (warm-up: tracing, compilation, caches), answer ``{"call_s": seconds, "code": digest}``
+  (:func:`code_digest` of the harness modules loaded after that call);
 * ``{"op": "time", "number": k}``: call ``k`` times, answer ``{"seconds": per call}``;
 * ``{"op": "quit"}``.
 
@@ -22,6 +23,7 @@ the pinning, so every thread that ever times anything runs there.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -72,6 +74,26 @@ def pin_every_thread(cpu: int) -> None:
             os.sched_setaffinity(int(tid), {cpu})
 
 
+_FILE_DIGESTS: dict[str, str] = {}
+
+
+def code_digest(package_dir: str) -> str:
+    """sha256 over every module of the ``harness`` package loaded in this process (its path inside
+    the package and the sha256 of its bytes): after an implementation was called, the code it ran.
+    Two trees whose digests match ran byte-identical harness code (libraries are shared: both
+    sides run in one environment)."""
+    root, parts = os.path.abspath(package_dir) + os.sep, []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not (name == "harness" or name.startswith("harness.")) or not path or not os.path.abspath(path).startswith(root):
+            continue  # this script (the head's copy, ``__main__``) runs on both sides and is not the code timed
+        if path not in _FILE_DIGESTS:
+            with open(path, "rb") as fh:
+                _FILE_DIGESTS[path] = hashlib.sha256(fh.read()).hexdigest()
+        parts.append(f"{os.path.relpath(path, root)} {_FILE_DIGESTS[path]}")
+    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
+
+
 def main() -> None:
     import harness
     from harness import cams
@@ -99,7 +121,7 @@ def main() -> None:
 
                 t0 = time.perf_counter()
                 call()
-                reply = {"call_s": time.perf_counter() - t0}
+                reply = {"call_s": time.perf_counter() - t0, "code": code_digest(os.path.dirname(harness.__file__))}
             elif msg["op"] == "time":
                 number = int(msg["number"])
                 t0 = time.perf_counter()

@@ -69,6 +69,28 @@ def test_each_side_imports_its_own_tree_and_every_thread_is_pinned(tmp_path):
         side.close()
 
 
+def test_identical_code_is_told_from_a_changed_module_the_worker_loaded(tmp_path):
+    """Real workers: a copy of the tree with a module the workers never load changed (the report)
+    ran identical code; a copy with a comment appended to the OpenCV family's module did not."""
+    from harness.timing.ab import identical_code
+    trees = {name: tree(tmp_path / name) for name in ("base", "report_changed", "cams_changed")}
+    with open(trees["report_changed"] / "harness" / "report" / "__init__.py", "a") as fh:
+        fh.write("\n# changed\n")
+    with open(trees["cams_changed"] / "harness" / "cams" / "cv2_resize.py", "a") as fh:
+        fh.write("\n# changed\n")
+    sides = {name: Side(name, t, tmp_path / f"{name}.log", wait=False) for name, t in trees.items()}
+    try:
+        for side in sides.values():
+            side.ready()
+        where, shape = {"impl": "cv2_dot_resize", "device": "cpu"}, [1, 7, 7, 64, 56, 56]
+        skip = identical_code(sides["base"], sides["report_changed"], where, shape)
+        assert skip["identical"] and "identical code" in skip["reason"]
+        assert identical_code(sides["base"], sides["cams_changed"], where, shape) is None
+    finally:
+        for side in sides.values():
+            side.close()
+
+
 def test_a_tree_without_harness_is_refused(tmp_path):
     """The worker would import the installed package instead; the side notices and refuses."""
     (tmp_path / "empty").mkdir()

@@ -16,8 +16,8 @@ class FakeSide:
     """A worker whose per-call time is ``scale`` times a base time with one-sided noise (load only
     adds time): lognormal with ``sigma``. ``fail_after`` answers an error from that call on."""
 
-    def __init__(self, label, scale=1.0, sigma=0.01, seed=0, fail_after=None, delay=0.0):
-        self.label, self.scale, self.sigma, self.delay = label, scale, sigma, delay
+    def __init__(self, label, scale=1.0, sigma=0.01, seed=0, fail_after=None, delay=0.0, code="same"):
+        self.label, self.scale, self.sigma, self.delay, self.code = label, scale, sigma, delay, code
         self.rng, self.calls, self.fail_after = np.random.default_rng(seed), 0, fail_after
         self.slow_sizing = False
 
@@ -26,7 +26,7 @@ class FakeSide:
         if self.fail_after is not None and self.calls > self.fail_after:
             return {"error": "planted worker failure"}
         if op == "prepare":
-            return {"call_s": 1e-3}
+            return {"call_s": 1e-3, "code": self.code}
         if self.slow_sizing and msg.get("number") == 1:
             return {"seconds": 100.0}
         time.sleep(self.delay)
@@ -121,3 +121,19 @@ def test_every_look_is_judged_at_the_bonferroni_confidence_of_the_schedule():
     assert row["confidence"] == pytest.approx(0.9875)
     assert time_config(*sides(1.0), WHERE, [1, 7, 7, 512, 224, 224],
                        policy(max_rounds=10))["confidence"] == pytest.approx(0.95)  # one look: no correction
+
+
+def test_a_configuration_whose_code_is_identical_in_both_trees_is_not_timed_unless_asked():
+    """One call in one process of each side: the same code digest is a skip (``identical``) with
+    nothing else called; a different digest, or ``time_identical``, is timed as before."""
+    base, head = sides(1.5)
+    row = time_config(base, head, WHERE, [1, 7, 7, 512, 224, 224], policy(), time_identical=False)
+    assert row["identical"] and "identical code" in row["reason"] and "ratio" not in row
+    assert [s.calls for s in base + head] == [1, 0, 0, 1, 0, 0]
+    assert time_config(*sides(1.5), WHERE, [1, 7, 7, 512, 224, 224], policy())["verdict"] == "slower"
+    base, head = sides(1.5)
+    for side in head:
+        side.code = "changed"
+    assert time_config(base, head, WHERE, [1, 7, 7, 512, 224, 224], policy(), time_identical=False)["verdict"] == "slower"
+    out = outcome([], [row], [], strict=True)
+    assert out["identical"] == 1 and out["passed"]
