@@ -26,6 +26,7 @@ import numpy as np
 
 from harness import agreement, cams
 from harness.cams.oracles import oracle_cam
+from harness.config import LatencyConfig
 from harness.metrics import Accumulator, TrialBatch
 
 
@@ -68,7 +69,7 @@ class SweepResult:
         self.images = later.images
 
 
-PARALLEL_BUDGET_BYTES = 2**30  # a slow form's images in flight at once hold at most this (the latency stage's default budget)
+PARALLEL_BUDGET_BYTES = int(LatencyConfig.memory_budget_mb * 2**20)  # a slow form's images in flight at once
 
 
 def _chunks(out_sizes: Sequence[tuple[int, int]], chunk: int) -> list[tuple[int, int]]:
@@ -143,12 +144,15 @@ class Sweeper:
         slow form that computes one image at a time (``slow``, not ``whole_batch``: the seed's
         all-channel zoom, seconds a map) is called on one image per thread, on every core this
         process may use (SciPy's zoom releases the GIL) and as many at once as
-        ``PARALLEL_BUDGET_BYTES`` holds of its intermediates: the same maps, each image's
-        computation being its own, in half the time on two cores."""
+        ``PARALLEL_BUDGET_BYTES`` (the latency stage's default memory budget) holds of its
+        intermediates: the same maps, each image's computation being its own, in half the time on
+        two cores."""
         spec = cams.spec(name)
+        if not spec.slow or spec.whole_batch or len(f) < 2:
+            return self._call_once(name, f, k, size)
         one_image = max(1, spec.bytes_needed(1, *f.shape[1:], size))
         threads = min(len(f), len(os.sched_getaffinity(0)), PARALLEL_BUDGET_BYTES // one_image)
-        if not spec.slow or spec.whole_batch or threads < 2:
+        if threads < 2:
             return self._call_once(name, f, k, size)
         with ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(lambda i: self._call_once(name, f[i:i + 1], k[i:i + 1], size), range(len(f))))
