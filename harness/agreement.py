@@ -22,8 +22,6 @@ from typing import Iterable
 
 import numpy as np
 
-from harness.metrics.pointing import peak
-
 STAT_KEYS = ("max_abs", "max_rel", "rel_l2", "pearson", "peak_shift_px")
 
 CONVENTION_TEXT = {
@@ -39,31 +37,70 @@ CONVENTION_TEXT = {
 }
 
 
+@dataclass(frozen=True)
+class MapBatch:
+    """What the per-map statistics read of one ``[B, H, W]`` batch, computed once however many
+    pairs it is in (a sweep compares each implementation with its oracle and with every other):
+    the maps as float64 rows, each map's range, norm, mean, standard deviation and first
+    row-major peak."""
+
+    shape: tuple[int, ...]
+    flat: np.ndarray
+    span: np.ndarray
+    norm: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    peak_rc: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.flat)
+
+    def head(self, n: int) -> "MapBatch":
+        """The first ``n`` maps."""
+        return MapBatch((n, *self.shape[1:]), self.flat[:n], self.span[:n], self.norm[:n], self.mean[:n],
+                        self.std[:n], self.peak_rc[:n])
+
+
+def map_batch(maps: np.ndarray) -> MapBatch:
+    """The :class:`MapBatch` of ``maps`` ``[B, H, W]``."""
+    m = np.asarray(maps, dtype=np.float64)
+    if m.ndim != 3:
+        raise ValueError(f"agreement needs [B, H, W] batches, got shape {m.shape}")
+    flat = m.reshape(len(m), -1)
+    if flat.shape[1] == 0:
+        raise ValueError(f"agreement needs maps with pixels, got shape {m.shape}")
+    mean = flat.mean(axis=1)
+    std = flat.std(axis=1)
+    peak_rc = np.stack(np.unravel_index(np.argmax(flat, axis=1), m.shape[1:]), axis=1)
+    return MapBatch(m.shape, flat, flat.max(axis=1) - flat.min(axis=1), np.linalg.norm(flat, axis=1), mean, std,
+                    peak_rc)
+
+
+def batch_stats(a: MapBatch, b: MapBatch) -> dict[str, np.ndarray]:
+    """Each statistic for each map of two batches of one shape (``a`` the reference side)."""
+    if a.shape != b.shape:
+        raise ValueError(f"agreement needs two [B, H, W] batches of one shape, got {a.shape} and {b.shape}")
+    diff = a.flat - b.flat
+    max_abs = np.abs(diff).max(axis=1)
+    both = (a.std != 0) & (b.std != 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.mean((a.flat - a.mean[:, None]) * (b.flat - b.mean[:, None]), axis=1) / (a.std * b.std)
+    flat_pair = ~both & (a.std == b.std) & np.all(a.flat == b.flat, axis=1)
+    return {
+        "max_abs": max_abs,
+        "max_rel": max_abs / np.where(a.span > 0, a.span, 1.0),
+        "rel_l2": np.linalg.norm(diff, axis=1) / np.where(a.norm > 0, a.norm, 1.0),
+        "pearson": np.where(both, r, np.where(flat_pair, 1.0, 0.0)),
+        "peak_shift_px": np.hypot(*(a.peak_rc - b.peak_rc).T.astype(np.float64)),
+    }
+
+
 def per_map_stats(a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
     """Each statistic for each map of two ``[B, H, W]`` batches."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+    a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.ndim != 3:
         raise ValueError(f"agreement needs two [B, H, W] batches of one shape, got {a.shape} and {b.shape}")
-    diff = np.abs(a - b).reshape(len(a), -1)
-    fa, fb = a.reshape(len(a), -1), b.reshape(len(b), -1)
-    span = fa.max(axis=1) - fa.min(axis=1)
-    norm = np.linalg.norm(fa, axis=1)
-    out = {
-        "max_abs": diff.max(axis=1),
-        "max_rel": diff.max(axis=1) / np.where(span > 0, span, 1.0),
-        "rel_l2": np.linalg.norm(fa - fb, axis=1) / np.where(norm > 0, norm, 1.0),
-        "pearson": np.array([_pearson(x, y) for x, y in zip(fa, fb)]),
-        "peak_shift_px": np.array([np.hypot(*np.subtract(peak(x), peak(y))) for x, y in zip(a, b)]),
-    }
-    return out
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    sx, sy = x.std(), y.std()
-    if sx == 0 or sy == 0:
-        return 1.0 if sx == sy and np.array_equal(x, y) else 0.0
-    return float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy))
+    return batch_stats(map_batch(a), map_batch(b))
 
 
 @dataclass(frozen=True)

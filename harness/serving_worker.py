@@ -176,8 +176,20 @@ def main(argv: list[str]) -> int:
                 timings.append({"name": name, "format": art["format"], "kind": art["kind"], "call": call,
                                 "batch": batch, "median_s": statistics.median(rounds), "rounds_s": rounds})
     np.savez(job["out"], **saved)
-    print(json.dumps({"harness_importable": _harness_importable(), "timings": timings, "entries": entries}))
+    print(json.dumps({"harness_importable": _harness_importable(), "timings": timings, "entries": entries,
+                      "peak_rss_mb": _peak_rss_mb()}))
     return 0
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident set (``VmHWM``), MiB; None where /proc is not there."""
+    try:
+        for line in open("/proc/self/status").read().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 if __name__ == "__main__":

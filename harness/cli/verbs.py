@@ -136,13 +136,14 @@ def _default_cache() -> Path:
 
 
 def _run(args) -> int:
+    from harness.progress import Progress
     from harness.runners.run import STAGES, run, run_cams_latency
     if getattr(args, "cams_only", False):
         run_cams_latency(args.profile, args.out)
         return EXIT_OK
     stages = STAGES if args.verb == "run" else (args.verb,)
     run(args.profile, args.out, stages, args.cache_dir, args.data_dir, not args.no_download, baseline=args.baseline,
-        model_path=args.model, force=args.force, data_spec=args.data, engine=engine_config(args))
+        model_path=args.model, force=args.force, data_spec=args.data, engine=engine_config(args), progress=Progress())
     return EXIT_OK
 
 

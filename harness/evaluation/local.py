@@ -10,6 +10,7 @@ masks of mixed sizes do not batch as tensors, so the stream stays in Python).
 """
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,11 +25,13 @@ from harness.data import sources
 from harness.data.decode import DataError
 from harness.data.example import Example
 from harness.data.stream import DataCard
+from harness.evaluation.cost import PassCost
 from harness.evaluation.sweep import Sweeper, SweepResult
 from harness.metrics.boxes import BestIouCache, BoxBaselines, BoxLocalization
 from harness.metrics.localization import MaskSummaries
 from harness.metrics.pointing import PointingGame, tolerance_for
 from harness.model.camview import class_scores
+from harness.progress import SILENT, Progress
 
 KEEP = 64
 BLOCK = 32
@@ -45,6 +48,7 @@ class Evaluation:
     correct: int
     card: DataCard
     box_baselines: BoxBaselines
+    cost: PassCost = field(default_factory=PassCost)
 
     @property
     def eval_accuracy(self) -> float:
@@ -66,18 +70,25 @@ class BlockResult:
     kept_inputs: np.ndarray
     kept_features: np.ndarray
     worker: dict = field(default_factory=dict)
+    cost: PassCost = field(default_factory=PassCost)
 
 
-def prefetched_blocks(examples: Iterable[Example], size: int) -> Iterator[list[Example]]:
-    """Blocks of ``size`` examples, the next one decoded on a worker thread meanwhile."""
-    it = iter(examples)
+def prefetched_blocks(examples: Iterable[Example], size: int, cost: PassCost | None = None) -> Iterator[list[Example]]:
+    """Blocks of ``size`` examples, the next one decoded on a worker thread meanwhile (its
+    seconds added to ``cost``'s ``decode``)."""
+    it, cost = iter(examples), cost or PassCost()
+
+    def read() -> list[Example]:
+        with cost.part("decode"):
+            return list(islice(it, size))
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-        pending = pool.submit(lambda: list(islice(it, size)))
+        pending = pool.submit(read)
         while True:
             block = pending.result()
             if not block:
                 return
-            pending = pool.submit(lambda: list(islice(it, size)))
+            pending = pool.submit(read)
             yield block
 
 
@@ -95,33 +106,49 @@ def evaluate_block(ctx, block: list[Example], start: int, profile: Profile, impl
     """The model and every implementation over one block of trials, the first being trial
     ``start`` of the pass (so the slow forms' prefix and the kept trials are the pass's own)."""
     limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
-    sweeper = Sweeper(impls, ctx.weights, limits, metrics=metrics, start=start)
-    x = sources.to_model_input([e.image for e in block], profile.image_size, profile.preprocessing)
-    feats, preds = ctx.view(x, training=False)
-    feats, scores = feats.numpy(), class_scores(preds.numpy(), ctx.head)
+    cost = PassCost()
+    sweeper = Sweeper(impls, ctx.weights, limits, metrics=metrics, start=start,
+                      memory_budget_bytes=int(profile.latency.memory_budget_mb * 2**20), cost=cost)
+    with cost.part("forward"):
+        x = sources.to_model_input([e.image for e in block], profile.image_size, profile.preprocessing)
+        feats, preds = ctx.view(x, training=False)
+        feats, scores = feats.numpy(), class_scores(preds.numpy(), ctx.head)
     k = np.array([e.label for e in block])
     right = np.argmax(scores, axis=1) == k
     boxes = [e.gt_boxes() for e in block]
     sweeper.feed(feats, k, [e.mask.shape for e in block], [e.mask for e in block],
                  [tolerance_for(e.mask.shape, profile.tolerance_frac) for e in block], boxes, right)
     masks, box_baselines = MaskSummaries(profile.tolerance_frac), BoxBaselines()
-    for e, b, ok in zip(block, boxes, right, strict=True):
-        masks.add(e.mask)
-        box_baselines.add(e.mask, b, e.label, bool(ok))
+    with cost.part("localization"):
+        for e, b, ok in zip(block, boxes, right, strict=True):
+            masks.add(e.mask)
+            box_baselines.add(e.mask, b, e.label, bool(ok))
     room = max(KEEP - start, 0)
     return BlockResult(start=start, result=sweeper.result, labels=k.tolist(), correct=int(np.sum(right)), masks=masks,
-                       box_baselines=box_baselines, kept=block[:room], kept_inputs=x[:room], kept_features=feats[:room])
+                       box_baselines=box_baselines, kept=block[:room], kept_inputs=x[:room], kept_features=feats[:room],
+                       cost=cost)
 
 
 class PassMerger:
     """Blocks of one pass joined in trial order into its :class:`Evaluation`, with the same
     numbers as one sweep over all trials (:meth:`SweepResult.merge` and the accumulators'
-    ``merge``). A block that does not start where the previous one ended is a bug, refused."""
+    ``merge``). A block that does not start where the previous one ended is a bug, refused. The
+    blocks' costs add up in ``cost`` (with the merging itself), and ``progress`` counts the trials."""
 
-    def __init__(self, log: Callable[[str], None] = print):
+    def __init__(self, log: Callable[[str], None] = print, progress: Progress = SILENT, total: int | None = None,
+                 cost: PassCost | None = None):
         self.log, self.merged, self.where = log, None, []
+        self.cost = cost or PassCost()
+        self.bar = progress.stage("evaluation pass", total, "trials")
 
     def add(self, block: BlockResult) -> None:
+        t0 = time.perf_counter()
+        self._add(block)
+        self.cost.add(block.cost)
+        self.cost.seconds["merge"] += time.perf_counter() - t0
+        self.bar.update(len(block.labels))
+
+    def _add(self, block: BlockResult) -> None:
         m = self.merged
         if m is None:
             if block.start != 0:
@@ -130,7 +157,6 @@ class PassMerger:
         else:
             if block.start != len(m.labels):
                 raise RuntimeError(f"a block starting at trial {block.start} came after {len(m.labels)} trials")
-            before = len(m.labels)
             m.result.merge(block.result)
             m.labels.extend(block.labels)
             m.correct += block.correct
@@ -140,12 +166,11 @@ class PassMerger:
                 m.kept.extend(block.kept)
                 m.kept_inputs = np.concatenate([m.kept_inputs, block.kept_inputs])
                 m.kept_features = np.concatenate([m.kept_features, block.kept_features])
-            if len(m.labels) // 320 > before // 320:
-                self.log(f"evaluated {len(m.labels)} trials")
         if block.worker:
             self.where.append(block.worker)
 
     def evaluation(self, card: DataCard) -> Evaluation:
+        self.bar.close()
         m = self.merged
         if m is None:
             reasons = "; ".join(f"{s['item']}: {s['reason']}" for s in card.skipped[:3])
@@ -153,16 +178,18 @@ class PassMerger:
                             + (f" (first: {reasons})" if reasons else "") + "; see the reasons and fix the data")
         return Evaluation(result=m.result, labels=np.array(m.labels), masks=m.masks, kept=m.kept,
                           kept_inputs=m.kept_inputs, kept_features=m.kept_features, correct=m.correct, card=card,
-                          box_baselines=m.box_baselines)
+                          box_baselines=m.box_baselines, cost=self.cost)
 
 
 def evaluate(ctx, examples: Iterable[Example], card: DataCard, profile: Profile, impls: list[str],
-             log: Callable[[str], None] = print, box_measures: bool = True) -> Evaluation:
+             log: Callable[[str], None] = print, box_measures: bool = True, progress: Progress = SILENT) -> Evaluation:
     """One streamed pass of the model and every implementation over ``examples``, in this
     process: blocks of ``BLOCK`` trials, each evaluated as :func:`evaluate_block` and merged in
     order (the Ray engine evaluates the same blocks on actors, :mod:`harness.evaluation.ray_engine`)."""
-    metrics, merger, start = metric_factories(box_measures), PassMerger(log), 0
-    for block in prefetched_blocks(examples, BLOCK):
+    merger = PassMerger(log, progress, profile.eval_examples or None)
+    metrics, start, decode = metric_factories(box_measures), 0, PassCost()
+    for block in prefetched_blocks(examples, BLOCK, decode):
         merger.add(evaluate_block(ctx, block, start, profile, impls, metrics))
         start += len(block)
+    merger.cost.add(decode)
     return merger.evaluation(card)

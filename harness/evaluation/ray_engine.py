@@ -49,8 +49,10 @@ from harness.data.decode import DataError
 from harness.data.example import Example
 from harness.data.stream import ClassMap, DataCard, record_events
 from harness.errors import HarnessError
+from harness.evaluation.cost import PassCost
 from harness.evaluation.local import BLOCK, Evaluation, PassMerger, evaluate_block, metric_factories, prefetched_blocks
 from harness.evaluation.ray_connect import ray_session
+from harness.progress import SILENT, Progress
 
 
 def _data_context(ray) -> None:
@@ -169,9 +171,12 @@ class BlockEvaluator:
 
     def evaluate(self, start: int, block: list) -> object:
         """One block: decoded trials, or ``(record index, class)`` pairs read here first."""
+        read = PassCost()
         if self.spec is not None:
-            block = _read_block(self.spec, self.profile, block)
+            with read.part("decode"):
+                block = _read_block(self.spec, self.profile, block)
         result = evaluate_block(self.ctx, block, start, self.profile, self.impls, self.metrics)
+        result.cost.add(read)
         return replace(result, worker={"node": self.node, "pid": os.getpid()})
 
 
@@ -180,13 +185,13 @@ class _ActorModel:
         self.view, self.head, self.weights = view, head, weights
 
 
-def _shipped_blocks(ray, examples) -> list:
+def _shipped_blocks(ray, examples, decode: PassCost) -> list:
     """Driver mode: blocks decoded here (with the local stream's decode-ahead), each shipped into
     the object store as its own one-row Arrow table, so that Ray Data hands blocks to the actors
     one by one (a table of several would go to one actor whole)."""
     import pyarrow as pa
     refs, start = [], 0
-    for block in prefetched_blocks(examples, BLOCK):
+    for block in prefetched_blocks(examples, BLOCK, decode):
         refs.append(ray.put(pa.table({"start": [start], "payload": [pickle.dumps(block)]})))
         start += len(block)
     return refs
@@ -228,9 +233,9 @@ def _model_payload(model_file: str) -> tuple[str, bytes | None]:
 
 def evaluate(model_section: dict, profile: Profile, impls: list[str], data_spec: str | None, data_dir: Path | None,
              download: bool, config: EngineConfig, log: Callable[[str], None] = print,
-             box_measures: bool = True) -> tuple[Evaluation, dict]:
+             box_measures: bool = True, progress: Progress = SILENT) -> tuple[Evaluation, dict]:
     """The pass on Ray: ``(evaluation, engine record)``; the record goes to ``environment.engine``."""
-    t0 = time.perf_counter()
+    t0, decode = time.perf_counter(), PassCost()
     with ray_session(config, log) as ray:
         _data_context(ray)
         read = config.read if data_spec else "driver"
@@ -242,12 +247,12 @@ def evaluate(model_section: dict, profile: Profile, impls: list[str], data_spec:
                                      override_num_blocks=len(plan)) if plan else None
         else:
             examples, card = sources.eval_stream(profile, data_spec, data_dir, download)
-            refs = _shipped_blocks(ray, examples)
+            refs = _shipped_blocks(ray, examples, decode)
             ds = ray.data.from_arrow_refs(refs) if refs else None
         read_s = time.perf_counter() - t0
         name, model_bytes = _model_payload(model_section["model_file"])
         model_ref = ray.put(model_bytes)  # held here for the whole pass: a restarted actor reads it again
-        merger = PassMerger(log)
+        merger = PassMerger(log, progress, profile.eval_examples or None, decode)
         if ds is not None:
             pool = ds.map_batches(
                 BlockEvaluator, batch_size=1, batch_format="numpy",

@@ -27,7 +27,9 @@ import numpy as np
 from harness import agreement, cams
 from harness.cams.oracles import oracle_cam
 from harness.config import LatencyConfig
+from harness.evaluation.cost import PassCost
 from harness.metrics import Accumulator, TrialBatch
+from harness.timing.clock import memory_skip
 
 
 @dataclass
@@ -41,6 +43,7 @@ class SweepResult:
     images: int = 0
     findings: dict[str, str] = field(default_factory=dict)
     mutated: dict[str, str] = field(default_factory=dict)
+    capped: dict[str, str] = field(default_factory=dict)
 
     def metric(self, name: str) -> dict[str, Accumulator]:
         """``{implementation: its accumulator of metric name}``, in implementation order."""
@@ -60,7 +63,7 @@ class SweepResult:
             for metric, acc in self.metrics[name].items():
                 acc.merge(later.metrics[name][metric])
             for record, kept in ((later.errors, self.errors), (later.findings, self.findings),
-                                 (later.mutated, self.mutated)):
+                                 (later.mutated, self.mutated), (later.capped, self.capped)):
                 if name in record:
                     kept.setdefault(name, record[name])
         for (a, b), stats in later.pair_stats.items():
@@ -69,7 +72,7 @@ class SweepResult:
         self.images = later.images
 
 
-PARALLEL_BUDGET_BYTES = int(LatencyConfig.memory_budget_mb * 2**20)  # a slow form's images in flight at once
+MEMORY_BUDGET_BYTES = int(LatencyConfig.memory_budget_mb * 2**20)  # the latency stage's default budget
 
 
 def _chunks(out_sizes: Sequence[tuple[int, int]], chunk: int) -> list[tuple[int, int]]:
@@ -91,8 +94,10 @@ class Sweeper:
     split up; :meth:`SweepResult.merge` joins the blocks)."""
 
     def __init__(self, impls: list[str], weights: np.ndarray, limits: dict[str, int] | None = None,
-                 chunk: int = 16, metrics: Sequence[Callable[[], Accumulator]] = (), start: int = 0):
+                 chunk: int = 16, metrics: Sequence[Callable[[], Accumulator]] = (), start: int = 0,
+                 memory_budget_bytes: int = MEMORY_BUDGET_BYTES, cost: PassCost | None = None):
         self.weights, self.limits, self.chunk, self.seen = np.array(weights), limits or {}, chunk, start
+        self.memory_budget_bytes, self.cost = memory_budget_bytes, cost or PassCost()
         self.result = SweepResult(impls=list(impls), n={k: 0 for k in impls},
                                   pair_stats={p: [] for p in combinations(impls, 2)},
                                   oracle_stats={k: [] for k in impls},
@@ -104,59 +109,87 @@ class Sweeper:
         """Run every implementation on ``features[i]`` -> ``out_sizes[i]``. ``tolerance_px`` is
         one tolerance for all images or one per image; ``boxes`` and ``correct`` reach the metrics
         (:class:`harness.metrics.TrialBatch`)."""
-        result, weights, base = self.result, self.weights, self.seen
+        result, weights, base, cost = self.result, self.weights, self.seen, self.cost
         tolerances = np.broadcast_to(np.asarray(tolerance_px, dtype=np.float64), (len(features),))
         trials = None if masks is None else TrialBatch(list(masks), tolerances, np.asarray(class_idx),
                                                        None if boxes is None else list(boxes),
                                                        None if correct is None else np.asarray(correct, dtype=bool))
         cap = {name: self.limits.get(name, base + len(features)) - base for name in result.impls}
         for lo, hi in _chunks(list(out_sizes), self.chunk):
-            ends = {name: min(hi, cap[name]) for name in result.impls if lo < cap[name] and name not in result.errors}
             f, k, size = np.array(features[lo:hi]), np.array(class_idx[lo:hi]), tuple(out_sizes[lo])
-            oracles = {conv: oracle_cam(json.loads(conv), f, weights, k, size)
-                       for conv in {_convention(name) for name in ends}}
-            maps = {}
+            ends = {name: min(hi, cap[name]) for name in result.impls
+                    if lo < cap[name] and name not in result.errors and self._fits(name, f, size)}
+            with cost.part("oracles"):
+                oracles = {conv: oracle_cam(json.loads(conv), f, weights, k, size)
+                           for conv in {_convention(name) for name in ends}}
+            with cost.part("agreement"):
+                oracle_batches = {conv: agreement.map_batch(o) for conv, o in oracles.items()}
+            batches = {}
             for name, end in ends.items():
-                m = self._call(name, f[: end - lo], k[: end - lo], size)
+                with cost.part("slow_cam_calls" if cams.spec(name).slow else "cam_calls"):
+                    m = self._call(name, f[: end - lo], k[: end - lo], size)
                 if m is None:
                     continue
-                maps[name] = m
                 result.n[name] += len(m)
                 if trials is not None:
-                    for acc in result.metrics[name].values():
-                        acc.accumulate(m, trials[lo:lo + len(m)])
+                    with cost.part("localization"):
+                        for acc in result.metrics[name].values():
+                            acc.accumulate(m, trials[lo:lo + len(m)])
+                with cost.part("agreement"):
+                    batches[name] = agreement.map_batch(m)
+                    stats = agreement.batch_stats(oracle_batches[_convention(name)].head(len(m)), batches[name])
                 tol = self._tolerance(name, f, size)
-                stats = agreement.per_map_stats(oracles[_convention(name)][: len(m)], m)
                 result.oracle_stats[name].append({**stats, "tolerance": np.full(len(m), tol)})
                 if np.any(stats["max_rel"] > tol) and (defect := cams.spec(name).known_defect(f.shape[1:3], size)):
                     result.findings.setdefault(name, defect)
-            for a, b in result.pair_stats:
-                if a in maps and b in maps:
-                    n = min(len(maps[a]), len(maps[b]))
-                    tol = max(self._tolerance(a, f, size), self._tolerance(b, f, size))
-                    stats = agreement.per_map_stats(maps[a][:n], maps[b][:n])
-                    result.pair_stats[(a, b)].append({**stats, "tolerance": np.full(n, tol)})
+            with cost.part("agreement"):
+                for a, b in result.pair_stats:
+                    if a in batches and b in batches:
+                        n = min(len(batches[a]), len(batches[b]))
+                        tol = max(self._tolerance(a, f, size), self._tolerance(b, f, size))
+                        stats = agreement.batch_stats(batches[a].head(n), batches[b].head(n))
+                        result.pair_stats[(a, b)].append({**stats, "tolerance": np.full(n, tol)})
         self.seen += len(features)
         result.images = self.seen
 
+    def _fits(self, name: str, f: np.ndarray, size: tuple[int, int]) -> bool:
+        """Whether one image of this chunk fits ``name`` within the memory budget; a form that does
+        not is not called on it, and the reason is kept in ``capped`` (the latency stage's rule,
+        :func:`harness.timing.clock.memory_skip`)."""
+        reason = memory_skip(cams.spec(name), 1, (*f.shape[1:], *size), self.memory_budget_bytes / 2**20)
+        if reason is not None:
+            self.result.capped.setdefault(name, f"not run at {f.shape[1]}x{f.shape[2]}x{f.shape[3]} to "
+                                                f"{size[0]}x{size[1]}: one image {reason}")
+        return reason is None
+
     def _call(self, name: str, f: np.ndarray, k: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
-        """``name`` on copies of its arguments; None (and an entry in ``errors``) when it raises. A
+        """``name`` on copies of its arguments; None (and an entry in ``errors``) when it raises.
+        The chunk is called in the largest runs of images whose intermediates fit the memory budget
+        (:meth:`harness.cams.registry.CamSpec.bytes_needed`), each image's map being its own. A
         slow form that computes one image at a time (``slow``, not ``whole_batch``: the seed's
         all-channel zoom, seconds a map) is called on one image per thread, on every core this
-        process may use (SciPy's zoom releases the GIL) and as many at once as
-        ``PARALLEL_BUDGET_BYTES`` (the latency stage's default memory budget) holds of its
-        intermediates: the same maps, each image's computation being its own, in half the time on
-        two cores."""
-        spec = cams.spec(name)
-        if not spec.slow or spec.whole_batch or len(f) < 2:
+        process may use (SciPy's zoom releases the GIL) and as many at once as the budget holds
+        of its intermediates: the same maps in half the time on two cores."""
+        spec, budget = cams.spec(name), self.memory_budget_bytes
+        geometry = (*f.shape[1:], size)
+        if spec.slow and not spec.whole_batch and len(f) >= 2:
+            one_image = max(1, spec.bytes_needed(1, *geometry))
+            threads = min(len(f), len(os.sched_getaffinity(0)), budget // one_image)
+            if threads >= 2:
+                with ThreadPoolExecutor(threads) as pool:
+                    parts = list(pool.map(lambda i: self._call_once(name, f[i:i + 1], k[i:i + 1], size),
+                                          range(len(f))))
+                return None if any(p is None for p in parts) else np.concatenate(parts)
+        run = max([n for n in range(1, len(f) + 1) if spec.bytes_needed(n, *geometry) <= budget], default=1)
+        if run == len(f):
             return self._call_once(name, f, k, size)
-        one_image = max(1, spec.bytes_needed(1, *f.shape[1:], size))
-        threads = min(len(f), len(os.sched_getaffinity(0)), PARALLEL_BUDGET_BYTES // one_image)
-        if threads < 2:
-            return self._call_once(name, f, k, size)
-        with ThreadPoolExecutor(threads) as pool:
-            parts = list(pool.map(lambda i: self._call_once(name, f[i:i + 1], k[i:i + 1], size), range(len(f))))
-        return None if any(p is None for p in parts) else np.concatenate(parts)
+        parts = []
+        for i in range(0, len(f), run):
+            part = self._call_once(name, f[i:i + run], k[i:i + run], size)
+            if part is None:
+                return None
+            parts.append(part)
+        return np.concatenate(parts)
 
     def _call_once(self, name: str, f: np.ndarray, k: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
         args = (f.copy(), self.weights.copy(), k.copy())
@@ -186,8 +219,8 @@ def sweep(impls: list[str], features: np.ndarray, weights: np.ndarray, class_idx
           out_sizes: Sequence[tuple[int, int]], masks: Sequence[np.ndarray] | None = None,
           limits: dict[str, int] | None = None, tolerance_px=15.0, chunk: int = 16,
           metrics: Sequence[Callable[[], Accumulator]] = (), boxes: Sequence[np.ndarray] | None = None,
-          correct: np.ndarray | None = None) -> SweepResult:
+          correct: np.ndarray | None = None, memory_budget_bytes: int = MEMORY_BUDGET_BYTES) -> SweepResult:
     """Every implementation on ``features[i]`` -> ``out_sizes[i]`` in one go (see :class:`Sweeper`)."""
-    sweeper = Sweeper(impls, weights, limits, chunk, metrics)
+    sweeper = Sweeper(impls, weights, limits, chunk, metrics, memory_budget_bytes=memory_budget_bytes)
     sweeper.feed(features, class_idx, out_sizes, masks, tolerance_px, boxes, correct)
     return sweeper.result

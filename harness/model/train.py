@@ -35,11 +35,35 @@ def compile_for_training(model, recipe: Recipe) -> None:
                   metrics=["acc"])
 
 
-def fit(model, train_ds, val_ds, epochs: int, verbose: int) -> dict[str, list[float]]:
+def fit(model, train_ds, val_ds, epochs: int, verbose: int, progress=None, desc: str = "training"
+        ) -> dict[str, list[float]]:
     """Train and return the history as plain lists (JSON-ready). The tf.data pipelines shuffle
-    themselves (seeded), so Keras' own ``shuffle`` is off."""
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose, shuffle=False)
+    themselves (seeded), so Keras' own ``shuffle`` is off. ``progress`` (a
+    :class:`harness.progress.Progress`) counts the batches of every epoch as one stage, for a
+    stream that is not a terminal, where Keras prints a line per epoch only."""
+    callbacks = [progress_callback(progress, desc)] if progress is not None else []
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose, shuffle=False,
+                        callbacks=callbacks)
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def progress_callback(progress, desc: str):
+    """A Keras callback reporting every training batch to ``progress`` as one stage: epochs x
+    steps batches (an unknown step count gives a count without a total)."""
+    import keras
+
+    class TrainingProgress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            steps, epochs = self.params.get("steps"), self.params.get("epochs") or 1
+            self.bar = progress.stage(desc, steps * epochs if steps else None, "batches")
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.bar.update()
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return TrainingProgress()
 
 
 def evaluate_accuracy(model, test_ds) -> float:

@@ -12,6 +12,7 @@ from harness.config import Profile
 from harness.evaluation import exported
 from harness.evaluation.sweep import SweepResult, sweep
 from harness.model_cams.gradcam import identity_check
+from harness.progress import SILENT, Progress
 
 COVERAGE_GRIDS = ((7, 7), (4, 5))  # the seed's grid and a non-square one
 COVERAGE_CHANNELS = 64
@@ -117,6 +118,8 @@ def oracle_rows(input_name: str, result: SweepResult) -> list[dict]:
             row["reason"] = f"{MUTATES}: {result.mutated[name]}"
         if name in result.findings:
             row["finding"] = result.findings[name]
+        if name in result.capped:
+            row["capped"] = result.capped[name]
         rows.append(row)
     return rows
 
@@ -158,20 +161,24 @@ def twin_rows(rows: list[dict]) -> list[dict]:
 
 
 def agreement_section(impls: list[str], model_sweep: SweepResult | None, profile: Profile,
-                      log: Callable[[str], None] = print) -> dict:
+                      log: Callable[[str], None] = print, progress: Progress = SILENT) -> dict:
     """Rows for the model's features (from the shared sweep) and for the adversarial inputs."""
     oracle = oracle_rows("model_features", model_sweep) if model_sweep else []
     rows = pair_rows("model_features", model_sweep, oracle) if model_sweep else []
     errors = error_rows("model_features", model_sweep) if model_sweep else []
-    inputs = [{"name": "model_features", "images": model_sweep.images, "n": model_sweep.n}] if model_sweep else []
-    for name, (f, w, k, size) in adversarial_inputs(profile).items():
+    inputs = [_input("model_features", model_sweep)] if model_sweep else []
+    adversarial = adversarial_inputs(profile)
+    bar = progress.stage("agreement: adversarial inputs", len(adversarial), "inputs")
+    for name, (f, w, k, size) in bar.counted(adversarial.items()):
         log(f"agreement on {name}")
-        res = sweep(impls, f, w, k, [size] * len(f), chunk=len(f))
+        res = sweep(impls, f, w, k, [size] * len(f), chunk=len(f),
+                    memory_budget_bytes=int(profile.latency.memory_budget_mb * 2**20))
         checks = oracle_rows(name, res)
         oracle += checks
         rows += pair_rows(name, res, checks)
         errors += error_rows(name, res)
-        inputs.append({"name": name, "images": len(f), "n": res.n, "shape": list(f.shape), "out_size": list(size)})
+        inputs.append(_input(name, res, {"shape": list(f.shape), "out_size": list(size)}))
+    bar.close()
     everywhere_equivalent = {}
     for r in rows:
         key = (r["a"], r["b"])
@@ -194,6 +201,15 @@ def agreement_section(impls: list[str], model_sweep: SweepResult | None, profile
     }
 
 
+def _input(name: str, result: SweepResult, extra: dict | None = None) -> dict:
+    """An input's entry: its name, its images, how many of them each implementation saw (``n``)
+    and, for a form the memory budget kept off some images, why (``capped``)."""
+    entry = {"name": name, "images": result.images, "n": result.n, **(extra or {})}
+    if result.capped:
+        entry["capped"] = dict(result.capped)
+    return entry
+
+
 def findings(oracle: list[dict]) -> list[dict]:
     """Each known defect met, once per input: the finding and the implementations it put off their oracle."""
     out: dict[tuple[str, str], list[str]] = {}
@@ -207,7 +223,7 @@ GRADCAM_IMAGES = 32
 SERVED_IMAGES = 64  # the kept images, as exported_models
 
 
-def served_models(ctx, ev, labels: np.ndarray, log, store=None, latency=None) -> dict:
+def served_models(ctx, ev, labels: np.ndarray, log, store=None, latency=None, progress: Progress = SILENT) -> dict:
     """``served_models`` and ``served_skipped``: every serving format of every convention, run in a
     fresh process without the harness on the run's first images of the most common size, against
     the oracle (:mod:`harness.runners.served`). With ``latency`` (the latency stage's
@@ -223,7 +239,7 @@ def served_models(ctx, ev, labels: np.ndarray, log, store=None, latency=None) ->
     keep = np.flatnonzero([s == size for s in sizes])[:SERVED_IMAGES]
     batches, target = (list(latency.batches), latency.target_seconds) if latency else ([], 0.5)
     result = serve_check(ctx.model, ev.kept_inputs[keep], ev.kept_features[keep], ctx.weights, labels[keep], size,
-                         list(CONVENTIONS), list(FORMATS), batches, target, log=log, store=store)
+                         list(CONVENTIONS), list(FORMATS), batches, target, log=log, store=store, progress=progress)
     return {"served_models": result["served_models"], "served_skipped": result["skipped"]}
 
 
@@ -231,7 +247,7 @@ def stage(state) -> None:
     """Write ``agreement`` of ``state.doc`` (a :class:`harness.runners.run.RunState`) from the
     evaluation pass, the adversarial inputs, the Grad-CAM identity and the exported models."""
     ev, ctx = state.ev, state.ctx
-    section = agreement_section(state.impls, ev.result, state.profile, state.log)
+    section = agreement_section(state.impls, ev.result, state.profile, state.log, state.progress)
     kept_labels = ev.labels[: len(ev.kept)]
     k = min(len(ev.kept), GRADCAM_IMAGES)
     section["gradcam_identity"] = identity_check(ctx.model, ev.kept_features[:k], ctx.weights, kept_labels[:k])
@@ -239,5 +255,5 @@ def stage(state) -> None:
         ctx.model, ev.kept_inputs, ev.kept_features, ctx.weights, kept_labels, [e.mask.shape for e in ev.kept],
         section["equivalence_classes"], section["conventions"])
     section.update(served_models(ctx, ev, kept_labels, state.log, state.artifacts,
-                                 state.profile.latency if "latency" in state.stages else None))
+                                 state.profile.latency if "latency" in state.stages else None, state.progress))
     state.doc["agreement"] = section

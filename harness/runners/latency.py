@@ -16,6 +16,7 @@ from harness.agreement import per_map_stats
 from harness.cams.oracles import oracle_cam
 from harness.config import LatencyConfig, input_hw
 from harness.errors import DataError
+from harness.progress import SILENT, Progress
 from harness.timing import timing_stats
 from harness.timing.clock import (
     calibration_kernel,
@@ -60,44 +61,47 @@ def oracle_check(spec, features: np.ndarray, weights: np.ndarray, class_idx: np.
 
 
 def cam_rows(geometries: dict[str, tuple[int, int, int, int, int]], cfg: LatencyConfig, calibration_ms: float,
-             impls: list[str], log: Callable[[str], None] = lambda s: None) -> tuple[list[dict], list[dict]]:
+             impls: list[str], log: Callable[[str], None] = lambda s: None,
+             progress: Progress = SILENT) -> tuple[list[dict], list[dict]]:
     """CAM-only rows for every implementation, device, geometry and batch; plus the skipped ones."""
     rows, skipped = [], []
-    for geometry, (h, w, c, H, W) in geometries.items():
-        for name in impls:
-            spec = cams.spec(name)
-            for device in devices_for(spec.device):
-                per_image_s = None
-                for batch in cfg.batches:
-                    where = {"impl": name, "device": device, "geometry": geometry, "batch": batch}
-                    too_big = memory_skip(spec, batch, (h, w, c, H, W), cfg.memory_budget_mb)
-                    if too_big:
-                        skipped.append({**where, "budget": "memory", "reason": too_big})
-                        continue
-                    if per_image_s and per_image_s * batch * (cfg.min_rounds + 1) > cfg.time_budget_s:
-                        estimate = per_image_s * batch * (cfg.min_rounds + 1)
-                        skipped.append({**where, "budget": "time", "reason": f"estimated {estimate:.0f} s, "
-                                                          f"over the {cfg.time_budget_s:.0f} s time budget"})
-                        continue
-                    f, wts, k = random_inputs(batch, h, w, c)
+    total = len(geometries) * len(cfg.batches) * sum(len(devices_for(cams.spec(n).device)) for n in impls)
+    with progress.stage("latency: CAM configurations", total, "configs") as bar:
+        for geometry, (h, w, c, H, W) in geometries.items():
+            for name in impls:
+                spec = cams.spec(name)
+                for device in devices_for(spec.device):
+                    per_image_s = None
+                    for batch in bar.counted(cfg.batches):
+                        where = {"impl": name, "device": device, "geometry": geometry, "batch": batch}
+                        too_big = memory_skip(spec, batch, (h, w, c, H, W), cfg.memory_budget_mb)
+                        if too_big:
+                            skipped.append({**where, "budget": "memory", "reason": too_big})
+                            continue
+                        if per_image_s and per_image_s * batch * (cfg.min_rounds + 1) > cfg.time_budget_s:
+                            estimate = per_image_s * batch * (cfg.min_rounds + 1)
+                            skipped.append({**where, "budget": "time", "reason": f"estimated {estimate:.0f} s, "
+                                                              f"over the {cfg.time_budget_s:.0f} s time budget"})
+                            continue
+                        f, wts, k = random_inputs(batch, h, w, c)
 
-                    def call(fn=spec.fn, f=f, wts=wts, k=k, size=(H, W)):
-                        return fn(f, wts, k, size)
+                        def call(fn=spec.fn, f=f, wts=wts, k=k, size=(H, W)):
+                            return fn(f, wts, k, size)
 
-                    checked: dict = {}
+                        checked: dict = {}
 
-                    def check(out, spec=spec, f=f, wts=wts, k=k, checked=checked):
-                        checked.update(oracle_check(spec, f, wts, k, out))
+                        def check(out, spec=spec, f=f, wts=wts, k=k, checked=checked):
+                            checked.update(oracle_check(spec, f, wts, k, out))
 
-                    with placed(device, spec.device):
-                        seconds = clock(call, cfg, check)
-                        peak = peak_host_mb(call, spec.device)
-                    per_image_s = float(np.median(seconds)) / batch
-                    rows.append(_row("cam", name, device, geometry, batch, seconds, calibration_ms,
-                                     shape={"h": h, "w": w, "channels": c, "out_h": H, "out_w": W},
-                                     peak_host_mb=peak, **checked,
-                                     est_intermediate_mb=spec.bytes_needed(batch, h, w, c, (H, W)) / 2**20))
-                    log(f"latency {geometry} {name} {device} b{batch}: {rows[-1]['per_image_ms']:.4g} ms/img")
+                        with placed(device, spec.device):
+                            seconds = clock(call, cfg, check)
+                            peak = peak_host_mb(call, spec.device)
+                        per_image_s = float(np.median(seconds)) / batch
+                        rows.append(_row("cam", name, device, geometry, batch, seconds, calibration_ms,
+                                         shape={"h": h, "w": w, "channels": c, "out_h": H, "out_w": W},
+                                         peak_host_mb=peak, **checked,
+                                         est_intermediate_mb=spec.bytes_needed(batch, h, w, c, (H, W)) / 2**20))
+                        log(f"latency {geometry} {name} {device} b{batch}: {rows[-1]['per_image_ms']:.4g} ms/img")
     return rows, skipped
 
 
@@ -120,12 +124,14 @@ def forward_rows(forward, image_size: int, geometry: str, batches: tuple[int, ..
 
 
 def end_to_end_rows(forward, weights: np.ndarray, image_size: int, out_size: tuple[int, int], cfg: LatencyConfig,
-                    calibration_ms: float, impls: list[str], log: Callable[[str], None] = lambda s: None) -> list[dict]:
+                    calibration_ms: float, impls: list[str], log: Callable[[str], None] = lambda s: None,
+                    progress: Progress = SILENT) -> list[dict]:
     """Forward plus CAM of the predicted class, per implementation and batch."""
     rows = []
+    bar = progress.stage("latency: end to end", len(cfg.end_to_end_batches) * len(impls), "configs")
     for batch in cfg.end_to_end_batches:
         x = model_input(batch, input_hw(image_size))
-        for name in impls:
+        for name in bar.counted(impls):
             spec = cams.spec(name)
             if spec.slow and batch > 1:
                 continue
@@ -138,6 +144,7 @@ def end_to_end_rows(forward, weights: np.ndarray, image_size: int, out_size: tup
             rows.append(_row("end_to_end", name, devices_for(spec.device)[-1], "profile", batch, seconds, calibration_ms,
                              shape={"image_size": image_size, "out_h": out_size[0], "out_w": out_size[1]}))
             log(f"latency end-to-end {name} b{batch}: {rows[-1]['per_image_ms']:.4g} ms/img")
+    bar.close()
     return rows
 
 
@@ -164,7 +171,8 @@ def exported_rows(model, image_size: int, out_size: tuple[int, int], cfg: Latenc
 
 def served_rows(model, images: np.ndarray, features: np.ndarray, weights: np.ndarray, labels: np.ndarray,
                 out_size: tuple[int, int], cfg: LatencyConfig, calibration_ms: float,
-                log: Callable[[str], None] = lambda s: None, store=None) -> tuple[list[dict], list[dict]]:
+                log: Callable[[str], None] = lambda s: None, store=None,
+                progress: Progress = SILENT) -> tuple[list[dict], list[dict]]:
     """The exported model in every serving format, timed through its own runtime in a process
     without the harness (:mod:`harness.runners.served`): ``served`` rows for each convention and
     for the forward-only export of the same format, at every batch; plus the formats skipped."""
@@ -172,7 +180,7 @@ def served_rows(model, images: np.ndarray, features: np.ndarray, weights: np.nda
     from harness.runners.served import serve_check
     from harness.serving import FORMATS
     result = serve_check(model, images, features, weights, labels, out_size, list(CONVENTIONS), list(FORMATS),
-                         list(cfg.batches), cfg.target_seconds, log, store, timings_only=True)
+                         list(cfg.batches), cfg.target_seconds, log, store, timings_only=True, progress=progress)
     rows = [_row("served", t["impl"], "cpu", "profile", t["batch"], t["rounds_s"], calibration_ms, format=t["format"],
                  call=t["call"], export=t["name"], shape={"out_h": out_size[0], "out_w": out_size[1]})
             for t in result["timings"]]
@@ -193,18 +201,20 @@ def _section(cfg: LatencyConfig, geometries: dict, rows: list[dict], skipped: li
             "rows": rows, "skipped": skipped}
 
 
-def cams_only_section(cfg: LatencyConfig, impls: list[str], log: Callable[[str], None] = print) -> dict:
+def cams_only_section(cfg: LatencyConfig, impls: list[str], log: Callable[[str], None] = print,
+                      progress: Progress = SILENT) -> dict:
     """CAM-only rows at the seed's geometry, no model: what runs where TensorFlow does not (a
     CuPy-only GPU machine)."""
     calibrate = calibration_kernel()
     cal_before = timing_stats(clock(calibrate, cfg)).median_ms
     geometries = {"seed": cfg.seed_geometry}
-    rows, skipped = cam_rows(geometries, cfg, cal_before, impls, log)
+    rows, skipped = cam_rows(geometries, cfg, cal_before, impls, log, progress)
     return _section(cfg, geometries, rows, skipped, cal_before, timing_stats(clock(calibrate, cfg)).median_ms)
 
 
 def latency_section(profile, ctx, impls: list[str], map_size: tuple[int, int],
-                    log: Callable[[str], None] = print, served: tuple | None = None, store=None) -> dict:
+                    log: Callable[[str], None] = print, served: tuple | None = None, store=None,
+                    progress: Progress = SILENT) -> dict:
     """Calibration, CAM-only rows on both geometries, forward and end-to-end rows; with
     ``served`` (the run's model inputs, their features, the class weights and the labels) the
     serving formats' rows too."""
@@ -215,7 +225,7 @@ def latency_section(profile, ctx, impls: list[str], map_size: tuple[int, int],
     cal_before = timing_stats(clock(calibrate, cfg)).median_ms
     geometries = cam_geometries(profile, ctx.section["feature_shape"], map_size)
     out = geometries["profile"][3:]
-    rows, skipped = cam_rows(geometries, cfg, cal_before, impls, log)
+    rows, skipped = cam_rows(geometries, cfg, cal_before, impls, log, progress)
 
     forward = compiled_forward(ctx.view)
     rows += forward_rows(forward, profile.image_size, "profile", cfg.end_to_end_batches, cfg, cal_before)
@@ -223,11 +233,11 @@ def latency_section(profile, ctx, impls: list[str], map_size: tuple[int, int],
     same = list(ctx.section["feature_shape"]) == [sh, sw, sc] and input_hw(profile.image_size) == (SH, SW)
     seed_model = ctx.model if same else build_model("vgg16", SH, 2, "none")
     rows += forward_rows(compiled_forward(cam_view(seed_model)), SH, "seed", (1,), cfg, cal_before)
-    rows += end_to_end_rows(forward, ctx.weights, profile.image_size, out, cfg, cal_before, impls, log)
+    rows += end_to_end_rows(forward, ctx.weights, profile.image_size, out, cfg, cal_before, impls, log, progress)
     rows += exported_rows(ctx.model, profile.image_size, out, cfg, cal_before)
     section = _section(cfg, geometries, rows, skipped, cal_before, timing_stats(clock(calibrate, cfg)).median_ms)
     if served is not None:
-        served_latency, served_skipped = served_rows(ctx.model, *served, out, cfg, cal_before, log, store)
+        served_latency, served_skipped = served_rows(ctx.model, *served, out, cfg, cal_before, log, store, progress)
         section["rows"] += served_latency
         section["served_skipped"] = served_skipped
     return section
@@ -262,4 +272,4 @@ def stage(state) -> None:
     features = state.ctx.view(x, training=False)[0].numpy()
     state.doc["latency"] = latency_section(state.profile, state.ctx, state.impls, map_size(state), state.log,
                                            served=(x, features, state.ctx.weights, labels[: len(x)]),
-                                           store=state.artifacts)
+                                           store=state.artifacts, progress=state.progress)

@@ -17,6 +17,8 @@ from harness.data import sources
 from harness.errors import UsageError
 from harness.model import build, cache, camview, train
 from harness.model.files import load_model_file, model_digest
+from harness.progress import Progress
+from harness.usage import peak_rss_mb
 
 TRAINING_SOURCES = [Path(build.__file__), Path(train.__file__), Path(sources.__file__), Path(__file__),
                     Path(sources.synthetic.__file__), Path(sources.tfds_sources.__file__)]
@@ -55,10 +57,12 @@ def _train(profile: Profile, data_dir: Path | None, download: bool, verbose: int
     t0 = time.perf_counter()
     warmup_ds = sources.warmup_data(profile)
     history = {}
+    progress = Progress() if verbose == 2 else None  # on a terminal (verbose 1) Keras draws its own bar
     if warmup_ds is not None:
         log(f"warm-up: {profile.warmup_epochs} epochs on {profile.warmup_examples} easy synthetic images")
-        history = {f"warmup_{k}": v for k, v in train.fit(model, warmup_ds, val_ds, profile.warmup_epochs, verbose).items()}
-    history.update(train.fit(model, train_ds, val_ds, profile.epochs, verbose))
+        history = {f"warmup_{k}": v for k, v in train.fit(model, warmup_ds, val_ds, profile.warmup_epochs, verbose,
+                                                             progress, "training: warm-up").items()}
+    history.update(train.fit(model, train_ds, val_ds, profile.epochs, verbose, progress))
     seconds = time.perf_counter() - t0
     test_acc = train.evaluate_accuracy(model, test_ds)
     return model, {"history": history, "test_accuracy": test_acc, "train_seconds": seconds,
@@ -85,21 +89,22 @@ def _train_into_cache(profile: Profile, key: str, cache_dir: Path | None, data_d
     """Child-process body: fill the cache entry ``key`` (training if needed) and report back.
     It dies with its parent, and writes the entry only while the parent is alive."""
     parent_alive = _die_with_parent()
+    sys.stdout.reconfigure(line_buffering=True)  # a spawned child block-buffers a pipe like any process
     from harness.quiet import import_tensorflow_quietly
     import_tensorflow_quietly()
     try:
         _, _, status = cache.load_or_train(key, lambda: _train(profile, data_dir, download, verbose, print), cache_dir,
                                            may_write=parent_alive)
-        replies.put(("ok", status))
+        replies.put(("ok", (status, peak_rss_mb())))
     except BaseException as exc:  # reported to the parent, which raises it there
         replies.put(("error", exc))
 
 
 def _fill_cache_in_child(profile: Profile, key: str, cache_dir: Path | None, data_dir: Path | None, download: bool,
-                         verbose: int) -> str:
+                         verbose: int) -> tuple[str, float]:
     """Train in a spawned process, so the process that then times CAMs never trained: TensorFlow
     ops ran up to 3.4x slower after in-process training (docs/findings.md), which made cold and
-    warm runs incomparable. Returns the cache status the child saw."""
+    warm runs incomparable. Returns the cache status the child saw and its peak resident set (MiB)."""
     import multiprocessing
     ctx = multiprocessing.get_context("spawn")
     replies = ctx.Queue()
@@ -135,13 +140,16 @@ def model_stage(profile: Profile, cache_dir: Path | None = None, data_dir: Path 
             reason = str(exc)
     if reason is not None:
         log(f"model cache: {key} is not usable ({reason}); training in a child process")
-        status = _fill_cache_in_child(profile, key, cache_dir, data_dir, download, verbose)
+        status, peak = _fill_cache_in_child(profile, key, cache_dir, data_dir, download, verbose)
         model, meta = cache.load_entry(key, cache_dir)
+        trained_here = {"training_process_peak_rss_mb": round(peak, 1)}
+    else:
+        trained_here = {}
     log(f"model cache {status}: {key}")
     model_file = Path(cache_dir or cache.default_cache_dir()) / f"{key}.keras"
     return _context(profile, model, model_file, meta["sha256"], {
         "cache_key": key, "cache_status": status, "history": meta["history"], "test_accuracy": meta["test_accuracy"],
-        "train_seconds": meta["train_seconds"], "recipe": meta["recipe"]})
+        "train_seconds": meta["train_seconds"], "recipe": meta["recipe"], **trained_here})
 
 
 def input_size(model, profile: Profile) -> None:

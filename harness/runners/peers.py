@@ -31,6 +31,7 @@ from harness.peers.rows import (
     pointing_row,
     relu_order_effect,
 )
+from harness.progress import SILENT, Progress
 
 MAX_TRIALS = 64
 SEED_CLASS = (cams.REFERENCE, cams.SEED, "scipy_separable_dot_zoom", "scipy_dot_zoom")
@@ -67,7 +68,8 @@ def _library_rows(section: dict, library: str, ctx, examples, images, feats, lab
 
 
 def peers_section(ctx, examples: list, images: np.ndarray, features: np.ndarray, profile: Profile,
-                  hits: dict[str, list[bool]], log: Callable[[str], None] = print) -> dict:
+                  hits: dict[str, list[bool]], log: Callable[[str], None] = print,
+                  progress: Progress = SILENT) -> dict:
     """Every peer row on the first ``MAX_TRIALS`` of ``examples`` (their model inputs ``images``
     and ``features`` given); ``hits`` are the pointing game's, for the seed's CAM on the same trials."""
     examples = examples[:MAX_TRIALS]
@@ -86,8 +88,9 @@ def peers_section(ctx, examples: list, images: np.ndarray, features: np.ndarray,
     ref_score = score(np.array(hits[beside][: len(examples)], bool), labels) if beside else None
     seed_acc = ref_score.class_mean_acc if ref_score else None
     section["seed_cam_on_same_trials"] = {"impl": beside, "class_mean_acc": seed_acc}
-    for library in LIBRARIES:
-        _library_rows(section, library, ctx, examples, images, feats, labels, profile, raw_cam, seed_acc, log)
+    with progress.stage("peers: libraries", len(LIBRARIES), "libraries") as bar:
+        for library in bar.counted(LIBRARIES):
+            _library_rows(section, library, ctx, examples, images, feats, labels, profile, raw_cam, seed_acc, log)
     return section
 
 
@@ -96,7 +99,8 @@ def stage(state) -> None:
     forward + CAM beside it when the latency stage has run."""
     ev = state.ev
     hits = {k: g.hits for k, g in ev.result.metric("pointing").items()}
-    section = peers_section(state.ctx, ev.kept, ev.kept_inputs, ev.kept_features, state.profile, hits, state.log)
+    section = peers_section(state.ctx, ev.kept, ev.kept_inputs, ev.kept_features, state.profile, hits, state.log,
+                            state.progress)
     rows = state.doc["latency"].get("rows")
     if rows:
         section["ours_end_to_end"] = fastest_end_to_end(rows)

@@ -18,11 +18,13 @@ from harness.data import sources
 from harness.environment import environment
 from harness.evaluation.local import Evaluation, evaluate
 from harness.profiles import get_profile
+from harness.progress import SILENT, Progress
 from harness.recommend import recommend
 from harness.results import STAGE_SECTIONS, ResultsDocument, load_results, new_results, write_results
 from harness.runners import agree, latency, localize, peers
 from harness.runners.model_stage import model_from_file, model_stage
 from harness.runners.served import ArtifactStore
+from harness.usage import child, measured
 
 STAGES = ("agree", "localize", "latency", "peers")
 EVALUATED = {"agree", "localize", "peers"}
@@ -52,6 +54,8 @@ class RunState:
     engine: EngineConfig = field(default_factory=EngineConfig)
     artifacts: ArtifactStore = field(default_factory=ArtifactStore)
     stages: tuple[str, ...] = STAGES
+    progress: Progress = SILENT
+    usage: dict[str, dict] = field(default_factory=dict)
 
 
 def _gate(doc: dict, baseline: Path) -> dict:
@@ -94,6 +98,17 @@ def _model(state: RunState, cache_dir: Path | None, model_path: Path | str | Non
         state.log(f"test accuracy {state.ctx.section['test_accuracy']:.3f}")
 
 
+def _child_usage(state: RunState) -> None:
+    """The child processes' entries in ``environment.stages``: the training process (when this
+    run trained) and the serving workers (their largest peak)."""
+    model = state.doc["model"] or {}
+    if model.get("training_process_peak_rss_mb") is not None:
+        state.usage["training_process"] = child(model.get("train_seconds"), model["training_process_peak_rss_mb"])
+    if state.artifacts.worker_runs:
+        state.usage["serving_workers"] = child(None, state.artifacts.worker_peak_rss_mb,
+                                               runs=state.artifacts.worker_runs)
+
+
 LOCAL_ENGINE = {"engine": "local", "ray_version": None, "workers": 1, "resources_per_actor": None, "read": "driver"}
 
 
@@ -108,12 +123,15 @@ def _evaluation(state: RunState) -> None:
                   f"data read by the {state.engine.read if state.data_spec else 'driver'}) with the model and "
                   f"{len(state.impls)} implementations")
         state.ev, record = ray_engine.evaluate(state.ctx.section, state.profile, state.impls, state.data_spec,
-                                               state.data_dir, state.download, state.engine, state.log)
+                                               state.data_dir, state.download, state.engine, state.log,
+                                               progress=state.progress)
     else:
         examples, card = sources.eval_stream(state.profile, state.data_spec, state.data_dir, state.download)
         state.log(f"evaluating {card.spec} with the model and {len(state.impls)} implementations")
-        state.ev, record = evaluate(state.ctx, examples, card, state.profile, state.impls, state.log), LOCAL_ENGINE
-    state.doc["environment"]["engine"] = {**record, "pass_s": round(time.perf_counter() - t0, 3)}
+        state.ev = evaluate(state.ctx, examples, card, state.profile, state.impls, state.log, progress=state.progress)
+        record = LOCAL_ENGINE
+    state.doc["environment"]["engine"] = {**record, "pass_s": round(time.perf_counter() - t0, 3),
+                                          "cost": state.ev.cost.as_dict(len(state.ev.labels))}
     state.doc["data"] = state.ev.card.as_dict()
     state.doc["model"]["eval_accuracy"] = state.ev.eval_accuracy
     state.clock["sweep"] = time.perf_counter() - t0
@@ -126,7 +144,7 @@ STAGE_RUNNERS: dict[str, Callable[[RunState], None]] = {
 def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...] = STAGES, cache_dir: Path | None = None,
         data_dir: Path | None = None, download: bool = True, render: bool = True, baseline: Path | None = None,
         model_path: Path | str | None = None, force: bool = False, data_spec: str | None = None,
-        log: Callable[[str], None] = print, engine: EngineConfig = EngineConfig()) -> dict:
+        log: Callable[[str], None] = print, engine: EngineConfig = EngineConfig(), progress: Progress = SILENT) -> dict:
     """Every stage in ``stages`` on the profile's model: trained (or taken from the cache), or the
     model file at ``model_path`` (never trained; a pinned baseline model, or the user's own).
     ``data_spec`` (``--data``, else the profile's ``data``) evaluates on files from disk
@@ -136,26 +154,31 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
     doc = ResultsDocument.start(Path(out_dir), profile.name, environment(), set(stages) != set(STAGES), stages, force)
     enable_determinism()
     state = RunState(profile, doc, data_spec=data_spec or profile.data or None, data_dir=data_dir,
-                     download=download, log=log, engine=engine, stages=tuple(stages))
+                     download=download, log=log, engine=engine, stages=tuple(stages), progress=progress)
     t0 = time.perf_counter()
     try:
-        _model(state, cache_dir, model_path)
+        with measured(state.usage, "model"):
+            _model(state, cache_dir, model_path)
         if EVALUATED & set(stages):
-            _evaluation(state)
+            with measured(state.usage, "evaluation"):
+                _evaluation(state)
         for stage in STAGES:
             if stage in stages:
                 t = time.perf_counter()
-                STAGE_RUNNERS[stage](state)
+                with measured(state.usage, stage):
+                    STAGE_RUNNERS[stage](state)
                 doc.wrote(stage)
                 state.clock[STAGE_SECTIONS[stage]] = time.perf_counter() - t
     finally:
         state.artifacts.close()
+    _child_usage(state)
     doc["recommendation"] = recommend(doc["agreement"], doc["latency"], doc["localization"])
     state.clock["total"] = time.perf_counter() - t0
     doc["timings_s"] = state.clock
     if baseline is not None:
         doc["gate"] = _gate(doc.doc, baseline)
     from harness.report import render_html
+    doc["environment"]["stages"] = state.usage
     doc.save(render_html if render else None)
     log(f"wrote {doc.path}" + (f" and {doc.path.with_name('index.html')}" if render else ""))
     return doc.doc

@@ -24,6 +24,7 @@ import numpy as np
 
 from harness import agreement
 from harness.cams.oracles import oracle_cam
+from harness.progress import SILENT, Progress
 
 TOLERANCE = 1e-5
 KERAS_CALLS = {"compiled": "", "predict_on_batch": "predict_", "eager": "eager_"}
@@ -62,6 +63,7 @@ class ArtifactStore:
         self._timings: dict[tuple, list[dict]] = {}
         self.written = 0
         self.worker_runs = 0
+        self.worker_peak_rss_mb = 0.0
 
     def keep_timings(self, model, key: tuple, timings: list[dict]) -> None:
         """Remember the timings of one worker run of ``model`` under ``key`` (format, conventions,
@@ -114,7 +116,7 @@ def _artifacts(store: ArtifactStore, model, fmt: str, conventions: list[str], ou
 def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.ndarray, labels: np.ndarray,
                 out_size: tuple[int, int], conventions: list[str], formats: list[str], batches: list[int],
                 target_seconds: float = 0.5, log=lambda s: None, store: ArtifactStore | None = None,
-                timings_only: bool = False) -> dict:
+                timings_only: bool = False, progress: Progress = SILENT) -> dict:
     """``{"served_models": [...], "timings": [...], "skipped": [...]}`` for ``formats`` x
     ``conventions`` (see the module docstring); timings are the worker's, in seconds per call. The
     artifacts come from ``store`` (written there on first use; a store of this call's own without),
@@ -126,10 +128,12 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
     if store is None:
         with ArtifactStore() as own:
             return serve_check(model, images, features, weights, labels, out_size, conventions, formats, batches,
-                               target_seconds, log, own, timings_only)
+                               target_seconds, log, own, timings_only, progress)
     rows, timings, skipped = [], [], []
-    with tempfile.TemporaryDirectory(prefix="cam-harness-serve-") as tmp:
-        for fmt in formats:
+    with (tempfile.TemporaryDirectory(prefix="cam-harness-serve-") as tmp,
+          progress.stage("serving: " + ("timed" if timings_only else "checked") + " formats", len(formats),
+                         "formats") as bar):
+        for fmt in bar.counted(formats):
             if missing(fmt):
                 skipped.append({"format": fmt, "reason": f"{', '.join(missing(fmt))} not installed: "
                                                           "pip install '.[export]'"})
@@ -145,6 +149,7 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
                 artifacts = _artifacts(store, model, fmt, conventions, out_size, forward=bool(batches))
                 report, out = run_worker(work, artifacts, images, labels, batches, target_seconds)
                 store.worker_runs += 1
+                store.worker_peak_rss_mb = max(store.worker_peak_rss_mb, report.get("peak_rss_mb") or 0.0)
             except Exception as exc:  # a model this format's converter or runtime cannot take: recorded
                 skipped.append({"format": fmt, "reason": f"{type(exc).__name__}: {str(exc)[:400]}"})
                 log(f"served {fmt}: skipped ({type(exc).__name__})")

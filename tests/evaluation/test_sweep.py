@@ -108,7 +108,6 @@ def test_a_slow_form_runs_one_image_at_a_time_where_two_would_pass_the_memory_bu
     import os
     import threading
 
-    from harness.evaluation import sweep as sweep_module
     f = rng.standard_normal((2, 4, 4, 8)).astype(np.float32)
     w = rng.standard_normal((8, 2)).astype(np.float32)
     spec, calls = cams.spec(cams.SEED), []
@@ -116,6 +115,70 @@ def test_a_slow_form_runs_one_image_at_a_time_where_two_would_pass_the_memory_bu
     monkeypatch.setitem(cams._REGISTRY, cams.SEED, dataclasses.replace(
         spec, fn=lambda *a: calls.append((len(a[0]), threading.get_ident())) or real(*a)))
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
-    monkeypatch.setattr(sweep_module, "PARALLEL_BUDGET_BYTES", spec.bytes_needed(1, 4, 4, 8, (20, 24)) * 3 // 2)
-    sweep([cams.SEED], f, w, np.array([0, 1]), [(20, 24)] * 2)
+    sweep([cams.SEED], f, w, np.array([0, 1]), [(20, 24)] * 2,
+          memory_budget_bytes=spec.bytes_needed(1, 4, 4, 8, (20, 24)) * 3 // 2)
     assert calls == [(2, threading.get_ident())]
+
+
+def _recording(monkeypatch, name: str) -> list[int]:
+    """Replace ``name``'s function by one that records each call's batch size."""
+    import dataclasses
+    spec, calls = cams.spec(name), []
+    real = spec.fn
+    monkeypatch.setitem(cams._REGISTRY, name, dataclasses.replace(
+        spec, fn=lambda *a: calls.append(len(a[0])) or real(*a)))
+    return calls
+
+
+def _box_trials(rng, n: int, size: tuple[int, int]):
+    masks = [np.zeros(size, bool) for _ in range(n)]
+    for m in masks:
+        m[4:12, 6:15] = True
+    return masks, [np.array([[6, 4, 14, 11]]) for _ in range(n)]
+
+
+def test_under_a_small_memory_budget_the_chunk_shrinks_and_the_results_are_the_same(rng, monkeypatch):
+    """tf_resize_einsum holds the whole batch's upsampled channels: a budget of three images'
+    worth splits each chunk of 8 into calls of at most 3, and every statistic and measure is the
+    one the unconstrained sweep gives."""
+    from harness.evaluation.local import metric_factories
+    impls, size = ["tf_resize_einsum", "cv2_dot_resize", "scipy_dot_zoom"], (20, 24)
+    f = rng.standard_normal((8, 4, 4, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 2)).astype(np.float32)
+    k = rng.integers(0, 2, 8)
+    masks, boxes = _box_trials(rng, 8, size)
+    args = dict(masks=masks, boxes=boxes, correct=np.ones(8, bool), chunk=8, metrics=metric_factories())
+    calls = _recording(monkeypatch, "tf_resize_einsum")
+    free = sweep(impls, f, w, k, [size] * 8, **args)
+    assert calls == [8]
+    budget = cams.spec("tf_resize_einsum").bytes_needed(3, 4, 4, 8, size)
+    calls.clear()
+    tight = sweep(impls, f, w, k, [size] * 8, memory_budget_bytes=budget, **args)
+    assert calls == [3, 3, 2] and tight.capped == {} and tight.n == free.n
+    for key in free.pair_stats:
+        for got, want in zip(tight.pair_stats[key], free.pair_stats[key], strict=True):
+            assert all(np.array_equal(got[s], want[s]) for s in want)
+    for name in impls:
+        assert tight.metric("pointing")[name].hits == free.metric("pointing")[name].hits
+        assert tight.metric("boxes")[name].compute() == free.metric("boxes")[name].compute()
+        assert all(np.array_equal(g[s], w_[s]) for g, w_ in zip(tight.oracle_stats[name], free.oracle_stats[name])
+                   for s in w_)
+
+
+def test_a_form_whose_one_image_exceeds_the_memory_budget_is_capped_with_its_reason(rng, monkeypatch):
+    """An all-channel form at a budget below one image's intermediates is never called and says
+    why; a dot-first form under the same budget runs on every image."""
+    size = (40, 48)
+    f = rng.standard_normal((4, 4, 4, 64)).astype(np.float32)
+    w = rng.standard_normal((64, 2)).astype(np.float32)
+    spec = cams.spec("cv2_resize_dot")
+    budget = spec.bytes_needed(1, 4, 4, 64, size) - 1
+    assert cams.spec("cv2_dot_resize").bytes_needed(1, 4, 4, 64, size) <= budget
+    calls = _recording(monkeypatch, "cv2_resize_dot")
+    res = sweep(["cv2_resize_dot", "cv2_dot_resize"], f, w, np.array([0, 1, 0, 1]), [size] * 4, chunk=2,
+                memory_budget_bytes=budget)
+    assert calls == []
+    assert res.n == {"cv2_resize_dot": 0, "cv2_dot_resize": 4}
+    reason = res.capped["cv2_resize_dot"]
+    assert "4x4x64 to 40x48" in reason and "over the" in reason and "budget" in reason
+    assert "cv2_dot_resize" not in res.capped and res.errors == {}
