@@ -98,6 +98,7 @@ class Sweeper:
                  memory_budget_bytes: int = MEMORY_BUDGET_BYTES, cost: PassCost | None = None):
         self.weights, self.limits, self.chunk, self.seen = np.array(weights), limits or {}, chunk, start
         self.memory_budget_bytes, self.cost = memory_budget_bytes, cost or PassCost()
+        self.threads = max(1, len(os.sched_getaffinity(0)))
         self.result = SweepResult(impls=list(impls), n={k: 0 for k in impls},
                                   pair_stats={p: [] for p in combinations(impls, 2)},
                                   oracle_stats={k: [] for k in impls},
@@ -108,49 +109,68 @@ class Sweeper:
              correct: np.ndarray | None = None) -> None:
         """Run every implementation on ``features[i]`` -> ``out_sizes[i]``. ``tolerance_px`` is
         one tolerance for all images or one per image; ``boxes`` and ``correct`` reach the metrics
-        (:class:`harness.metrics.TrialBatch`)."""
-        result, weights, base, cost = self.result, self.weights, self.seen, self.cost
+        (:class:`harness.metrics.TrialBatch`).
+
+        The implementations are called one after another; what follows their maps (the oracles,
+        each form's metrics and statistics against its oracle, every pair's statistics) is spread
+        over ``threads`` threads, each task on its own form or pair, its results kept in the
+        order a single thread would produce them."""
+        result, base = self.result, self.seen
         tolerances = np.broadcast_to(np.asarray(tolerance_px, dtype=np.float64), (len(features),))
         trials = None if masks is None else TrialBatch(list(masks), tolerances, np.asarray(class_idx),
                                                        None if boxes is None else list(boxes),
                                                        None if correct is None else np.asarray(correct, dtype=bool))
         cap = {name: self.limits.get(name, base + len(features)) - base for name in result.impls}
-        for lo, hi in _chunks(list(out_sizes), self.chunk):
-            f, k, size = np.array(features[lo:hi]), np.array(class_idx[lo:hi]), tuple(out_sizes[lo])
-            ends = {name: min(hi, cap[name]) for name in result.impls
-                    if lo < cap[name] and name not in result.errors and self._fits(name, f, size)}
-            with cost.part("oracles"):
-                oracles = {conv: oracle_cam(json.loads(conv), f, weights, k, size)
-                           for conv in {_convention(name) for name in ends}}
-            with cost.part("agreement"):
-                oracle_batches = {conv: agreement.map_batch(o) for conv, o in oracles.items()}
-            batches = {}
-            for name, end in ends.items():
-                with cost.part("slow_cam_calls" if cams.spec(name).slow else "cam_calls"):
-                    m = self._call(name, f[: end - lo], k[: end - lo], size)
-                if m is None:
-                    continue
-                result.n[name] += len(m)
-                if trials is not None:
-                    with cost.part("localization"):
-                        for acc in result.metrics[name].values():
-                            acc.accumulate(m, trials[lo:lo + len(m)])
-                with cost.part("agreement"):
-                    batches[name] = agreement.map_batch(m)
-                    stats = agreement.batch_stats(oracle_batches[_convention(name)].head(len(m)), batches[name])
-                tol = self._tolerance(name, f, size)
-                result.oracle_stats[name].append({**stats, "tolerance": np.full(len(m), tol)})
-                if np.any(stats["max_rel"] > tol) and (defect := cams.spec(name).known_defect(f.shape[1:3], size)):
-                    result.findings.setdefault(name, defect)
-            with cost.part("agreement"):
-                for a, b in result.pair_stats:
-                    if a in batches and b in batches:
-                        n = min(len(batches[a]), len(batches[b]))
-                        tol = max(self._tolerance(a, f, size), self._tolerance(b, f, size))
-                        stats = agreement.batch_stats(batches[a].head(n), batches[b].head(n))
-                        result.pair_stats[(a, b)].append({**stats, "tolerance": np.full(n, tol)})
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="sweep") as pool:
+            for lo, hi in _chunks(list(out_sizes), self.chunk):
+                f, k, size = np.array(features[lo:hi]), np.array(class_idx[lo:hi]), tuple(out_sizes[lo])
+                ends = {name: min(hi, cap[name]) for name in result.impls
+                        if lo < cap[name] and name not in result.errors and self._fits(name, f, size)}
+                self._chunk(pool, f, k, size, ends, lo, None if trials is None else trials[lo:hi])
         self.seen += len(features)
         result.images = self.seen
+
+    def _chunk(self, pool: ThreadPoolExecutor, f: np.ndarray, k: np.ndarray, size: tuple[int, int],
+               ends: dict[str, int], lo: int, trials: TrialBatch | None) -> None:
+        result, cost = self.result, self.cost
+        conventions = sorted({_convention(name) for name in ends})
+        with cost.part("oracles"):
+            oracles = dict(zip(conventions, pool.map(
+                lambda conv: oracle_cam(json.loads(conv), f, self.weights, k, size), conventions)))
+        with cost.part("agreement"):
+            oracle_batches = dict(zip(conventions, pool.map(lambda conv: agreement.map_batch(oracles[conv]),
+                                                            conventions)))
+        maps = {}
+        for name, end in ends.items():
+            with cost.part("slow_cam_calls" if cams.spec(name).slow else "cam_calls"):
+                m = self._call(name, f[: end - lo], k[: end - lo], size)
+            if m is not None:
+                maps[name] = m
+                result.n[name] += len(m)
+        if trials is not None:
+            with cost.part("localization"):
+                for _ in pool.map(lambda name: [acc.accumulate(maps[name], trials[:len(maps[name])])
+                                                for acc in result.metrics[name].values()], maps):
+                    pass
+        with cost.part("agreement"):
+            batches = dict(zip(maps, pool.map(lambda name: agreement.map_batch(maps[name]), maps)))
+            against_oracle = pool.map(lambda name: agreement.batch_stats(
+                oracle_batches[_convention(name)].head(len(maps[name])), batches[name]), maps)
+            for name, stats in zip(maps, against_oracle):
+                tol = self._tolerance(name, f, size)
+                result.oracle_stats[name].append({**stats, "tolerance": np.full(len(stats["max_rel"]), tol)})
+                if np.any(stats["max_rel"] > tol) and (defect := cams.spec(name).known_defect(f.shape[1:3], size)):
+                    result.findings.setdefault(name, defect)
+            pairs = [(a, b) for a, b in result.pair_stats if a in batches and b in batches]
+
+            def pair(p: tuple[str, str]) -> dict:
+                a, b = p
+                n = min(len(batches[a]), len(batches[b]))
+                return agreement.batch_stats(batches[a].head(n), batches[b].head(n))
+
+            for (a, b), stats in zip(pairs, pool.map(pair, pairs)):
+                tol = max(self._tolerance(a, f, size), self._tolerance(b, f, size))
+                result.pair_stats[(a, b)].append({**stats, "tolerance": np.full(len(stats["max_rel"]), tol)})
 
     def _fits(self, name: str, f: np.ndarray, size: tuple[int, int]) -> bool:
         """Whether one image of this chunk fits ``name`` within the memory budget; a form that does

@@ -74,6 +74,7 @@ def build_context(doc: dict, ab: dict | None = None) -> dict:
         "ci_status": tables.ci_status(doc.get("gate"), ab),
         "ship": tables.ship_it(doc),
         "pass_where": tables.pass_where(doc.get("environment", {}).get("engine")),
+        "pass_cost": tables.pass_cost(doc.get("environment", {}).get("engine")),
         "downloads": tables.downloads(pivot, doc.get("localization", {})),
         "figures": {
             "training": figures.training_curve(doc.get("model", {}).get("history", {})),

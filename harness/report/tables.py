@@ -124,6 +124,21 @@ def ship_it(doc: dict) -> dict | None:
             "skipped": doc.get("latency", {}).get("served_skipped", [])}
 
 
+def pass_cost(engine: dict | None) -> str | None:
+    """What the pass's own work cost beside the model's forward (``environment.engine.cost``), in
+    one line for the data card; None for results written before it was recorded."""
+    cost = (engine or {}).get("cost")
+    if not cost or not cost.get("harness_to_forward"):
+        return None
+    seconds = cost["seconds"]
+    parts = sorted(((k, v) for k, v in seconds.items() if k not in ("decode", "forward")), key=lambda kv: -kv[1])
+    largest = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in parts[:3])
+    return (f"the harness's own work took {cost['harness_s']:.1f} s over {cost['trials']} trials, "
+            f"{cost['harness_to_forward']:.1f}x the model's forward ({seconds['forward']:.1f} s); "
+            f"{cost['harness_to_forward_without_slow_prefix']:.1f}x without the slow forms' capped prefix. "
+            f"Largest parts: {largest}")
+
+
 def pass_where(engine: dict | None) -> str | None:
     """Where the evaluation pass ran (``environment.engine``), in one line for the data card."""
     if not engine:

@@ -182,3 +182,54 @@ def test_a_form_whose_one_image_exceeds_the_memory_budget_is_capped_with_its_rea
     reason = res.capped["cv2_resize_dot"]
     assert "4x4x64 to 40x48" in reason and "over the" in reason and "budget" in reason
     assert "cv2_dot_resize" not in res.capped and res.errors == {}
+
+
+def test_a_copy_whose_peak_moved_one_pixel_gets_its_own_localization_outcomes(rng, monkeypatch):
+    """The box measures share work between forms through one contour cache keyed by the exact
+    8-bit map. A copy of a form that moves each map's peak by one pixel must not be handed the
+    original's outcomes: its peaks are the moved ones, its box records are the ones it gets alone,
+    and the original's are the ones it gets alone."""
+    import dataclasses
+
+    from harness.evaluation.local import metric_factories
+    size, real = (20, 24), cams.spec("cv2_dot_resize")
+    f = rng.standard_normal((4, 4, 4, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 2)).astype(np.float32)
+    k = np.array([0, 1, 0, 1])
+    originals = real.fn(f, w, k, size)
+    moved_to = []
+    for m in originals:
+        y, x = peak(m)
+        moved_to.append((y, x + 1 if x + 1 < size[1] else x - 1))
+
+    def moved(features, weights, class_idx, out_size):
+        maps = np.array(real.fn(features, weights, class_idx, out_size))
+        for m, (y, x) in zip(maps, moved_to[: len(maps)]):
+            m[y, x] = m.max() + abs(m.max() - m.min())  # a new, higher peak one pixel over
+        return maps
+
+    monkeypatch.setitem(cams._REGISTRY, "cv2_dot_resize_moved", dataclasses.replace(real, name="cv2_dot_resize_moved",
+                                                                                    fn=moved))
+    from harness.metrics.boxes import largest_component_box, normalize
+    boxes = [largest_component_box(normalize(m) > 0.5)[None] for m in originals]  # the original's box: hits
+    masks = []
+    for x0, y0, x1, y1 in (b[0] for b in boxes):
+        masks.append(np.zeros(size, bool))
+        masks[-1][y0:y1 + 1, x0:x1 + 1] = True
+
+    def run(names):  # each sweep with a contour cache of its own
+        return sweep(names, f, w, k, [size] * 4, masks, boxes=boxes, correct=np.ones(4, bool),
+                     metrics=metric_factories())
+
+    both = run(["cv2_dot_resize", "cv2_dot_resize_moved"])
+    alone = {name: run([name]) for name in ("cv2_dot_resize", "cv2_dot_resize_moved")}
+    assert both.metric("pointing")["cv2_dot_resize_moved"].peaks == moved_to
+    assert both.metric("pointing")["cv2_dot_resize"].peaks == [peak(m) for m in originals]
+    for name, res in alone.items():
+        got, want = both.metric("boxes")[name], res.metric("boxes")[name]
+        assert [r.cam_iou for r in got.records] == [r.cam_iou for r in want.records]
+        assert [r.energy for r in got.records] == [r.energy for r in want.records]
+        assert all(np.array_equal(a.box_bits, b.box_bits) for a, b in zip(got.records, want.records))
+    bits = [np.array([r.box_bits for r in both.metric("boxes")[n].records]) for n in ("cv2_dot_resize",
+                                                                                      "cv2_dot_resize_moved")]
+    assert not np.array_equal(bits[0], bits[1])

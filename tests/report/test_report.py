@@ -290,3 +290,20 @@ def test_the_data_card_says_where_the_pass_ran(engine, says):
     html = render_html(doc)
     section = html[html.index('id="data"'):html.index("</section>", html.index('id="data"'))]
     assert says in section
+
+
+def test_the_data_card_gives_the_harness_cost_as_a_ratio_to_the_forward():
+    from harness.evaluation.cost import PassCost
+    cost = PassCost({"decode": 1.0, "forward": 4.0, "cam_calls": 2.0, "slow_cam_calls": 6.0, "oracles": 0.5,
+                     "agreement": 1.5, "localization": 3.0, "merge": 0.0})
+    doc = copy.deepcopy(FIXTURE)
+    doc["environment"]["engine"] = {"engine": "local", "pass_s": 18.0, "cost": cost.as_dict(200)}
+    doc["data"] = {"spec": "synthetic", "format": "synthetic", "images": 200, "trials": 200, "classes": {"cat": 200},
+                   "skipped": [], "skipped_total": 0, "median_size": [160, 160]}
+    html = render_html(doc)
+    section = html[html.index('id="data"'):html.index("</section>", html.index('id="data"'))]
+    assert ("the harness&#39;s own work took 13.0 s over 200 trials, 3.2x the model&#39;s forward (4.0 s); 1.8x "
+            "without the slow forms&#39; capped prefix. Largest parts: slow cam calls 6.0 s, localization 3.0 s, "
+            "cam calls 2.0 s") in section
+    del doc["environment"]["engine"]["cost"]
+    assert "cost of the pass" not in render_html(doc)

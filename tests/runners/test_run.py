@@ -77,6 +77,22 @@ def test_every_stage_filled_its_section(first_run):
     assert len(doc["gallery"]) == 2
 
 
+def test_the_run_records_its_cost_and_each_stage_s_time_and_peak_memory(first_run):
+    doc, _, _, worker_runs = first_run
+    env = doc["environment"]
+    cost = env["engine"]["cost"]
+    assert cost["trials"] == 12 and cost["seconds"]["forward"] > 0 and cost["seconds"]["slow_cam_calls"] > 0
+    assert cost["harness_s"] == pytest.approx(sum(v for k, v in cost["seconds"].items()
+                                                  if k not in ("decode", "forward")), abs=0.01)
+    stages = env["stages"]
+    assert {"model", "evaluation", "agree", "localize", "latency", "peers", "training_process",
+            "serving_workers"} <= set(stages)
+    assert all(s["peak_rss_mb"] > 50 for s in stages.values()), stages
+    assert stages["training_process"]["peak_scope"] == "child"
+    assert stages["training_process"]["peak_rss_mb"] == doc["model"]["training_process_peak_rss_mb"]
+    assert stages["serving_workers"]["runs"] == len(worker_runs)
+
+
 def test_one_worker_run_per_serving_format_checks_and_times_it(first_run):
     """Issue 31: the agree stage checked the artifacts in one worker run and the latency stage
     timed them in another. Now the agree stage's run times them too, and the latency stage's

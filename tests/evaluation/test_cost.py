@@ -1,0 +1,25 @@
+import time
+
+import pytest
+
+from harness.evaluation.cost import PARTS, PassCost
+
+
+def test_parts_add_up_and_the_ratios_leave_out_decode_forward_and_optionally_the_slow_prefix():
+    a = PassCost({"forward": 2.0, "cam_calls": 1.0, "slow_cam_calls": 4.0, "localization": 1.0, "decode": 5.0})
+    b = PassCost({"forward": 2.0, "agreement": 2.0, "merge": 0.5})
+    a.add(b)
+    out = a.as_dict(100)
+    assert set(out["seconds"]) == set(PARTS)
+    assert out["harness_s"] == 8.5
+    assert out["harness_to_forward"] == pytest.approx(8.5 / 4.0)
+    assert out["harness_to_forward_without_slow_prefix"] == pytest.approx(4.5 / 4.0)
+    assert PassCost().as_dict(0)["harness_to_forward"] is None
+
+
+def test_a_part_times_its_block_even_when_it_raises():
+    cost = PassCost()
+    with pytest.raises(ValueError), cost.part("oracles"):
+        time.sleep(0.02)
+        raise ValueError
+    assert cost.seconds["oracles"] >= 0.02
