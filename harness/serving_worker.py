@@ -135,11 +135,14 @@ def _interleaved(fns: dict, x, target_seconds: float, min_rounds: int) -> dict[s
     falls on all of them alike and their ratios hold (as ``cam-harness ab`` does)."""
     number = {}
     for name, fn in fns.items():
-        for _ in range(3):
+        fn(x)  # the first call traces, compiles or allocates
+        for _ in range(3):  # then warm calls until one is timed long enough to size a round (20 ms)
+            t0 = time.perf_counter()
             fn(x)
-        t0 = time.perf_counter()
-        fn(x)
-        number[name] = max(1, int(0.02 / max(time.perf_counter() - t0, 1e-6)))
+            took = time.perf_counter() - t0
+            if took >= 0.02:
+                break
+        number[name] = max(1, int(0.02 / max(took, 1e-6)))
     rounds: dict[str, list[float]] = {name: [] for name in fns}
     start = time.perf_counter()
     while len(rounds[next(iter(fns))]) < min_rounds or time.perf_counter() - start < target_seconds * len(fns):
@@ -168,13 +171,22 @@ def main(argv: list[str]) -> int:
                 saved[f"{art['name']}/{entry}/{key}"] = value
         for call, fn in loaded["timed"].items():
             timed.setdefault(call, {})[art["name"]] = fn
+    min_rounds, budget = job.get("min_rounds", 5), job.get("time_budget_s")
     for call, fns in timed.items():
+        per_image = None
         for batch in job.get("batches", []):
+            where = [{"name": name, "format": arts[name]["format"], "kind": arts[name]["kind"], "call": call,
+                      "batch": batch} for name in fns]
+            estimate = None if per_image is None else per_image * batch * (min_rounds + 2) * len(fns)
+            if budget is not None and estimate is not None and estimate > budget:
+                reason = f"estimated {estimate:.0f} s, over the {budget:.0f} s time budget"
+                timings += [{**w, "skipped": reason} for w in where]
+                continue
             x = np.resize(images, (batch, *images.shape[1:])).astype(np.float32)
-            for name, rounds in _interleaved(fns, x, job.get("target_seconds", 0.5), job.get("min_rounds", 5)).items():
-                art = arts[name]
-                timings.append({"name": name, "format": art["format"], "kind": art["kind"], "call": call,
-                                "batch": batch, "median_s": statistics.median(rounds), "rounds_s": rounds})
+            rounds = _interleaved(fns, x, job.get("target_seconds", 0.5), min_rounds)
+            for w in where:
+                timings.append({**w, "median_s": statistics.median(rounds[w["name"]]), "rounds_s": rounds[w["name"]]})
+            per_image = max(statistics.median(r) for r in rounds.values()) / batch
     np.savez(job["out"], **saved)
     print(json.dumps({"harness_importable": _harness_importable(), "timings": timings, "entries": entries,
                       "peak_rss_mb": _peak_rss_mb()}))

@@ -43,16 +43,28 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
+_OPEN: list[list[float]] = []  # the peaks seen by the measurements now open, innermost last
+
+
 @contextmanager
 def measured(record: dict, name: str) -> Iterator[None]:
     """Record ``{seconds, peak_rss_mb, peak_scope}`` of the block under ``record[name]``, also when
-    it raises."""
+    it raises. Measurements nest: an inner one resets the mark, so it hands its peak to the one
+    around it, whose peak is the largest of its own and its parts'."""
+    if _OPEN:
+        _OPEN[-1].append(peak_rss_mb())  # what the outer block reached before this reset
     scope = "stage" if reset_peak() else "process"
+    seen: list[float] = []
+    _OPEN.append(seen)
     t0 = time.perf_counter()
     try:
         yield
     finally:
-        record[name] = {"seconds": round(time.perf_counter() - t0, 3), "peak_rss_mb": round(peak_rss_mb(), 1),
+        _OPEN.pop()
+        peak = max([peak_rss_mb(), *seen])
+        if _OPEN:
+            _OPEN[-1].append(peak)
+        record[name] = {"seconds": round(time.perf_counter() - t0, 3), "peak_rss_mb": round(peak, 1),
                         "peak_scope": scope}
 
 

@@ -160,3 +160,31 @@ def test_a_run_converts_each_artifact_once_and_every_stage_runs_the_same_files(m
         assert store.written == 4 and other["served_models"][0]["out_size"] == [40, 56] and other["served_models"][0]["matches"]
         folder = Path(written[0]).parent.parent
     assert not folder.exists()  # closing the store removes its files
+
+
+def test_a_batch_the_time_budget_cannot_hold_is_recorded_as_skipped_not_timed(model_file):
+    """The latency stage's rule, in the worker: batch 1 is timed, and from its speed the next batch
+    is estimated; over the budget (here 0 s), it is not timed, and each of its timings says why.
+    The latency section turns them into ``skipped`` rows the gate reads as time-budget skips."""
+    import keras
+
+    from harness.config import LatencyConfig
+    from harness.model import build
+    from harness.runners.latency import served_rows
+    from harness.runners.served import overhead_table, serve_check
+    model = keras.saving.load_model(model_file)
+    images = np.random.default_rng(2).random((3, 48, 48, 3), dtype=np.float32)
+    feats = build.cam_view(model)(images, training=False)[0].numpy()
+    args = (model, images, feats, build.cam_weights(model), np.array([0, 1, 2], np.int32), (48, 48))
+    result = serve_check(*args, ["seed"], ["litert"], [1, 4], 0.0, time_budget_s=0.0)
+    timed = {(t["name"], t["batch"]): t for t in result["timings"]}
+    assert set(timed) == {("forward", 1), ("seed", 1), ("forward", 4), ("seed", 4)}
+    assert all("rounds_s" in timed[n, 1] and "skipped" not in timed[n, 1] for n in ("forward", "seed"))
+    assert all(timed[n, 4]["skipped"].endswith("over the 0 s time budget") and "rounds_s" not in timed[n, 4]
+               for n in ("forward", "seed"))
+    assert [r["batch"] for r in overhead_table(result["timings"], ["seed"])] == [1]
+    cfg = LatencyConfig(batches=(1, 4), target_seconds=0.0, time_budget_s=1e-9)
+    rows, _, over = served_rows(model, images, feats, build.cam_weights(model), np.array([0, 1, 2], np.int32),
+                                (48, 48), cfg, 1.0)
+    assert {r["batch"] for r in rows} == {1} and over and {s["batch"] for s in over} == {4}
+    assert all(s["kind"] == "served" and s["budget"] == "time" and s["device"] == "cpu" for s in over)

@@ -31,3 +31,17 @@ def test_an_entry_is_written_when_the_stage_raises():
 def test_a_child_entry_says_it_is_a_child_process():
     assert usage.child(12.34567, 800.04, runs=3) == {"seconds": 12.346, "peak_rss_mb": 800.0, "peak_scope": "child",
                                                      "runs": 3}
+
+
+def test_a_nested_measurement_hands_its_peak_to_the_one_around_it():
+    record, parts = {}, {}
+    with usage.measured(record, "agree"):
+        with usage.measured(parts, "big part"):
+            block = np.ones(300 * 2**20 // 8)
+            del block
+        with usage.measured(parts, "small part"):
+            np.ones(1000).sum()
+    if record["agree"]["peak_scope"] == "process":
+        return
+    assert parts["big part"]["peak_rss_mb"] - parts["small part"]["peak_rss_mb"] > 250
+    assert record["agree"]["peak_rss_mb"] >= parts["big part"]["peak_rss_mb"]

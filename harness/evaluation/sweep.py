@@ -75,6 +75,17 @@ class SweepResult:
 MEMORY_BUDGET_BYTES = int(LatencyConfig.memory_budget_mb * 2**20)  # the latency stage's default budget
 
 
+def usable_threads() -> int:
+    """The cores this process may use, fewer where ``OMP_NUM_THREADS`` says so (Ray sets it to an
+    actor's reserved CPUs): how many threads the sweep spreads its work over. The numbers do not
+    depend on it."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        return max(1, min(cores, int(os.environ.get("OMP_NUM_THREADS", cores))))
+    except ValueError:
+        return cores
+
+
 def _chunks(out_sizes: Sequence[tuple[int, int]], chunk: int) -> list[tuple[int, int]]:
     """Consecutive index ranges of at most ``chunk`` images sharing one output size."""
     spans, start = [], 0
@@ -98,7 +109,7 @@ class Sweeper:
                  memory_budget_bytes: int = MEMORY_BUDGET_BYTES, cost: PassCost | None = None):
         self.weights, self.limits, self.chunk, self.seen = np.array(weights), limits or {}, chunk, start
         self.memory_budget_bytes, self.cost = memory_budget_bytes, cost or PassCost()
-        self.threads = max(1, len(os.sched_getaffinity(0)))
+        self.threads = usable_threads()
         self.result = SweepResult(impls=list(impls), n={k: 0 for k in impls},
                                   pair_stats={p: [] for p in combinations(impls, 2)},
                                   oracle_stats={k: [] for k in impls},

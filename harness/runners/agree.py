@@ -13,6 +13,7 @@ from harness.evaluation import exported
 from harness.evaluation.sweep import SweepResult, sweep
 from harness.model_cams.gradcam import identity_check
 from harness.progress import SILENT, Progress
+from harness.usage import measured
 
 COVERAGE_GRIDS = ((7, 7), (4, 5))  # the seed's grid and a non-square one
 COVERAGE_CHANNELS = 64
@@ -239,21 +240,26 @@ def served_models(ctx, ev, labels: np.ndarray, log, store=None, latency=None, pr
     keep = np.flatnonzero([s == size for s in sizes])[:SERVED_IMAGES]
     batches, target = (list(latency.batches), latency.target_seconds) if latency else ([], 0.5)
     result = serve_check(ctx.model, ev.kept_inputs[keep], ev.kept_features[keep], ctx.weights, labels[keep], size,
-                         list(CONVENTIONS), list(FORMATS), batches, target, log=log, store=store, progress=progress)
+                         list(CONVENTIONS), list(FORMATS), batches, target, log=log, store=store, progress=progress,
+                         time_budget_s=latency.time_budget_s if latency else None)
     return {"served_models": result["served_models"], "served_skipped": result["skipped"]}
 
 
 def stage(state) -> None:
     """Write ``agreement`` of ``state.doc`` (a :class:`harness.runners.run.RunState`) from the
     evaluation pass, the adversarial inputs, the Grad-CAM identity and the exported models."""
-    ev, ctx = state.ev, state.ctx
-    section = agreement_section(state.impls, ev.result, state.profile, state.log, state.progress)
+    ev, ctx, usage = state.ev, state.ctx, state.usage
+    with measured(usage, "agree.adversarial_inputs"):
+        section = agreement_section(state.impls, ev.result, state.profile, state.log, state.progress)
     kept_labels = ev.labels[: len(ev.kept)]
     k = min(len(ev.kept), GRADCAM_IMAGES)
-    section["gradcam_identity"] = identity_check(ctx.model, ev.kept_features[:k], ctx.weights, kept_labels[:k])
-    section["exported_models"] = exported.agreement_rows(
-        ctx.model, ev.kept_inputs, ev.kept_features, ctx.weights, kept_labels, [e.mask.shape for e in ev.kept],
-        section["equivalence_classes"], section["conventions"])
-    section.update(served_models(ctx, ev, kept_labels, state.log, state.artifacts,
-                                 state.profile.latency if "latency" in state.stages else None, state.progress))
+    with measured(usage, "agree.gradcam_identity"):
+        section["gradcam_identity"] = identity_check(ctx.model, ev.kept_features[:k], ctx.weights, kept_labels[:k])
+    with measured(usage, "agree.exported_models"):
+        section["exported_models"] = exported.agreement_rows(
+            ctx.model, ev.kept_inputs, ev.kept_features, ctx.weights, kept_labels, [e.mask.shape for e in ev.kept],
+            section["equivalence_classes"], section["conventions"])
+    with measured(usage, "agree.serving_formats"):
+        section.update(served_models(ctx, ev, kept_labels, state.log, state.artifacts,
+                                     state.profile.latency if "latency" in state.stages else None, state.progress))
     state.doc["agreement"] = section

@@ -36,11 +36,13 @@ def impl_name(fmt: str, what: str, call: str = "compiled") -> str:
 
 
 def run_worker(work: Path, artifacts: list[dict], images: np.ndarray, class_index: np.ndarray,
-               batches: list[int], target_seconds: float) -> tuple[dict, dict]:
-    """The worker over ``artifacts``: its report and its outputs."""
+               batches: list[int], target_seconds: float, time_budget_s: float | None = None) -> tuple[dict, dict]:
+    """The worker over ``artifacts``: its report and its outputs. With ``time_budget_s``, a batch
+    whose timing the previous batch's speed says would take longer is not timed (the latency
+    stage's rule): its timings say ``skipped`` and why."""
     np.savez(work / "in.npz", image=images.astype(np.float32), class_index=class_index.astype(np.int32))
     job = {"inputs": str(work / "in.npz"), "out": str(work / "out.npz"), "artifacts": artifacts,
-           "batches": batches, "target_seconds": target_seconds, "min_rounds": 5}
+           "batches": batches, "target_seconds": target_seconds, "min_rounds": 5, "time_budget_s": time_budget_s}
     (work / "job.json").write_text(json.dumps(job))
     env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            **{k: os.environ[k] for k in ("HOME", "TMPDIR", "CAM_HARNESS_ORT_PROVIDERS") if k in os.environ}}
@@ -116,19 +118,20 @@ def _artifacts(store: ArtifactStore, model, fmt: str, conventions: list[str], ou
 def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.ndarray, labels: np.ndarray,
                 out_size: tuple[int, int], conventions: list[str], formats: list[str], batches: list[int],
                 target_seconds: float = 0.5, log=lambda s: None, store: ArtifactStore | None = None,
-                timings_only: bool = False, progress: Progress = SILENT) -> dict:
+                timings_only: bool = False, progress: Progress = SILENT, time_budget_s: float | None = None) -> dict:
     """``{"served_models": [...], "timings": [...], "skipped": [...]}`` for ``formats`` x
     ``conventions`` (see the module docstring); timings are the worker's, in seconds per call. The
     artifacts come from ``store`` (written there on first use; a store of this call's own without),
     and so do timings: a worker run that timed ``batches`` keeps them there, and a call with
     ``timings_only`` (it wants no ``served_models`` rows) takes the kept timings of the same
     files, batches and target instead of running the worker again (one worker run per format
-    serves both the agree and the latency stage)."""
+    serves both the agree and the latency stage). A timing the time budget left out is in
+    ``timings`` with ``skipped`` (its reason) instead of ``rounds_s``."""
     from harness.serving import missing
     if store is None:
         with ArtifactStore() as own:
             return serve_check(model, images, features, weights, labels, out_size, conventions, formats, batches,
-                               target_seconds, log, own, timings_only, progress)
+                               target_seconds, log, own, timings_only, progress, time_budget_s)
     rows, timings, skipped = [], [], []
     with (tempfile.TemporaryDirectory(prefix="cam-harness-serve-") as tmp,
           progress.stage("serving: " + ("timed" if timings_only else "checked") + " formats", len(formats),
@@ -138,7 +141,7 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
                 skipped.append({"format": fmt, "reason": f"{', '.join(missing(fmt))} not installed: "
                                                           "pip install '.[export]'"})
                 continue
-            key = (fmt, tuple(conventions), tuple(out_size), tuple(batches), float(target_seconds))
+            key = (fmt, tuple(conventions), tuple(out_size), tuple(batches), float(target_seconds), time_budget_s)
             if timings_only and (kept := store.kept_timings(model, key)) is not None:
                 timings += kept
                 log(f"served {fmt}: timed in the same worker run that checked it")
@@ -147,7 +150,7 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
             work.mkdir()
             try:
                 artifacts = _artifacts(store, model, fmt, conventions, out_size, forward=bool(batches))
-                report, out = run_worker(work, artifacts, images, labels, batches, target_seconds)
+                report, out = run_worker(work, artifacts, images, labels, batches, target_seconds, time_budget_s)
                 store.worker_runs += 1
                 store.worker_peak_rss_mb = max(store.worker_peak_rss_mb, report.get("peak_rss_mb") or 0.0)
             except Exception as exc:  # a model this format's converter or runtime cannot take: recorded
@@ -190,6 +193,7 @@ def _served_rows(fmt: str, conventions: list[str], report: dict, out: dict, imag
 def overhead_table(timings: list[dict], conventions: list[str]) -> list[dict]:
     """Per runtime (format and call), convention and batch: forward ms, forward + CAM ms, the
     overhead in percent (CAM export over forward export, same runtime, same run)."""
+    timings = [t for t in timings if "skipped" not in t]
     forward = {(t["format"], t["call"], t["batch"]): t["median_s"] for t in timings if t["name"] == "forward"}
     out = []
     for t in timings:

@@ -35,9 +35,9 @@ def _count_worker_runs(mp) -> list[dict]:
     """Each serving worker run's format and batches, recorded as the run goes."""
     from harness.runners import served
     runs, real = [], served.run_worker
-    mp.setattr(served, "run_worker", lambda work, artifacts, images, class_index, batches, target: runs.append(
+    mp.setattr(served, "run_worker", lambda work, artifacts, images, class_index, batches, *rest: runs.append(
         {"format": artifacts[0]["format"], "batches": list(batches)}) or real(work, artifacts, images, class_index,
-                                                                              batches, target))
+                                                                              batches, *rest))
     return runs
 
 
