@@ -162,7 +162,7 @@ def test_a_run_converts_each_artifact_once_and_every_stage_runs_the_same_files(m
     assert not folder.exists()  # closing the store removes its files
 
 
-def test_a_batch_the_time_budget_cannot_hold_is_recorded_as_skipped_not_timed(model_file):
+def test_a_batch_the_time_budget_cannot_hold_is_recorded_as_skipped_not_timed(model_file, monkeypatch):
     """The latency stage's rule, in the worker: batch 1 is timed, and from its speed the next batch
     is estimated; over the budget (here 0 s), it is not timed, and each of its timings says why.
     The latency section turns them into ``skipped`` rows the gate reads as time-budget skips."""
@@ -183,6 +183,8 @@ def test_a_batch_the_time_budget_cannot_hold_is_recorded_as_skipped_not_timed(mo
     assert all(timed[n, 4]["skipped"].endswith("over the 0 s time budget") and "rounds_s" not in timed[n, 4]
                for n in ("forward", "seed"))
     assert [r["batch"] for r in overhead_table(result["timings"], ["seed"])] == [1]
+    from harness import serving
+    monkeypatch.setattr(serving, "FORMATS", ("litert",))
     cfg = LatencyConfig(batches=(1, 4), target_seconds=0.0, time_budget_s=1e-9)
     rows, _, over = served_rows(model, images, feats, build.cam_weights(model), np.array([0, 1, 2], np.int32),
                                 (48, 48), cfg, 1.0)

@@ -16,7 +16,7 @@ Geometries:
   at 375x500 (the synthetic images and masks resized to a typical Pet/VOC photo).
 
     python tools/pass_cost.py [--geometry default resnet50] [--trials default=200,600 resnet50=20,60]
-        [--rss 100,1000] [--repo PATH] [--out FILE]
+        [--rss 100,1000] [--repo PATH] [--exclude resnet50:tf_resize_einsum ...] [--out FILE]
 
 Prints one JSON document (and writes it to ``--out``); docs/scaling.md holds the table.
 """
@@ -75,7 +75,7 @@ def _examples(geometry: str, profile, n: int):
                                                                  int(xs.max())))
 
 
-def one_pass(geometry: str, trials: int) -> dict:
+def one_pass(geometry: str, trials: int, exclude: tuple[str, ...] = ()) -> dict:
     """One pass in this process: wall seconds, the recorded cost (where this tree records it), the
     forward alone over the same trials, and this process's peak resident set."""
     import dataclasses
@@ -99,7 +99,7 @@ def one_pass(geometry: str, trials: int) -> dict:
         model = _default_model(profile)
     profile = dataclasses.replace(profile, eval_examples=trials)
     ctx = _Context(model)
-    impls = cams.available()
+    impls = [name for name in cams.available() if name not in exclude]
     ctx.view(np.zeros((1, *input_hw(profile.image_size), 3), np.float32), training=False)  # built once
     t0 = time.perf_counter()
     ev = evaluate(ctx, _examples(geometry, profile, trials), DataCard(spec="synthetic", format="synthetic"), profile,
@@ -126,10 +126,10 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _child(repo: Path, geometry: str, trials: int) -> dict:
+def _child(repo: Path, geometry: str, trials: int, exclude: tuple[str, ...] = ()) -> dict:
     env = {**os.environ, "PYTHONPATH": str(repo), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--one", geometry, str(trials)], env=env,
-                         cwd=repo, capture_output=True, text=True, check=False)
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--one", geometry, str(trials),
+                          "--exclude", *exclude], env=env, cwd=repo, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"the pass of {trials} trials at {geometry} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -163,22 +163,26 @@ def main(argv=None) -> int:
     parser.add_argument("--rss", default="100,1000", help="trial counts of the default pass whose peak RSS to compare "
                                                         "('' to skip)")
     parser.add_argument("--repo", type=Path, default=ROOT, help="the tree whose harness to measure")
+    parser.add_argument("--exclude", nargs="*", default=[], metavar="GEOMETRY:IMPL",
+                        help="leave an implementation out at a geometry (an older tree whose pass cannot hold it)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(one_pass(args.one[0], int(args.one[1]))))
+        print(json.dumps(one_pass(args.one[0], int(args.one[1]), tuple(args.exclude))))
         return 0
+    exclude = {g: tuple(e.split(":", 1)[1] for e in args.exclude if e.startswith(g + ":")) for g in DEFAULT_TRIALS}
     counts = dict(DEFAULT_TRIALS)
     for item in args.trials:
         name, _, pair = item.partition("=")
         counts[name] = tuple(int(v) for v in pair.split(","))
     doc = {"repo": str(args.repo), "cpu": _cpu(), "geometries": {}}
     for geometry in args.geometry:
-        short, long = (_child(args.repo, geometry, n) for n in counts[geometry])
-        doc["geometries"][geometry] = {"passes": [short, long], **marginal(short, long)}
+        short, long = (_child(args.repo, geometry, n, exclude[geometry]) for n in counts[geometry])
+        doc["geometries"][geometry] = {"passes": [short, long], "excluded": list(exclude[geometry]),
+                                       **marginal(short, long)}
         print(f"{geometry}: {json.dumps(doc['geometries'][geometry]['per_trial'])}", file=sys.stderr)
     if args.rss:
-        runs = [_child(args.repo, "default", int(n)) for n in args.rss.split(",")]
+        runs = [_child(args.repo, "default", int(n), exclude["default"]) for n in args.rss.split(",")]
         doc["rss"] = {str(r["trials"]): r["peak_rss_mb"] for r in runs}
     text = json.dumps(doc, indent=1)
     print(text)

@@ -97,29 +97,39 @@ def boxes_at_thresholds(score_map: np.ndarray, thresholds: Sequence[float], mult
 
 def boxes_at_levels(q: np.ndarray, thresholds: Sequence[float], multi_contour: bool = True) -> list[np.ndarray]:
     """:func:`boxes_at_thresholds` on an already quantised map ``q`` (uint8 ``[H, W]``)."""
+    boxes, counts = _level_boxes(q, thresholds, multi_contour)
+    return np.split(boxes, np.cumsum(counts)[:-1])
+
+
+def _level_boxes(q: np.ndarray, thresholds: Sequence[float], multi_contour: bool = True
+                 ) -> tuple[np.ndarray, list[int]]:
+    """Every threshold's candidate boxes stacked ``[N, 4]``, and how many each threshold has (at
+    least one: a threshold with no contour has the box ``(0, 0, 0, 0)``)."""
     import cv2
     height, width = q.shape
     top = int(q.max())
-    out = []
+    rects, counts = [], []
     for t in thresholds:
         _, binary = cv2.threshold(q, int(t * top), 255, cv2.THRESH_BINARY)
         contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[-2]
         if len(contours) == 0:
-            out.append(np.zeros((1, 4), dtype=np.int64))
+            rects.append((0, 0, 0, 0))
+            counts.append(1)
             continue
         if not multi_contour:
             contours = [max(contours, key=cv2.contourArea)]
-        rects = np.array([cv2.boundingRect(c) for c in contours], dtype=np.int64)
-        x, y, w, h = rects.T
-        out.append(np.stack([x, y, np.minimum(x + w, width - 1), np.minimum(y + h, height - 1)], axis=1))
-    return out
+        rects += [cv2.boundingRect(c) for c in contours]
+        counts.append(len(contours))
+    x, y, w, h = np.array(rects, dtype=np.int64).reshape(-1, 4).T
+    return np.stack([x, y, np.minimum(x + w, width - 1), np.minimum(y + h, height - 1)], axis=1), counts
 
 
 def best_ious(q: np.ndarray, gt_boxes: np.ndarray, thresholds: Sequence[float], multi_contour: bool = True
               ) -> np.ndarray:
     """Per CAM threshold, the best IoU between any candidate box of the quantised map ``q`` and any
-    ground-truth box."""
-    return np.array([iou_matrix(b, gt_boxes).max() for b in boxes_at_levels(q, thresholds, multi_contour)])
+    ground-truth box: every threshold's boxes in one IoU matrix, then the maximum per threshold."""
+    boxes, counts = _level_boxes(q, thresholds, multi_contour)
+    return np.maximum.reduceat(iou_matrix(boxes, gt_boxes).max(axis=1), np.cumsum([0] + counts[:-1]))
 
 
 def max_box_acc(score_maps: Sequence[np.ndarray], gt_boxes: Sequence, *, cam_curve_interval: float = 0.001,

@@ -73,6 +73,12 @@ class ArtifactStore:
         same way takes them instead of starting the worker again."""
         self._timings[(id(model), *key)] = timings
 
+    def ran(self, worker_run: tuple[dict, dict]) -> tuple[dict, dict]:
+        """Count a worker run and its peak resident set; return it as it came."""
+        self.worker_runs += 1
+        self.worker_peak_rss_mb = max(self.worker_peak_rss_mb, worker_run[0].get("peak_rss_mb") or 0.0)
+        return worker_run
+
     def kept_timings(self, model, key: tuple) -> list[dict] | None:
         return self._timings.get((id(model), *key))
 
@@ -150,9 +156,8 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
             work.mkdir()
             try:
                 artifacts = _artifacts(store, model, fmt, conventions, out_size, forward=bool(batches))
-                report, out = run_worker(work, artifacts, images, labels, batches, target_seconds, time_budget_s)
-                store.worker_runs += 1
-                store.worker_peak_rss_mb = max(store.worker_peak_rss_mb, report.get("peak_rss_mb") or 0.0)
+                report, out = store.ran(run_worker(work, artifacts, images, labels, batches, target_seconds,
+                                                   time_budget_s))
             except Exception as exc:  # a model this format's converter or runtime cannot take: recorded
                 skipped.append({"format": fmt, "reason": f"{type(exc).__name__}: {str(exc)[:400]}"})
                 log(f"served {fmt}: skipped ({type(exc).__name__})")
