@@ -131,12 +131,10 @@ def pass_cost(engine: dict | None) -> str | None:
     if not cost or not cost.get("harness_to_forward"):
         return None
     seconds = cost["seconds"]
-    parts = sorted(((k, v) for k, v in seconds.items() if k not in ("decode", "forward")), key=lambda kv: -kv[1])
-    largest = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in parts[:3])
-    return (f"the harness's own work took {cost['harness_s']:.1f} s over {cost['trials']} trials, "
-            f"{cost['harness_to_forward']:.1f}x the model's forward ({seconds['forward']:.1f} s); "
-            f"{cost['harness_to_forward_without_slow_prefix']:.1f}x without the slow forms' capped prefix. "
-            f"Largest parts: {largest}")
+    part, most = max(((k, v) for k, v in seconds.items() if k not in ("decode", "forward")), key=lambda kv: kv[1])
+    return (f"harness {cost['harness_s']:.1f} s = {cost['harness_to_forward']:.1f}x the forward "
+            f"({seconds['forward']:.1f} s), {cost['harness_to_forward_without_slow_prefix']:.1f}x without the slow "
+            f"prefix; most: {part.replace('_', ' ')} {most:.1f} s")
 
 
 def pass_where(engine: dict | None) -> str | None:

@@ -111,11 +111,12 @@ def test_model_stage_rebuilds_a_false_hit_in_the_child_never_in_its_own_process(
 
     def child(profile, key, cache_dir, *args):
         filled.append(key)
-        return cache.load_or_train(key, tiny, cache_dir)[2]
+        return cache.load_or_train(key, tiny, cache_dir)[2], 123.4  # the status, the child's peak RSS
 
     monkeypatch.setattr(model_stage, "_fill_cache_in_child", child)
     monkeypatch.setattr(model_stage, "_train", lambda *a: pytest.fail("trained in the timing process"))
     lines = []
     ctx = model_stage.model_stage(profile, tmp_path, log=lines.append)
     assert filled == [key] and ctx.section["cache_status"] == "rebuilt"
+    assert ctx.section["training_process_peak_rss_mb"] == 123.4
     assert any("not usable" in line for line in lines)
