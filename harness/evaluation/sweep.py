@@ -178,9 +178,7 @@ class Sweeper:
                 result.n[name] += len(m)
         if trials is not None:
             with cost.part("localization"):
-                for _ in pool.map(lambda name: [acc.accumulate(maps[name], trials[:len(maps[name])])
-                                                for acc in result.metrics[name].values()], maps):
-                    pass
+                list(pool.map(lambda name: self._measure(name, maps[name], trials[:len(maps[name])]), maps))
         with cost.part("agreement"):
             batches = dict(zip(maps, pool.map(lambda name: agreement.map_batch(maps[name]), maps)))
             against_oracle = pool.map(lambda name: agreement.batch_stats(
@@ -200,6 +198,11 @@ class Sweeper:
             for (a, b), stats in zip(pairs, pool.map(pair, pairs)):
                 tol = max(self._tolerance(a, f, size), self._tolerance(b, f, size))
                 result.pair_stats[(a, b)].append({**stats, "tolerance": np.full(len(stats["max_rel"]), tol)})
+
+    def _measure(self, name: str, maps: np.ndarray, trials: TrialBatch) -> None:
+        """Feed ``name``'s maps to each of its metric accumulators (its own: a thread per form)."""
+        for acc in self.result.metrics[name].values():
+            acc.accumulate(maps, trials)
 
     def _fits(self, name: str, f: np.ndarray, size: tuple[int, int]) -> bool:
         """Whether one image of this chunk fits ``name`` within the memory budget; a form that does

@@ -233,3 +233,16 @@ def test_a_copy_whose_peak_moved_one_pixel_gets_its_own_localization_outcomes(rn
     bits = [np.array([r.box_bits for r in both.metric("boxes")[n].records]) for n in ("cv2_dot_resize",
                                                                                       "cv2_dot_resize_moved")]
     assert not np.array_equal(bits[0], bits[1])
+
+
+def test_a_pair_is_held_to_the_looser_of_its_two_forms_tolerances(rng):
+    """Two forms with different float tolerances at a geometry: the pair's statistics carry the
+    larger (a pair is only as exact as its less exact side), never the smaller."""
+    a, b, size = "scipy_spline2_matrix_dot", "tf_halfpixel_bicubic_dot_resize", (300, 451)
+    tol_a, tol_b = (cams.spec(n).tolerance((4, 5), size) for n in (a, b))
+    assert tol_a != tol_b
+    f = rng.standard_normal((2, 4, 5, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 2)).astype(np.float32)
+    res = sweep([a, b], f, w, np.array([0, 1]), [size] * 2)
+    (stats,) = res.pair_stats[(a, b)]
+    assert stats["tolerance"].tolist() == [max(tol_a, tol_b)] * 2
