@@ -13,8 +13,8 @@ import time
 from harness import cams
 from harness.data import sources
 from harness.evaluation.local import evaluate
+from harness.model.trained import trained_model
 from harness.profiles import get_profile
-from harness.runners.model_stage import model_stage
 
 
 def main(argv=None) -> int:
@@ -23,14 +23,14 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
-    ctx = model_stage(profile, log=lambda s: None)
+    ctx = trained_model(profile, log=lambda s: None)
     impls = cams.available()
     times: dict[str, list[float]] = {"without": [], "with": []}
     for _ in range(args.rounds):
         for key in ("without", "with"):
             examples, card = sources.eval_stream(profile, None, None, False)
             t0 = time.perf_counter()
-            evaluate(ctx, examples, card, profile, impls, log=lambda s: None, box_measures=key == "with")
+            evaluate(ctx, examples, card, profile, impls, log=lambda s: None, skip_measures=() if key == "with" else ("boxes",))
             times[key].append(time.perf_counter() - t0)
     best = {k: min(v) for k, v in times.items()}
     print(json.dumps({"profile": profile.name, "implementations": len(impls), "seconds": times,

@@ -1,9 +1,9 @@
 """The evaluation pass, streamed: trials are decoded, batched through the model, swept by every
 CAM implementation and released, so memory does not grow with the number of images.
 
-Per trial only scalars stay (each implementation's peak, hit and distance, the mask summaries of
-:class:`~harness.metrics.localization.MaskSummaries`, the label); the first ``KEEP`` trials also stay
-whole (with their model inputs and features), for the gallery, the Grad-CAM identity, the
+Per trial only what the declared measures keep stays (:mod:`harness.metrics.measure`: each
+implementation's peak, hit and distance, box records, the baselines' mask summaries, the label);
+the first ``KEEP`` trials also stay whole (with their model inputs and features), for the gallery, the Grad-CAM identity, the
 exported-model checks and the peers. The next block is
 decoded on a background thread while the current one runs (the role of ``tf.data``'s prefetch:
 masks of mixed sizes do not batch as tensors, so the stream stays in Python).
@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from itertools import islice
 from typing import Callable, Iterable, Iterator
 
@@ -27,10 +26,10 @@ from harness.data.example import Example
 from harness.data.stream import DataCard
 from harness.evaluation.cost import PassCost
 from harness.evaluation.sweep import Sweeper, SweepResult
-from harness.metrics.boxes import BestIouCache, BoxBaselines, BoxLocalization
-from harness.metrics.localization import MaskSummaries
-from harness.metrics.pointing import PointingGame, tolerance_for
+from harness.metrics import Accumulator, TrialBatch, measure
+from harness.metrics.pointing import tolerance_for
 from harness.model.camview import class_scores
+from harness.model.context import ModelContext
 from harness.progress import SILENT, Progress
 
 KEEP = 64
@@ -41,13 +40,12 @@ BLOCK = 32
 class Evaluation:
     result: SweepResult
     labels: np.ndarray
-    masks: MaskSummaries
+    baselines: dict[str, Accumulator]
     kept: list[Example]
     kept_inputs: np.ndarray
     kept_features: np.ndarray
     correct: int
     card: DataCard
-    box_baselines: BoxBaselines
     cost: PassCost = field(default_factory=PassCost)
 
     @property
@@ -64,8 +62,7 @@ class BlockResult:
     result: SweepResult
     labels: list[int]
     correct: int
-    masks: MaskSummaries
-    box_baselines: BoxBaselines
+    baselines: dict[str, Accumulator]
     kept: list[Example]
     kept_inputs: np.ndarray
     kept_features: np.ndarray
@@ -92,22 +89,13 @@ def prefetched_blocks(examples: Iterable[Example], size: int, cost: PassCost | N
             yield block
 
 
-def metric_factories(box_measures: bool = True) -> tuple:
-    """The accumulators every implementation gets: the pointing game, and the box measures (one
-    contour-sweep cache shared by all) unless ``box_measures`` is False (to time what they cost:
-    ``tools/box_overhead.py``)."""
-    if not box_measures:
-        return (PointingGame,)
-    return PointingGame, partial(BoxLocalization, cache=BestIouCache())
-
-
-def evaluate_block(ctx, block: list[Example], start: int, profile: Profile, impls: list[str],
-                   metrics: tuple) -> BlockResult:
+def evaluate_block(ctx: ModelContext, block: list[Example], start: int, profile: Profile, impls: list[str],
+                   measures: measure.PassMeasures) -> BlockResult:
     """The model and every implementation over one block of trials, the first being trial
     ``start`` of the pass (so the slow forms' prefix and the kept trials are the pass's own)."""
     limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
     cost = PassCost()
-    sweeper = Sweeper(impls, ctx.weights, limits, metrics=metrics, start=start,
+    sweeper = Sweeper(impls, ctx.weights, limits, metrics=measures.constructors, start=start,
                       memory_budget_bytes=int(profile.latency.memory_budget_mb * 2**20), cost=cost)
     with cost.part("forward"):
         x = sources.to_model_input([e.image for e in block], profile.image_size, profile.preprocessing)
@@ -115,17 +103,15 @@ def evaluate_block(ctx, block: list[Example], start: int, profile: Profile, impl
         feats, scores = feats.numpy(), class_scores(preds.numpy(), ctx.head)
     k = np.array([e.label for e in block])
     right = np.argmax(scores, axis=1) == k
-    boxes = [e.gt_boxes() for e in block]
-    sweeper.feed(feats, k, [e.mask.shape for e in block], [e.mask for e in block],
-                 [tolerance_for(e.mask.shape, profile.tolerance_frac) for e in block], boxes, right)
-    masks, box_baselines = MaskSummaries(profile.tolerance_frac), BoxBaselines()
+    trials = TrialBatch([e.mask for e in block], np.array([tolerance_for(e.mask.shape, profile.tolerance_frac)
+                                                           for e in block]), k, [e.gt_boxes() for e in block], right)
+    sweeper.feed(feats, k, [e.mask.shape for e in block], trials.masks, trials.tolerances_px, trials.boxes, right)
+    baselines = measures.baselines()
     with cost.part("localization"):
-        for e, b, ok in zip(block, boxes, right, strict=True):
-            masks.add(e.mask)
-            box_baselines.add(e.mask, b, e.label, bool(ok))
+        measure.observe(baselines, trials)
     room = max(KEEP - start, 0)
-    return BlockResult(start=start, result=sweeper.result, labels=k.tolist(), correct=int(np.sum(right)), masks=masks,
-                       box_baselines=box_baselines, kept=block[:room], kept_inputs=x[:room], kept_features=feats[:room],
+    return BlockResult(start=start, result=sweeper.result, labels=k.tolist(), correct=int(np.sum(right)),
+                       baselines=baselines, kept=block[:room], kept_inputs=x[:room], kept_features=feats[:room],
                        cost=cost)
 
 
@@ -160,8 +146,8 @@ class PassMerger:
             m.result.merge(block.result)
             m.labels.extend(block.labels)
             m.correct += block.correct
-            m.masks.merge(block.masks)
-            m.box_baselines.merge(block.box_baselines)
+            for name, acc in m.baselines.items():
+                acc.merge(block.baselines[name])
             if block.kept:
                 m.kept.extend(block.kept)
                 m.kept_inputs = np.concatenate([m.kept_inputs, block.kept_inputs])
@@ -176,20 +162,35 @@ class PassMerger:
             reasons = "; ".join(f"{s['item']}: {s['reason']}" for s in card.skipped[:3])
             raise DataError(f"no usable trials in {card.spec}: {card.skipped_total} items skipped"
                             + (f" (first: {reasons})" if reasons else "") + "; see the reasons and fix the data")
-        return Evaluation(result=m.result, labels=np.array(m.labels), masks=m.masks, kept=m.kept,
+        return Evaluation(result=m.result, labels=np.array(m.labels), baselines=m.baselines, kept=m.kept,
                           kept_inputs=m.kept_inputs, kept_features=m.kept_features, correct=m.correct, card=card,
-                          box_baselines=m.box_baselines, cost=self.cost)
+                          cost=self.cost)
 
 
-def evaluate(ctx, examples: Iterable[Example], card: DataCard, profile: Profile, impls: list[str],
-             log: Callable[[str], None] = print, box_measures: bool = True, progress: Progress = SILENT) -> Evaluation:
+def evaluate(ctx: ModelContext, examples: Iterable[Example], card: DataCard, profile: Profile, impls: list[str],
+             log: Callable[[str], None] = print, skip_measures: tuple[str, ...] = (),
+             progress: Progress = SILENT) -> Evaluation:
     """One streamed pass of the model and every implementation over ``examples``, in this
     process: blocks of ``BLOCK`` trials, each evaluated as :func:`evaluate_block` and merged in
-    order (the Ray engine evaluates the same blocks on actors, :mod:`harness.evaluation.ray_engine`)."""
+    order (the Ray engine evaluates the same blocks on actors, :mod:`harness.evaluation.ray_engine`).
+    Every declared measure but ``skip_measures`` is taken (to time what one costs)."""
     merger = PassMerger(log, progress, profile.eval_examples or None)
-    metrics, start, decode = metric_factories(box_measures), 0, PassCost()
+    metrics, start, decode = measure.for_pass(profile, skip_measures), 0, PassCost()
     for block in prefetched_blocks(examples, BLOCK, decode):
         merger.add(evaluate_block(ctx, block, start, profile, impls, metrics))
         start += len(block)
     merger.cost.add(decode)
     return merger.evaluation(card)
+
+
+LOCAL_ENGINE = {"engine": "local", "ray_version": None, "workers": 1, "resources_per_actor": None, "read": "driver"}
+
+
+def run_pass(ctx: ModelContext, inputs, config, log: Callable[[str], None] = print,
+             progress: Progress = SILENT) -> tuple[Evaluation, dict]:
+    """The local engine (:func:`harness.evaluation.engine.evaluate_pass`): the profile's stream
+    or ``--data`` evaluated in this process."""
+    examples, card = sources.eval_stream(inputs.profile, inputs.data_spec, inputs.data_dir, inputs.download)
+    log(f"evaluating {card.spec} with the model and {len(inputs.impls)} implementations")
+    return (evaluate(ctx, examples, card, inputs.profile, inputs.impls, log, inputs.skip_measures, progress),
+            dict(LOCAL_ENGINE))

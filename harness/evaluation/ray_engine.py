@@ -47,11 +47,12 @@ from harness.config import EngineConfig, Profile
 from harness.data import sources
 from harness.data.decode import DataError
 from harness.data.example import Example
-from harness.data.stream import ClassMap, DataCard, record_events
+from harness.data.stream import DataCard, planned, record_events
 from harness.errors import HarnessError
 from harness.evaluation.cost import PassCost
-from harness.evaluation.local import BLOCK, Evaluation, PassMerger, evaluate_block, metric_factories, prefetched_blocks
+from harness.evaluation.local import BLOCK, Evaluation, PassMerger, evaluate_block, prefetched_blocks
 from harness.evaluation.ray_connect import ray_session
+from harness.metrics import measure
 from harness.progress import SILENT, Progress
 
 
@@ -68,14 +69,10 @@ def _records(spec: str) -> list:
     return list(readers.records(spec))
 
 
-def _class_map(profile: Profile) -> ClassMap:
-    return ClassMap(sources.class_names(profile), profile.category_map, profile.ignore_categories)
-
-
 def _plan_batch(batch: dict, spec: str, profile: Profile) -> dict:
     """Pass one, on a worker: each record's stream events, without the pixels (a trial as its
     class and size); bad data as the error itself (:func:`_packed`)."""
-    records, class_map = _records(spec), _class_map(profile)
+    records, class_map = _records(spec), sources.class_map(profile)
 
     def events(i: int) -> list[tuple]:
         return [e if e[0] != "trial" else ("trial", e[1].label, tuple(e[1].mask.shape))
@@ -111,23 +108,17 @@ def _planned_blocks(ray, spec: str, profile: Profile, card: DataCard, workers: i
     blocks of ``(record index, class)``."""
     with _raised_as_itself():
         n = ray.get(ray.remote(_count_records).remote(spec))
-    limit, plan, names = profile.eval_examples or None, [], sources.class_names(profile)
     ds = ray.data.range(n).map_batches(_plan_batch, fn_kwargs={"spec": spec, "profile": profile}, batch_size=16,
                                        batch_format="numpy", compute=ray.data.TaskPoolStrategy(size=max(workers, 1)))
-    for row in ds.iter_rows():
-        if limit is not None and card.trials >= limit:
-            break
-        for event in _unpacked(row["events"]):
-            if card.apply(event, names):
-                plan.append((int(row["id"]), event[1]))
-                if limit is not None and card.trials >= limit:
-                    break
+    events = ((int(row["id"]), _unpacked(row["events"])) for row in ds.iter_rows())
+    plan = [(index, event[1]) for index, event in planned(events, card, sources.class_names(profile),
+                                                          profile.eval_examples or None)]
     return [plan[i:i + BLOCK] for i in range(0, len(plan), BLOCK)]
 
 
 def _read_block(spec: str, profile: Profile, plan: list[tuple[int, int]]) -> list[Example]:
     """Pass two, on an actor: the planned trials decoded from their records (each record once)."""
-    records, class_map, found = _records(spec), _class_map(profile), {}
+    records, class_map, found = _records(spec), sources.class_map(profile), {}
     for index in dict.fromkeys(i for i, _ in plan):
         found[index] = {e[1].label: e[1] for e in record_events(records[index], class_map) if e[0] == "trial"}
     try:
@@ -141,17 +132,17 @@ class BlockEvaluator:
     """The actor: the model loaded once, then :func:`evaluate_block` per block."""
 
     def __init__(self, model_name: str, model_bytes: list, sha256: str | None, profile: Profile,
-                 impls: list[str], box_measures: bool, spec: str | None):
+                 impls: list[str], skip_measures: tuple[str, ...], spec: str | None):
         import ray
         model_bytes = ray.get(model_bytes[0])  # an object ref in a list: fetched here, not inlined in the call
         from harness.quiet import import_tensorflow_quietly
         import_tensorflow_quietly()
         import tensorflow as tf
         tf.config.experimental.enable_op_determinism()
-        from harness.model import camview
+        from harness.model.context import ModelContext
         from harness.model.files import load_model_file, model_digest
         self.profile, self.impls, self.spec = profile, impls, spec
-        self.metrics = metric_factories(box_measures)
+        self.measures = measure.for_pass(profile, skip_measures)
         with tempfile.TemporaryDirectory(prefix="cam-harness-actor-") as tmp:
             path: Path | str = model_name
             if model_bytes is not None:
@@ -160,8 +151,7 @@ class BlockEvaluator:
                 if sha256 is not None and model_digest(path) != sha256:
                     raise RuntimeError(f"the model shipped to this actor is not {model_name} (SHA-256 differs)")
             model = load_model_file(path)
-        head = camview.find_cam_head(model)
-        self.ctx = _ActorModel(camview.cam_view(model, head), head, camview.cam_weights(model, head))
+        self.ctx = ModelContext.of(model)
         self.node = socket.gethostname()
 
     def __call__(self, batch: dict) -> dict:
@@ -175,14 +165,9 @@ class BlockEvaluator:
         if self.spec is not None:
             with read.part("decode"):
                 block = _read_block(self.spec, self.profile, block)
-        result = evaluate_block(self.ctx, block, start, self.profile, self.impls, self.metrics)
+        result = evaluate_block(self.ctx, block, start, self.profile, self.impls, self.measures)
         result.cost.add(read)
         return replace(result, worker={"node": self.node, "pid": os.getpid()})
-
-
-class _ActorModel:
-    def __init__(self, view, head, weights):
-        self.view, self.head, self.weights = view, head, weights
 
 
 def _shipped_blocks(ray, examples, decode: PassCost) -> list:
@@ -231,14 +216,18 @@ def _model_payload(model_file: str) -> tuple[str, bytes | None]:
     return (path.name, path.read_bytes()) if path.is_file() else (model_file, None)
 
 
-def evaluate(model_section: dict, profile: Profile, impls: list[str], data_spec: str | None, data_dir: Path | None,
-             download: bool, config: EngineConfig, log: Callable[[str], None] = print,
-             box_measures: bool = True, progress: Progress = SILENT) -> tuple[Evaluation, dict]:
-    """The pass on Ray: ``(evaluation, engine record)``; the record goes to ``environment.engine``."""
+def run_pass(ctx, inputs, config: EngineConfig, log: Callable[[str], None] = print,
+             progress: Progress = SILENT) -> tuple[Evaluation, dict]:
+    """The pass on Ray (:func:`harness.evaluation.engine.evaluate_pass`): ``(evaluation, engine
+    record)``. The actors load the model file the context names (``ctx.section``)."""
+    profile, impls, data_spec = inputs.profile, inputs.impls, inputs.data_spec
+    n, read = config.workers, config.read
+    log(f"evaluating {data_spec or profile.eval_dataset} on Ray ({n} actor{'s' * (n != 1)}, data read by the {read}) "
+        f"with the model and {len(impls)} implementations")
     t0, decode = time.perf_counter(), PassCost()
+    model_section = ctx.section
     with ray_session(config, log) as ray:
         _data_context(ray)
-        read = config.read if data_spec else "driver"
         if read == "workers":
             from harness.data import readers
             card = DataCard(spec=data_spec, format=readers.parse_spec(data_spec, must_exist=False)[0])
@@ -246,7 +235,7 @@ def evaluate(model_section: dict, profile: Profile, impls: list[str], data_spec:
             ds = ray.data.from_items([{"start": i * BLOCK, "payload": pickle.dumps(b)} for i, b in enumerate(plan)],
                                      override_num_blocks=len(plan)) if plan else None
         else:
-            examples, card = sources.eval_stream(profile, data_spec, data_dir, download)
+            examples, card = sources.eval_stream(profile, data_spec, inputs.data_dir, inputs.download)
             refs = _shipped_blocks(ray, examples, decode)
             ds = ray.data.from_arrow_refs(refs) if refs else None
         read_s = time.perf_counter() - t0
@@ -258,7 +247,7 @@ def evaluate(model_section: dict, profile: Profile, impls: list[str], data_spec:
                 BlockEvaluator, batch_size=1, batch_format="numpy",
                 fn_constructor_kwargs={"model_name": name, "model_bytes": [model_ref],
                                        "sha256": model_section.get("sha256"), "profile": profile, "impls": impls,
-                                       "box_measures": box_measures, "spec": data_spec if read == "workers" else None},
+                                       "skip_measures": inputs.skip_measures, "spec": data_spec if read == "workers" else None},
                 compute=ray.data.ActorPoolStrategy(size=config.workers), num_cpus=config.cpus, num_gpus=config.gpus)
             for row in pool.iter_rows():
                 merger.add(_unpacked(row["result"]))

@@ -50,6 +50,10 @@ class SweepResult:
         """``{implementation: its accumulator of metric name}``, in implementation order."""
         return {impl: self.metrics[impl][name] for impl in self.impls}
 
+    def measures(self) -> list[str]:
+        """The names of the accumulators every implementation was given."""
+        return list(self.metrics[self.impls[0]]) if self.impls else []
+
     def merge(self, later: "SweepResult") -> None:
         """Take in the sweep of the images that follow these (a :class:`Sweeper` started at
         ``images``), so that the result is the one a single sweeper fed both would hold: per-chunk

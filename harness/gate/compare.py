@@ -19,6 +19,7 @@ from harness.gate.fingerprint import (
 )
 from harness.gate.policy import Policy
 from harness.gate.values import LATENCY_KEY, check_values, latency_where
+from harness.metrics.measure import Measure, declared
 from harness.results import ResultsError
 
 
@@ -72,9 +73,6 @@ def _without(names: set[str], classes: list[list[str]]) -> list[list[str]]:
 def _skip_budget(skip: dict) -> str:
     """``memory`` (a deterministic estimate) or ``time`` (depends on the machine's speed)."""
     return skip.get("budget") or ("memory" if "MB of intermediates" in skip.get("reason", "") else "time")
-
-
-LOCALIZATION_METRICS = (("localization.class_mean_acc", "class_mean_acc"), ("localization.pointing_acc", "pointing_acc"))
 
 
 class _Run:
@@ -155,36 +153,20 @@ def _agreement(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) -> 
                   _without(gpu_only, baseline["agreement"]["equivalence_classes"]))
 
 
-def _localization(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) -> None:
-    cur_loc = _index(results["localization"].get("rows", []), lambda r: (r["impl"],), "localization row")
-    for (impl,), base in _index(baseline["localization"].get("rows", []), lambda r: (r["impl"],),
-                                "localization row").items():
-        if (impl,) in cur_loc:
-            for metric, field in LOCALIZATION_METRICS:
-                run.check(metric, f"{field} {impl}", cur_loc[(impl,)].get(field), base.get(field))
-        elif impl not in gpu_only:
-            for metric, field in LOCALIZATION_METRICS:
-                run.missing(metric, f"{field} {impl}")
-
-
-BOX_METRICS = (("localization.maxboxacc_v2", "maxboxacc_v2"), ("localization.pxap", "pxap"))
-
-
-def _box_localization(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) -> None:
-    """The class-mean MaxBoxAccV2 and PxAP of every row the baseline measured (a baseline without
-    box rows, or a row without PxAP, gates nothing there)."""
+def _measure(run: _Run, m: Measure, results: dict, baseline: dict, gpu_only: set[str]) -> None:
+    """Each gated field of every row of ``m`` the baseline measured (a baseline without the
+    measure's rows, or a row without the field, gates nothing there)."""
     def rows(doc: dict) -> dict:
-        return _index((doc["localization"].get("boxes") or {}).get("rows", []), lambda r: (r["impl"],),
-                      "localization box row")
+        return _index(m.rows(doc["localization"]), lambda r: (r["impl"],), f"localization {m.name} row")
     cur = rows(results)
     for (impl,), base in rows(baseline).items():
-        for metric, key in BOX_METRICS:
-            if base.get(key) is None:
+        for g in m.gated:
+            if base.get(g.field) is None:
                 continue
-            if (impl,) in cur and cur[(impl,)].get(key) is not None:
-                run.check(metric, f"{key} {impl}", cur[(impl,)][key], base[key])
+            if (impl,) in cur and cur[(impl,)].get(g.field) is not None:
+                run.check(g.metric, f"{g.field} {impl}", cur[(impl,)][g.field], base[g.field])
             elif impl not in gpu_only:
-                run.missing(metric, f"{key} {impl}")
+                run.missing(g.metric, f"{g.field} {impl}")
 
 
 def _test_accuracy(run: _Run, results: dict, baseline: dict) -> None:
@@ -222,8 +204,8 @@ def compare(results: dict, baseline: dict, policy: Policy) -> GateOutcome:
                            "latency with the baseline's commit on this machine")
     _latency(run, results, baseline, out.latency_gated, gpu_only)
     _agreement(run, results, baseline, gpu_only)
-    _localization(run, results, baseline, gpu_only)
-    _box_localization(run, results, baseline, gpu_only)
+    for m in declared():
+        _measure(run, m, results, baseline, gpu_only)
     _test_accuracy(run, results, baseline)
     if out.compared == 0 and not out.failures:
         raise ResultsError("nothing to compare: the results and the baseline share no rows; "

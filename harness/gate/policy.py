@@ -21,17 +21,25 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from harness.errors import UsageError
+from harness.metrics.measure import gated_checks
 
 DIRECTIONS = ("lower_is_better", "higher_is_better", "equal")
 MODES = ("ratio", "abs")
-METRICS = ("latency.rel_to_calibration", "agreement.verdict", "agreement.equivalence_classes",
-           "agreement.pearson", "localization.class_mean_acc", "localization.pointing_acc",
-           "localization.maxboxacc_v2", "localization.pxap", "model.test_accuracy", "ab.ratio")
+FIXED = ("latency.rel_to_calibration", "agreement.verdict", "agreement.equivalence_classes", "agreement.pearson",
+         "model.test_accuracy", "ab.ratio")
 CATEGORICAL = ("agreement.verdict", "agreement.equivalence_classes")
-ABS_ONLY = ("agreement.pearson", "localization.class_mean_acc", "localization.pointing_acc", "localization.maxboxacc_v2",
-            "localization.pxap", "model.test_accuracy")
 RATIO_ONLY = ("latency.rel_to_calibration", "ab.ratio")
 REQUIRED = ("ab.ratio",)
+
+
+def known_metrics() -> tuple[str, ...]:
+    """What a check may name: the fixed ones and every declared measure's gated fields
+    (:func:`harness.metrics.measure.gated_checks`)."""
+    return FIXED[:4] + tuple(g.metric for g in gated_checks()) + FIXED[4:]
+
+
+def _abs_only() -> tuple[str, ...]:
+    return ("agreement.pearson", "model.test_accuracy", *(g.metric for g in gated_checks()))
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,8 @@ class Check:
     limit: float = 0.0
 
     def __post_init__(self):
-        if self.metric not in METRICS:
-            raise UsageError(f"unknown gate metric {self.metric!r}; known: {', '.join(METRICS)}")
+        if self.metric not in known_metrics():
+            raise UsageError(f"unknown gate metric {self.metric!r}; known: {', '.join(known_metrics())}")
         if self.direction not in DIRECTIONS:
             raise UsageError(f"check {self.metric}: direction must be one of {DIRECTIONS}, got {self.direction!r}")
         if self.mode not in MODES:
@@ -51,7 +59,7 @@ class Check:
         if self.metric in CATEGORICAL and self.direction != "equal":
             raise UsageError(f"check {self.metric}: a verdict or a class list can only be compared for equality "
                              f"(direction 'equal'), not {self.direction!r}")
-        if self.metric in ABS_ONLY and self.mode != "abs":
+        if self.metric in _abs_only() and self.mode != "abs":
             raise UsageError(f"check {self.metric}: a correlation or an accuracy is compared as a difference "
                              f"(mode 'abs'), not {self.mode!r}")
         if self.metric in RATIO_ONLY and self.mode != "ratio":
@@ -150,15 +158,15 @@ class Policy:
 
 
 def default_policy() -> Policy:
-    """The thresholds used when no policy file is given; docs/gating.md says how they were chosen."""
+    """The thresholds used when no policy file is given; docs/gating.md says how they were chosen.
+    Each declared measure's gated fields come with the limit and direction it declares
+    (:class:`harness.metrics.measure.Gated`; a limit of None is not on by default)."""
     return Policy((
         Check("latency.rel_to_calibration", "lower_is_better", "ratio", 2.5),
         Check("agreement.verdict", "equal"),
         Check("agreement.equivalence_classes", "equal"),
         Check("agreement.pearson", "higher_is_better", "abs", 0.01),
-        Check("localization.class_mean_acc", "higher_is_better", "abs", 0.03),
-        Check("localization.maxboxacc_v2", "higher_is_better", "abs", 0.03),
-        Check("localization.pxap", "higher_is_better", "abs", 0.03),
+        *(Check(g.metric, g.direction, "abs", g.limit) for g in gated_checks() if g.limit is not None),
         Check("model.test_accuracy", "higher_is_better", "abs", 0.03),
         Check("ab.ratio", "lower_is_better", "ratio", 1.2),
     ))

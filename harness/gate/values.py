@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from harness.metrics.measure import Measure, declared
 from harness.results import ResultsError
 
 VERDICTS = ("equivalent", "convention", "disagree")
@@ -73,10 +74,6 @@ def _flag(source: str, where: str, field: str, value) -> None:
         raise ResultsError(f"{source}: {where}: {field} must be true or false, got {value!r}; regenerate the file")
 
 
-BOX_FIELDS = ("maxboxacc_v2", "pxap", "energy", "box_acc_gt_known.class_mean", "box_acc_gt_known.ci_low",
-              "box_acc_gt_known.ci_high", "box_acc_top1.class_mean")
-"""The box rows' shares in [0, 1], gated or shown (None where a row does not measure one)."""
-MAXBOXACC_FIELDS = ("class_mean", "threshold")
 CHECKED_ROWS = (("oracle_checks", "matches"), ("served_models", "matches"), ("exported_models", "matches"),
                 ("dot_first_twins", "within_1e-5"))
 """Agreement rows the report shows as a pass or a fail: ``max_rel`` and the verdict it decides."""
@@ -118,28 +115,31 @@ def _agreement_values(source: str, agreement: dict) -> None:
             _flag(source, where, flag, row.get(flag))
 
 
-def _box_values(source: str, row: dict) -> None:
-    where = f"localization box row {row.get('impl')}"
-    _text(source, where, row, ("impl",))
-    for field in BOX_FIELDS:
-        _optional(source, where, field, _at(source, where, row, field), 0.0, 1.0)
-    maxbox = row.get("maxboxacc") or {}
-    if not isinstance(maxbox, dict):
-        raise ResultsError(f"{source}: {where}: maxboxacc must be an object, got {maxbox!r}; regenerate the file")
-    for iou in maxbox:
-        for field in MAXBOXACC_FIELDS:
-            path = f"maxboxacc.{iou}.{field}"
-            _optional(source, where, path, _at(source, where, row, path), 0.0, 1.0)
+def _paths(source: str, where: str, row: dict, path: str) -> list[str]:
+    """``path`` with each ``*`` replaced by every key of the object at that level."""
+    head, star, tail = path.partition("*")
+    if not star:
+        return [path]
+    obj = _at(source, where, row, head.rstrip(".")) or {}
+    if not isinstance(obj, dict):
+        raise ResultsError(f"{source}: {where}: {head.rstrip('.')} must be an object, got {obj!r}; "
+                           "regenerate the file")
+    return [p for key in obj for p in _paths(source, where, row, f"{head}{key}{tail}")]
 
 
-def _localization_values(source: str, loc: dict) -> None:
-    for row in _rows(source, loc, "rows"):
-        where = f"localization row {row.get('impl')}"
+def _measure_values(source: str, loc: dict, m: Measure) -> None:
+    """Every row of the declared measure ``m``: its ``impl`` a name, its declared values numbers
+    in their range (None where a value is not ``required``)."""
+    rows = m.rows(loc)
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ResultsError(f"{source}: the {m.name} rows must be a list of objects; regenerate the file")
+    for row in rows:
+        where = f"localization {m.name} row {row.get('impl')}"
         _text(source, where, row, ("impl",))
-        for field in ("pointing_acc", "class_mean_acc"):
-            _number(source, where, field, row.get(field), 0.0, 1.0)
-    for row in _rows(source, loc.get("boxes") or {}, "rows"):
-        _box_values(source, row)
+        for value in m.values:
+            for path in _paths(source, where, row, value.path):
+                check = _number if value.required else _optional
+                check(source, where, path, _at(source, where, row, path), value.low, value.high)
 
 
 def _shown_values(source: str, doc: dict) -> None:
@@ -161,6 +161,7 @@ def check_values(doc: dict, source: str) -> None:
     ``test_accuracy`` of None is a ``--data`` run's: its model was not scored on a test split)."""
     _latency_values(source, doc["latency"])
     _agreement_values(source, doc["agreement"])
-    _localization_values(source, doc["localization"])
+    for m in declared():
+        _measure_values(source, doc["localization"], m)
     _shown_values(source, doc)
     _optional(source, "model", "test_accuracy", doc["model"].get("test_accuracy"), 0.0, 1.0)

@@ -32,6 +32,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from harness.metrics import wsol
+from harness.metrics.measure import Accumulated
+from harness.metrics.pointing import class_mean, wilson_interval
 
 CAM_PAPER_THRESHOLD = 0.2
 CAM_PAPER_IOU = 0.5
@@ -156,7 +158,7 @@ def full_image_record(shape: tuple[int, int], mask: np.ndarray | None, gt_boxes:
     return TrialRecord(iou, float(boxes_mask(shape, gt_boxes).mean()), bits, *hists)
 
 
-class BoxLocalization:
+class BoxLocalization(Accumulated):
     """The box measures as an accumulator: per trial its :class:`TrialRecord` (without its pixel
     histograms), its label and whether the model's prediction was right; the pixel histograms are
     summed per class as they come, so memory per trial stays a few dozen bytes. ``compute`` gives
@@ -165,12 +167,13 @@ class BoxLocalization:
     name = "boxes"
 
     def __init__(self, interval: float = BOX_INTERVAL, cache: BestIouCache | None = None):
-        self.thresholds, self.bins, self.cache = wsol.cam_thresholds(interval), wsol.pxap_bins(interval), cache
-        self.records: list[TrialRecord] = []
-        self.labels: list[int] = []
-        self.correct: list[bool] = []
-        self.histograms: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self.without_mask = 0
+        self.cache = cache
+        self.add_state("thresholds", wsol.cam_thresholds(interval), "same")
+        self.add_state("bins", wsol.pxap_bins(interval), "same")
+        for state in ("records", "labels", "correct"):
+            self.add_state(state, [], "cat")
+        self.add_state("histograms", {}, "sum_per_key")
+        self.add_state("without_mask", 0, "sum")
 
     def accumulate(self, maps: np.ndarray, trials) -> None:
         """``maps[i]`` against ``trials`` (a :class:`harness.metrics.TrialBatch`, boxes and
@@ -190,18 +193,6 @@ class BoxLocalization:
         self.labels.append(label)
         self.correct.append(correct)
 
-    def merge(self, later: "BoxLocalization") -> None:
-        """The trials of ``later`` after these (same protocol): integer histograms add exactly."""
-        if not np.array_equal(later.thresholds, self.thresholds):
-            raise ValueError("BoxLocalization.merge: the two accumulators use different threshold intervals")
-        for label, (t, f) in later.histograms.items():
-            mine = self.histograms.get(label)
-            self.histograms[label] = (t, f) if mine is None else (mine[0] + t, mine[1] + f)
-        self.records.extend(later.records)
-        self.labels.extend(later.labels)
-        self.correct.extend(later.correct)
-        self.without_mask += later.without_mask
-
     def __getstate__(self) -> dict:
         return {**self.__dict__, "cache": None}  # the contour cache is a speed-up, not state: never shipped
 
@@ -214,18 +205,13 @@ class BoxLocalization:
                             self.thresholds, hists)
 
 
-def _class_mean(values: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean([values[labels == c].mean() for c in np.unique(labels)]))
-
-
 def _per_class(values: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {str(int(c)): float(values[labels == c].mean()) for c in np.unique(labels)}
 
 
 def _proportion(hits: np.ndarray, labels: np.ndarray) -> dict:
-    from harness.metrics.pointing import wilson_interval
     lo, hi = wilson_interval(int(hits.sum()), len(hits))
-    return {"class_mean": _class_mean(hits, labels), "pooled": float(hits.mean()), "hits": int(hits.sum()),
+    return {"class_mean": class_mean(hits, labels), "pooled": float(hits.mean()), "hits": int(hits.sum()),
             "ci_low": lo, "ci_high": hi, "per_class": _per_class(hits, labels)}
 
 
@@ -259,7 +245,7 @@ def box_measures(records: list[TrialRecord], labels: np.ndarray, correct: np.nda
         maxbox[str(d)] = {**_proportion(hits[:, j, t], labels), "class_mean": float(curve[j, t]),
                           "threshold": float(thresholds[t]), "pooled": float(pooled_curve[j].max()),
                           "pooled_threshold": float(thresholds[int(np.argmax(pooled_curve[j]))])}
-    out = {"energy": _class_mean(energy, labels), "energy_pooled": float(energy.mean()),
+    out = {"energy": class_mean(energy, labels), "energy_pooled": float(energy.mean()),
            "energy_per_class": _per_class(energy, labels),
            "box_acc_gt_known": _proportion(cam_hits, labels), "box_acc_top1": _proportion(cam_hits & correct, labels),
            "maxboxacc_v2": float(np.mean([maxbox[str(d)]["class_mean"] for d in wsol.IOU_THRESHOLDS])),
@@ -273,12 +259,18 @@ def box_measures(records: list[TrialRecord], labels: np.ndarray, correct: np.nda
     return out
 
 
-class BoxBaselines:
+class BoxBaselines(Accumulated):
     """The centre baseline (:func:`center_gaussian` through every measure) and the whole-image
     baseline (:func:`full_image_record`), fed one trial at a time."""
 
     def __init__(self, interval: float = BOX_INTERVAL):
-        self.center, self.full_image = BoxLocalization(interval), BoxLocalization(interval)
+        self.add_state("center", BoxLocalization(interval), "merge")
+        self.add_state("full_image", BoxLocalization(interval), "merge")
+
+    def accumulate_trials(self, trials) -> None:
+        """Each trial of ``trials`` (a :class:`harness.metrics.TrialBatch` with boxes and correctness)."""
+        for i, mask in enumerate(trials.masks):
+            self.add(mask, trials.boxes[i], int(trials.labels[i]), bool(trials.correct[i]))
 
     def add(self, mask: np.ndarray, gt_boxes: np.ndarray, label: int, correct: bool) -> None:
         c, shape = self.center, np.shape(mask)
@@ -286,6 +278,3 @@ class BoxBaselines:
                         label, correct)
         self.full_image.add(full_image_record(shape, mask, gt_boxes, c.thresholds, c.bins), label, correct)
 
-    def merge(self, later: "BoxBaselines") -> None:
-        self.center.merge(later.center)
-        self.full_image.merge(later.full_image)

@@ -4,8 +4,8 @@ tolerance, and the box measures beside them (:func:`box_section`, from
 :mod:`harness.metrics.boxes`). Pure: accumulators and arrays in, JSON-ready dicts out."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence
+from functools import partial
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -15,45 +15,42 @@ from harness.metrics.boxes import (
     CAM_PAPER_IOU,
     CAM_PAPER_THRESHOLD,
     POSTPROCESS,
+    BestIouCache,
     BoxBaselines,
     BoxLocalization,
     box_curve,
     box_hits,
 )
-from harness.metrics.pointing import PointingGame
+from harness.metrics.measure import Accumulated, Gated, Measure, SectionInputs, Value, register
+from harness.metrics.pointing import PointingGame, class_mean
 from harness.metrics.wsol import IOU_THRESHOLDS
 
 SWEEP_FRACTIONS = tuple(round(0.005 * i, 3) for i in range(21))  # 0 to 10 % of the longer side
 
 
-@dataclass
-class MaskSummaries:
+class MaskSummaries(Accumulated):
     """What the baselines and the tolerance sweep need of each mask, kept instead of the mask so
     that evaluation streams: its longer side, the centre point's distance to it, and the exact
     random-point hit probability at the run's tolerance and at each of ``SWEEP_FRACTIONS``
     (:func:`harness.metrics.pointing.random_hit_probabilities`, from one distance transform)."""
 
-    tolerance_frac: float
-    sides: list[float] = field(default_factory=list)
-    center_distances: list[float] = field(default_factory=list)
-    random_p: list[float] = field(default_factory=list)
-    random_sweep: list[list[float]] = field(default_factory=list)
+    def __init__(self, tolerance_frac: float):
+        self.add_state("tolerance_frac", tolerance_frac, "same")
+        for state in ("sides", "center_distances", "random_p", "random_sweep"):
+            self.add_state(state, [], "cat")
 
     def add(self, mask: np.ndarray) -> None:
         side = float(max(np.shape(mask)))
-        p = localization.random_hit_probabilities(mask, [self.tolerance_frac * side]
-                                                  + [f * side for f in SWEEP_FRACTIONS])
+        p = localization.random_hit_probabilities(mask, [localization.tolerance_for(np.shape(mask), f)
+                                                         for f in (self.tolerance_frac, *SWEEP_FRACTIONS)])
         self.sides.append(side)
         self.center_distances.append(float(localization.center_distances([mask])[0]))
         self.random_p.append(float(p[0]))
         self.random_sweep.append(p[1:].tolist())
 
-    def merge(self, later: "MaskSummaries") -> None:
-        """The masks of ``later`` after these."""
-        self.sides.extend(later.sides)
-        self.center_distances.extend(later.center_distances)
-        self.random_p.extend(later.random_p)
-        self.random_sweep.extend(later.random_sweep)
+    def accumulate_trials(self, trials) -> None:
+        for mask in trials.masks:
+            self.add(mask)
 
 
 def score_row(impl: str, kind: str, dataset: str, hits: np.ndarray, labels: np.ndarray, **extra) -> dict:
@@ -64,17 +61,13 @@ def score_row(impl: str, kind: str, dataset: str, hits: np.ndarray, labels: np.n
             "ci_high": s.ci_high, "per_class": {str(k): v for k, v in s.per_class.items()}, **extra}
 
 
-def _class_mean(values: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean([values[labels == c].mean() for c in np.unique(labels)]))
-
-
 def random_row(dataset: str, p: np.ndarray, labels: np.ndarray) -> dict:
     """The uniform random point, computed exactly: per image, the tolerance-dilated mask's area share ``p``."""
     p = np.asarray(p, dtype=np.float64)
     per_class = {str(int(c)): float(p[labels == c].mean()) for c in np.unique(labels)}
     acc = float(p.mean())
     return {"impl": "random", "kind": "baseline", "dataset": dataset, "n": len(p), "hits": None,
-            "class_mean_acc": _class_mean(p, labels), "pointing_acc": acc, "ci_low": acc, "ci_high": acc,
+            "class_mean_acc": class_mean(p, labels), "pointing_acc": acc, "ci_low": acc, "ci_high": acc,
             "per_class": per_class,
             "method": "exact expectation: mean share of pixels within the tolerance of the mask; no sampling, so no interval"}
 
@@ -105,9 +98,9 @@ def tolerance_sweep(distances: dict[str, np.ndarray], sides: np.ndarray, labels:
     rows = {}
     for name, d in distances.items():
         n = len(d)
-        rows[name] = [_class_mean(localization.hits_at(d, f * sides[:n]).astype(float), labels[:n])
+        rows[name] = [class_mean(localization.hits_at(d, f * sides[:n]).astype(float), labels[:n])
                       for f in SWEEP_FRACTIONS]
-    rows["random"] = [_class_mean(np.asarray(random_sweep)[:, i], labels) for i in range(len(SWEEP_FRACTIONS))]
+    rows["random"] = [class_mean(np.asarray(random_sweep)[:, i], labels) for i in range(len(SWEEP_FRACTIONS))]
     return {"fractions": list(SWEEP_FRACTIONS), "metric": "class_mean_acc", "rows": rows}
 
 
@@ -158,7 +151,7 @@ def _box_effect(ref: BoxLocalization, impl: BoxLocalization, pointing: tuple[lis
     hits_a, hits_b = (np.array(h[:n], dtype=float) for h in pointing)
     cam_a = np.array([r.cam_iou >= CAM_PAPER_IOU for r in ref.records[:n]])
     cam_b = np.array([r.cam_iou >= CAM_PAPER_IOU for r in impl.records[:n]])
-    out = {"n": n, "pointing_delta": _class_mean(hits_b, labels) - _class_mean(hits_a, labels),
+    out = {"n": n, "pointing_delta": class_mean(hits_b, labels) - class_mean(hits_a, labels),
            "energy_delta": b["energy"] - a["energy"],
            "box_acc_gt_known_delta": b["box_acc_gt_known"]["class_mean"] - a["box_acc_gt_known"]["class_mean"],
            "box_acc_flips": int(np.sum(cam_a != cam_b)),
@@ -200,3 +193,36 @@ def box_section(boxes: dict[str, BoxLocalization], baselines: BoxBaselines, game
             "curve": {"thresholds": [round(float(t), 6) for t in thresholds], "iou_thresholds": list(IOU_THRESHOLDS),
                       "metric": "class-mean box accuracy", "rows": curve},
             "convention_effect": effect}
+
+
+def _pointing_section(inputs: SectionInputs) -> dict:
+    return localization_section(inputs.of("pointing"), inputs.dataset, inputs.baselines["pointing"], inputs.labels,
+                                inputs.class_names, inputs.reference)
+
+
+def _box_section(inputs: SectionInputs) -> dict:
+    return box_section(inputs.of("boxes"), inputs.baselines["boxes"], inputs.of("pointing"), len(inputs.labels),
+                       inputs.reference, masks=inputs.masks_real)
+
+
+def _box_accumulators(profile) -> Callable[[], BoxLocalization]:
+    """One contour-sweep cache shared by every implementation of the pass."""
+    return partial(BoxLocalization, cache=BestIouCache())
+
+
+POINTING = register(Measure(
+    name="pointing", per_pass=lambda profile: PointingGame, section=_pointing_section, where=(),
+    baseline=lambda profile: MaskSummaries(profile.tolerance_frac),
+    values=(Value("class_mean_acc"), Value("pointing_acc")),
+    gated=(Gated("class_mean_acc", "higher_is_better", 0.03), Gated("pointing_acc", "higher_is_better", None)),
+    description="the pointing game (TorchRay): the peak within the tolerance of the mask"))
+
+BOXES = register(Measure(
+    name="boxes", per_pass=_box_accumulators, section=_box_section, where=("boxes",),
+    baseline=lambda profile: BoxBaselines(),
+    values=(Value("maxboxacc_v2", required=False), Value("pxap", required=False), Value("energy", required=False),
+            Value("box_acc_gt_known.class_mean", required=False), Value("box_acc_gt_known.ci_low", required=False),
+            Value("box_acc_gt_known.ci_high", required=False), Value("box_acc_top1.class_mean", required=False),
+            Value("maxboxacc.*.class_mean", required=False), Value("maxboxacc.*.threshold", required=False)),
+    gated=(Gated("maxboxacc_v2", "higher_is_better", 0.03), Gated("pxap", "higher_is_better", 0.03)),
+    description="CAM-paper box accuracy, MaxBoxAccV2 and PxAP (wsolevaluation), energy inside the boxes"))

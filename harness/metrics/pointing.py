@@ -20,6 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
+from harness.metrics.measure import Accumulated
+
 Z_95 = 1.959963984540054
 
 
@@ -142,6 +144,11 @@ class PointingScore:
     per_class: dict[int, float]
 
 
+def class_mean(values: np.ndarray, labels: np.ndarray) -> float:
+    """The mean over classes of each class's mean of ``values`` (TorchRay's headline form)."""
+    return float(np.mean([values[labels == c].mean() for c in np.unique(labels)]))
+
+
 def score(hits: np.ndarray, labels: np.ndarray) -> PointingScore:
     """Pooled accuracy with its Wilson interval, per-class accuracy and the class mean."""
     hits, labels = np.asarray(hits, dtype=bool), np.asarray(labels)
@@ -153,7 +160,7 @@ def score(hits: np.ndarray, labels: np.ndarray) -> PointingScore:
                          per_class=per_class)
 
 
-class PointingGame:
+class PointingGame(Accumulated):
     """The pointing game as an accumulator (TorchRay's ``PointingGame`` shape): ``accumulate`` one
     batch of maps with their trials' masks, tolerances and labels; ``compute`` the score row.
     It keeps each map's peak, its distance to the mask and the hit, never the map."""
@@ -161,10 +168,8 @@ class PointingGame:
     name = "pointing"
 
     def __init__(self) -> None:
-        self.peaks: list[tuple[int, int]] = []
-        self.distances: list[float] = []
-        self.hits: list[bool] = []
-        self.labels: list[int] = []
+        for state in ("peaks", "distances", "hits", "labels"):
+            self.add_state(state, [], "cat")
 
     def accumulate(self, maps: np.ndarray, trials) -> None:
         """``maps[i]`` against ``trials`` (a :class:`harness.metrics.TrialBatch` of the same length)."""
@@ -173,12 +178,6 @@ class PointingGame:
         self.distances.extend(dist.tolist())
         self.hits.extend(hits_at(dist, trials.tolerances_px).tolist())
         self.labels.extend(int(k) for k in trials.labels)
-
-    def merge(self, later: "PointingGame") -> None:
-        self.peaks.extend(later.peaks)
-        self.distances.extend(later.distances)
-        self.hits.extend(later.hits)
-        self.labels.extend(later.labels)
 
     def compute(self) -> PointingScore:
         return score(np.array(self.hits, dtype=bool), np.array(self.labels))

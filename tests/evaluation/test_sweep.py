@@ -3,6 +3,7 @@ import numpy as np
 from harness import cams
 from harness.evaluation.sweep import Sweeper, _chunks, sweep
 from harness.metrics.pointing import PointingGame, peak
+from harness.profiles import PROFILES
 
 
 def test_chunks_split_on_size_changes_and_length():
@@ -141,13 +142,14 @@ def test_under_a_small_memory_budget_the_chunk_shrinks_and_the_results_are_the_s
     """tf_resize_einsum holds the whole batch's upsampled channels: a budget of three images'
     worth splits each chunk of 8 into calls of at most 3, and every statistic and measure is the
     one the unconstrained sweep gives."""
-    from harness.evaluation.local import metric_factories
+    from harness.metrics import measure
     impls, size = ["tf_resize_einsum", "cv2_dot_resize", "scipy_dot_zoom"], (20, 24)
     f = rng.standard_normal((8, 4, 4, 8)).astype(np.float32)
     w = rng.standard_normal((8, 2)).astype(np.float32)
     k = rng.integers(0, 2, 8)
     masks, boxes = _box_trials(rng, 8, size)
-    args = dict(masks=masks, boxes=boxes, correct=np.ones(8, bool), chunk=8, metrics=metric_factories())
+    args = dict(masks=masks, boxes=boxes, correct=np.ones(8, bool), chunk=8,
+                metrics=measure.for_pass(PROFILES["smoke"]).constructors)
     calls = _recording(monkeypatch, "tf_resize_einsum")
     free = sweep(impls, f, w, k, [size] * 8, **args)
     assert calls == [8]
@@ -191,7 +193,7 @@ def test_a_copy_whose_peak_moved_one_pixel_gets_its_own_localization_outcomes(rn
     and the original's are the ones it gets alone."""
     import dataclasses
 
-    from harness.evaluation.local import metric_factories
+    from harness.metrics import measure
     size, real = (20, 24), cams.spec("cv2_dot_resize")
     f = rng.standard_normal((4, 4, 4, 8)).astype(np.float32)
     w = rng.standard_normal((8, 2)).astype(np.float32)
@@ -219,7 +221,7 @@ def test_a_copy_whose_peak_moved_one_pixel_gets_its_own_localization_outcomes(rn
 
     def run(names):  # each sweep with a contour cache of its own
         return sweep(names, f, w, k, [size] * 4, masks, boxes=boxes, correct=np.ones(4, bool),
-                     metrics=metric_factories())
+                     metrics=measure.for_pass(PROFILES["smoke"]).constructors)
 
     both = run(["cv2_dot_resize", "cv2_dot_resize_moved"])
     alone = {name: run([name]) for name in ("cv2_dot_resize", "cv2_dot_resize_moved")}
