@@ -15,8 +15,8 @@ import numpy as np
 
 from harness.data import sources
 from harness.export import CONVENTIONS
+from harness.model.trained import trained_model
 from harness.profiles import get_profile
-from harness.runners.model_stage import model_stage
 from harness.runners.served import overhead_table, serve_check
 from harness.serving import FORMATS
 
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
-    ctx = model_stage(profile, log=lambda s: None)
+    ctx = trained_model(profile, log=lambda s: None)
     examples, _ = sources.eval_stream(profile, None, None, False)
     examples = list(islice(examples, args.images))
     x = sources.to_model_input([e.image for e in examples], profile.image_size, profile.preprocessing)

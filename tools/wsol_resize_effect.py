@@ -16,8 +16,8 @@ from harness import cams
 from harness.data import sources
 from harness.metrics import wsol
 from harness.metrics.boxes import normalize
+from harness.model.context import model_from_file
 from harness.profiles import get_profile
-from harness.runners.model_stage import model_from_file
 
 SIDE = 224
 

@@ -1,12 +1,18 @@
 """Training the reference model: the seed's recipe with pretrained weights, all layers without."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from harness.config import Profile
+from harness.data import sources
 from harness.errors import DataError
-from harness.model.build import backbone_layers
+from harness.model.build import backbone_layers, build_model
+from harness.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -90,3 +96,33 @@ def he_initialise(model, seed: int) -> None:
     convs = [layer for layer in backbone_layers(model) if isinstance(layer, keras.layers.Conv2D)]
     for i, layer in enumerate(convs):
         layer.kernel.assign(keras.initializers.HeNormal(seed=seed * 1000 + i)(layer.kernel.shape))
+
+
+def train_model(profile: Profile, data_dir: Path | None, download: bool, verbose: int, log: Callable[[str], None]):
+    """Train the profile's model from its recipe (the warm-up first where the profile has one);
+    returns the model and what the cache keeps beside it (history, test accuracy, seconds, recipe)."""
+    import keras
+    import tensorflow as tf
+    keras.utils.set_random_seed(profile.seed)
+    tf.config.experimental.enable_op_determinism()
+    train_ds, val_ds, test_ds = sources.training_data(profile, data_dir, download)
+    model = build_model(profile.backbone, profile.image_size, 2, profile.weights)
+    recipe = recipe_for(profile.weights, profile.learning_rate)
+    if profile.weights == "none":
+        he_initialise(model, profile.seed)
+    compile_for_training(model, recipe)
+    log(f"training {model.name} ({profile.backbone}, {profile.image_size} px, {profile.epochs} epochs, "
+        f"{recipe.optimizer} {recipe.learning_rate:g}, trainable: {recipe.trainable})")
+    t0 = time.perf_counter()
+    warmup_ds = sources.warmup_data(profile)
+    history = {}
+    progress = Progress() if verbose == 2 else None  # on a terminal (verbose 1) Keras draws its own bar
+    if warmup_ds is not None:
+        log(f"warm-up: {profile.warmup_epochs} epochs on {profile.warmup_examples} easy synthetic images")
+        history = {f"warmup_{k}": v for k, v in fit(model, warmup_ds, val_ds, profile.warmup_epochs, verbose,
+                                                    progress, "training: warm-up").items()}
+    history.update(fit(model, train_ds, val_ds, profile.epochs, verbose, progress))
+    seconds = time.perf_counter() - t0
+    test_acc = evaluate_accuracy(model, test_ds)
+    return model, {"history": history, "test_accuracy": test_acc, "train_seconds": seconds,
+                   "recipe": recipe.__dict__}

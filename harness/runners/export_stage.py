@@ -18,10 +18,10 @@ def export(out: Path, convention: str, out_size: tuple[int, int] | None, model_p
     """Write ``out`` as ``fmt``; return a line to print."""
     from harness.export import cam_model
     from harness.model.files import load_model_file
+    from harness.model.trained import trained_model
     from harness.profiles import get_profile
-    from harness.runners.model_stage import model_stage
     from harness.serving import write_artifact
-    model = load_model_file(model_path) if model_path else model_stage(get_profile(profile), cache_dir).model
+    model = load_model_file(model_path) if model_path else trained_model(get_profile(profile), cache_dir).model
     exported = cam_model(model, convention, out_size)
     write_artifact(exported, fmt, Path(out))
     cam = exported.output["cam"].shape[1:]

@@ -100,11 +100,11 @@ def test_check_entry_checks_presence_keys_and_checksum_without_loading(tmp_path)
 
 
 @pytest.mark.parametrize("damage", ["random_bytes_matching_checksum", "meta_without_history", "model_is_a_directory"])
-def test_model_stage_rebuilds_a_false_hit_in_the_child_never_in_its_own_process(tmp_path, monkeypatch, damage):
+def test_the_trained_model_rebuilds_a_false_hit_in_the_child_never_in_its_own_process(tmp_path, monkeypatch, damage):
+    from harness.model import trained
     from harness.profiles import PROFILES
-    from harness.runners import model_stage
     profile = PROFILES["smoke"]
-    key = model_stage.training_key(profile)
+    key = trained.training_key(profile)
     cache.load_or_train(key, tiny, tmp_path)
     DAMAGE[damage](*cache.paths(key, tmp_path))
     filled = []
@@ -113,10 +113,10 @@ def test_model_stage_rebuilds_a_false_hit_in_the_child_never_in_its_own_process(
         filled.append(key)
         return cache.load_or_train(key, tiny, cache_dir)[2], 123.4  # the status, the child's peak RSS
 
-    monkeypatch.setattr(model_stage, "_fill_cache_in_child", child)
-    monkeypatch.setattr(model_stage, "_train", lambda *a: pytest.fail("trained in the timing process"))
+    monkeypatch.setattr(trained, "_fill_cache_in_child", child)
+    monkeypatch.setattr(trained.train, "train_model", lambda *a: pytest.fail("trained in the timing process"))
     lines = []
-    ctx = model_stage.model_stage(profile, tmp_path, log=lines.append)
+    ctx = trained.trained_model(profile, tmp_path, log=lines.append)
     assert filled == [key] and ctx.section["cache_status"] == "rebuilt"
     assert ctx.section["training_process_peak_rss_mb"] == 123.4
     assert any("not usable" in line for line in lines)

@@ -144,14 +144,10 @@ def test_peers_section_flags_default_rows_and_skips_absent_libraries(monkeypatch
     import dataclasses
 
     from harness.data.example import Example
-    from harness.model import camview
+    from harness.model.context import ModelContext
     from harness.profiles import PROFILES
-    from harness.runners.model_stage import ModelContext
     from harness.runners.peers import peers_section
-    model = _model()
-    head = camview.find_cam_head(model)
-    ctx = ModelContext(model=model, view=camview.cam_view(model, head), weights=camview.cam_weights(model, head),
-                       section={"model_file": "unused"}, head=head)
+    ctx = ModelContext.of(_model(), {"model_file": "unused"})
     rng = np.random.default_rng(3)
     examples = []
     for i in range(4):

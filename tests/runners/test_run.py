@@ -121,8 +121,8 @@ def test_second_run_hits_the_cache_and_repeats_the_numbers(first_run, tmp_path, 
 
 
 def test_an_error_while_training_in_the_child_process_reaches_the_caller(tmp_path):
-    from harness.runners.model_stage import model_stage
+    from harness.model.trained import trained_model
     bad = dataclasses.replace(MICRO, weights="imagenet")  # the tiny backbone has no pretrained weights
     with pytest.raises(ValueError, match="no pretrained weights"):
-        model_stage(bad, cache_dir=tmp_path, log=lambda s: None)
+        trained_model(bad, cache_dir=tmp_path, log=lambda s: None)
     assert list(tmp_path.iterdir()) == []
