@@ -31,7 +31,8 @@ def one(args) -> dict:
     import_tensorflow_quietly()
     profile = dataclasses.replace(get_profile(args.profile), eval_examples=args.trials)
     kind, _, workers = args.one.partition(":")
-    engine = EngineConfig.from_args(kind, workers=int(workers) if workers else None, read=args.read) \
+    engine = EngineConfig.from_args(kind, workers=int(workers) if workers else None, read=args.read,
+                                    files=args.data is not None) \
         if kind == "ray" else EngineConfig()
     with tempfile.TemporaryDirectory() as out:
         doc = run(profile, out, ("localize",), model_path=args.model, render=False, data_spec=args.data, engine=engine,

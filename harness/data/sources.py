@@ -104,6 +104,13 @@ def class_names(profile: Profile) -> tuple[str, ...]:
     return synthetic.CLASS_NAMES if profile.eval_dataset == "synthetic" else tfds_sources.SPECIES_NAMES
 
 
+def class_map(profile: Profile):
+    """The profile's classes as a data set's categories map onto them (``category_map``,
+    ``ignore_categories``): a :class:`~harness.data.stream.ClassMap`."""
+    from harness.data import stream
+    return stream.ClassMap(class_names(profile), profile.category_map, profile.ignore_categories)
+
+
 def eval_stream(profile: Profile, data_spec: str | None = None, data_dir: Path | None = None,
                 download: bool = True):
     """``(examples, card)``: the localization trials, yielded lazily (decoded one at a time), and
@@ -116,8 +123,7 @@ def eval_stream(profile: Profile, data_spec: str | None = None, data_dir: Path |
     if spec:
         fmt, _ = readers.parse_spec(spec)
         card = stream.DataCard(spec=spec, format=fmt)
-        class_map = stream.ClassMap(names, profile.category_map, profile.ignore_categories)
-        return stream.trials(readers.records(spec), class_map, card, profile.eval_examples or None), card
+        return stream.trials(readers.records(spec), class_map(profile), card, profile.eval_examples or None), card
     if profile.eval_dataset == "synthetic":
         card = stream.DataCard(spec="synthetic", format="synthetic")
         gen = (synthetic.make_example(profile.seed, "test", i, profile.synthetic_size)

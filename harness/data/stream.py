@@ -137,16 +137,30 @@ def record_events(record: Record, class_map: ClassMap) -> list[tuple]:
     return events
 
 
-def trials(records: Iterable[Record], class_map: ClassMap, card: DataCard, limit: int | None = None) -> Iterator[Example]:
-    """Pointing trials of ``records`` (see the module docstring), at most ``limit``."""
-    for record in records:
-        if limit is not None and card.trials >= limit:
+def planned(events: Iterable[tuple[object, list[tuple]]], card: DataCard, class_names: Sequence[str],
+            limit: int | None = None) -> Iterator[tuple[object, tuple]]:
+    """The trial plan of a data set, the same wherever its records were read: each record's
+    ``(key, events)`` (:func:`record_events`, computed here or on a worker) applied to ``card`` in
+    record order, and each used trial's ``(key, event)`` yielded, at most ``limit``; no record is
+    read once the limit is reached."""
+    it = iter(events)
+    while limit is None or card.trials < limit:
+        item = next(it, None)
+        if item is None:
             return
-        for event in record_events(record, class_map):
-            if card.apply(event, class_map.class_names):
-                yield event[1]
+        key, record_events_ = item
+        for event in record_events_:
+            if card.apply(event, class_names):
+                yield key, event
                 if limit is not None and card.trials >= limit:
                     return
+
+
+def trials(records: Iterable[Record], class_map: ClassMap, card: DataCard, limit: int | None = None) -> Iterator[Example]:
+    """Pointing trials of ``records`` (see the module docstring), at most ``limit``."""
+    events = ((None, record_events(record, class_map)) for record in records)
+    for _, event in planned(events, card, class_map.class_names, limit):
+        yield event[1]
 
 
 def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:

@@ -14,15 +14,16 @@ from typing import Callable
 
 from harness import cams
 from harness.config import EngineConfig, Profile
-from harness.data import sources
 from harness.environment import environment
-from harness.evaluation.local import Evaluation, evaluate
+from harness.evaluation.engine import PassInputs, evaluate_pass
+from harness.evaluation.local import Evaluation
+from harness.model.context import model_from_file
+from harness.model.trained import trained_model
 from harness.profiles import get_profile
 from harness.progress import SILENT, Progress
 from harness.recommend import recommend
 from harness.results import STAGE_SECTIONS, ResultsDocument, load_results, new_results, write_results
 from harness.runners import agree, latency, localize, peers
-from harness.runners.model_stage import model_from_file, model_stage
 from harness.runners.served import ArtifactStore
 from harness.usage import child, measured
 
@@ -91,7 +92,7 @@ def _model(state: RunState, cache_dir: Path | None, model_path: Path | str | Non
         state.ctx = model_from_file(p, model_path, state.data_dir, state.download, log=state.log,
                                     score_test_split=state.data_spec is None)
     else:
-        state.ctx = model_stage(p, cache_dir, state.data_dir, state.download, log=state.log)
+        state.ctx = trained_model(p, cache_dir, state.data_dir, state.download, log=state.log)
     state.doc["model"] = state.ctx.section
     state.clock["model"] = time.perf_counter() - t0
     if state.ctx.section["test_accuracy"] is not None:
@@ -109,29 +110,13 @@ def _child_usage(state: RunState) -> None:
                                                runs=state.artifacts.worker_runs)
 
 
-LOCAL_ENGINE = {"engine": "local", "ray_version": None, "workers": 1, "resources_per_actor": None, "read": "driver"}
-
-
 def _evaluation(state: RunState) -> None:
     """The evaluation pass, in this process or on Ray (``state.engine``); where it ran goes to
     ``environment.engine``. The stages after it (latency included) run here, on the driver."""
     t0 = time.perf_counter()
-    if state.engine.engine == "ray":
-        from harness.evaluation import ray_engine
-        n = state.engine.workers
-        state.log(f"evaluating {state.data_spec or state.profile.eval_dataset} on Ray ({n} actor{'s' * (n != 1)}, "
-                  f"data read by the {state.engine.read if state.data_spec else 'driver'}) with the model and "
-                  f"{len(state.impls)} implementations")
-        state.ev, record = ray_engine.evaluate(state.ctx.section, state.profile, state.impls, state.data_spec,
-                                               state.data_dir, state.download, state.engine, state.log,
-                                               progress=state.progress)
-    else:
-        examples, card = sources.eval_stream(state.profile, state.data_spec, state.data_dir, state.download)
-        state.log(f"evaluating {card.spec} with the model and {len(state.impls)} implementations")
-        state.ev = evaluate(state.ctx, examples, card, state.profile, state.impls, state.log, progress=state.progress)
-        record = LOCAL_ENGINE
-    state.doc["environment"]["engine"] = {**record, "pass_s": round(time.perf_counter() - t0, 3),
-                                          "cost": state.ev.cost.as_dict(len(state.ev.labels))}
+    state.ev, state.doc["environment"]["engine"] = evaluate_pass(
+        state.ctx, PassInputs(state.profile, state.impls, state.data_spec, state.data_dir, state.download),
+        state.engine, state.log, state.progress)
     state.doc["data"] = state.ev.card.as_dict()
     state.doc["model"]["eval_accuracy"] = state.ev.eval_accuracy
     state.clock["sweep"] = time.perf_counter() - t0
