@@ -32,6 +32,7 @@ from typing import Iterable
 from scipy.stats import binomtest
 
 from harness.cams import REFERENCE
+from harness.ship import ship_it
 
 MCNEMAR_ALPHA = 0.05
 
@@ -304,6 +305,7 @@ def recommend(agreement: dict, latency: dict, localization: dict, reference: str
                               "fastest_per_class": fastest_per_class, "switching": switching,
                               "not_offered": not_offered,
                               "not_eligible": {m: _why_not(m, gaps, banned, agreement) for m in speeds if m not in eligible}}
+    cpu_pick = per_device.get("cpu", {}).get("pick")
     return {"reference": reference, "reference_class": ref_class, "per_device": per_device,
-            "findings": agreement.get("findings", []),
-            "targets": targets(latency, classes, reference, per_device.get("cpu", {}).get("pick"))}
+            "findings": agreement.get("findings", []), "targets": targets(latency, classes, reference, cpu_pick),
+            "ship_it": ship_it(agreement, latency, cpu_pick)}

@@ -227,3 +227,14 @@ def test_the_switching_table_never_offers_what_disagreeing_returns():
     assert "oracle" in line["reason"]
     for device in rec(doc)["per_device"].values():
         assert not {s["impl"] for s in device["switching"]} & disagreeing(doc["agreement"])
+
+
+def test_the_run_writes_the_ship_it_choice_with_the_cpu_pick_and_none_without_served_rows():
+    """The report only shows ``recommendation.ship_it``; the recommendation decides it, for the
+    CPU pick it made."""
+    from tests.report.test_report import _ship_doc
+    doc = _ship_doc()
+    out = rec(doc)
+    assert out["ship_it"]["pick"] == out["per_device"]["cpu"]["pick"]
+    assert out["ship_it"]["fastest"] == {"format": "onnx", "call": "run"}
+    assert rec()["ship_it"] is None

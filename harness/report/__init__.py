@@ -72,7 +72,7 @@ def build_context(doc: dict, ab: dict | None = None) -> dict:
         "gate": doc.get("gate"),
         "ab": ab,
         "ci_status": tables.ci_status(doc.get("gate"), ab),
-        "ship": tables.ship_it(doc),
+        "ship": doc.get("recommendation", {}).get("ship_it"),
         "pass_where": tables.pass_where(doc.get("environment", {}).get("engine")),
         "pass_cost": tables.pass_cost(doc.get("environment", {}).get("engine")),
         "downloads": tables.downloads(pivot, doc.get("localization", {})),

@@ -90,40 +90,6 @@ def ci_status(gate: dict | None, ab: dict | None) -> list[str]:
     return parts
 
 
-def ship_it(doc: dict) -> dict | None:
-    """The "Ship it" table: for the CPU pick's convention (the seed's when it has no export), per
-    serving runtime and batch, the forward-only and forward + CAM times through that runtime, the
-    CAM's overhead, and the artifact's largest error against the oracle; runtimes ordered by
-    their batch-1 time, and the fastest that holds the oracle named."""
-    rows = [r for r in doc.get("latency", {}).get("rows", []) if r.get("kind") == "served"]
-    if not rows:
-        return None
-    pick = doc.get("recommendation", {}).get("per_device", {}).get("cpu", {}).get("pick")
-    conv = doc.get("agreement", {}).get("conventions", {}).get(pick) or {}
-    checks = doc.get("agreement", {}).get("served_models", [])
-    names = {r["impl"].removeprefix(f"export_{r['format']}_"): r["convention"] for r in checks}
-    name = next((k for k, v in names.items() if v.items() <= conv.items()), "seed")
-    served = {r["format"]: r for r in checks if r["impl"] == f"export_{r['format']}_{name}"}
-    times: dict[tuple[str, str], dict[int, dict]] = {}
-    for r in rows:
-        times.setdefault((r["format"], r["call"]), {}).setdefault(r["batch"], {})[r["export"]] = r["median_ms"]
-    table = []
-    for (fmt, call), by_batch in times.items():
-        for batch, t in sorted(by_batch.items()):
-            if "forward" in t and name in t:
-                check = served.get(fmt, {})
-                table.append({"format": fmt, "call": call, "batch": batch, "forward_ms": t["forward"],
-                              "cam_ms": t[name], "overhead_pct": 100 * (t[name] / t["forward"] - 1),
-                              "max_rel": check.get("max_rel"), "holds": check.get("matches")})
-    first = {(r["format"], r["call"]): r["cam_ms"] for r in table if r["batch"] == min(x["batch"] for x in table)}
-    table.sort(key=lambda r: (first.get((r["format"], r["call"]), float("inf")), r["format"], r["call"], r["batch"]))
-    holding = [r for r in table if r["holds"] and r["call"] != "eager"]
-    best = min(holding, key=lambda r: first.get((r["format"], r["call"]), float("inf"))) if holding else None
-    return {"convention": name, "pick": pick, "rows": table,
-            "fastest": {"format": best["format"], "call": best["call"]} if best else None,
-            "skipped": doc.get("latency", {}).get("served_skipped", [])}
-
-
 def pass_cost(engine: dict | None) -> str | None:
     """What the pass's own work cost beside the model's forward (``environment.engine.cost``), in
     one line for the data card; None for results written before it was recorded."""
