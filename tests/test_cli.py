@@ -164,7 +164,7 @@ def test_an_internal_error_is_a_bug_exit_3_with_its_traceback_never_1(verb, tmp_
         monkeypatch.setattr("harness.gate.compare", _boom)
         argv = ["gate", "--results", str(FIXTURE), "--baseline", str(FIXTURE)]
     else:
-        monkeypatch.setattr("harness.runners.model_stage.feature_shape", _boom)
+        monkeypatch.setattr("harness.model.context.feature_shape", _boom)
         argv = ["ab", "--base", "HEAD", "--out", str(tmp_path / "ab")]
     assert main(argv) == 3
     err = capsys.readouterr().err
