@@ -10,7 +10,10 @@ Pure: no file, clock or print.
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from contextlib import contextmanager
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -170,9 +173,19 @@ def declaring(measure: Measure) -> Iterator[Measure]:
 
 
 def declared() -> tuple[Measure, ...]:
-    """Every declared measure, the built-in ones first, in declaration order."""
-    import harness.metrics.localization  # noqa: F401  (declares the built-in measures)
+    """Every declared measure, in declaration order: the built-in ones first
+    (:mod:`harness.metrics.localization`), then those of every other module of this package, so a
+    new measure is a new module that calls :func:`register`, and nothing else lists it."""
+    _import_package_measures()
     return tuple(_REGISTRY.values())
+
+
+@lru_cache(maxsize=1)
+def _import_package_measures() -> None:
+    import harness.metrics as package
+    importlib.import_module("harness.metrics.localization")
+    for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
+        importlib.import_module(f"harness.metrics.{module}")
 
 
 def gated_checks() -> tuple[Gated, ...]:

@@ -189,3 +189,22 @@ def test_the_schema_page_holds_the_declared_table():
     block = re.search(r"<!-- measures -->\n(.*?)\n<!-- /measures -->", page, re.S)
     assert block, "docs/results-schema.md has no <!-- measures --> block"
     assert block.group(1).splitlines() == measure.schema_table()
+
+
+def test_a_new_module_in_the_metrics_package_is_declared_without_being_listed(tmp_path, monkeypatch):
+    """A measure module placed in ``harness/metrics`` (here: a folder added to the package's path)
+    is found by :func:`measure.declared`; nothing imports it by name."""
+    import sys
+
+    import harness.metrics as package
+    (tmp_path / "planted_measure.py").write_text(
+        "from harness.metrics.measure import Measure, Value, register\n"
+        "register(Measure(name='planted', per_pass=lambda p: list, section=lambda i: {}, values=(Value('x'),)))\n")
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
+    measure._import_package_measures.cache_clear()
+    try:
+        assert [m.name for m in measure.declared()] == ["pointing", "boxes", "planted"]
+    finally:
+        measure._REGISTRY.pop("planted", None)
+        sys.modules.pop("harness.metrics.planted_measure", None)
+        measure._import_package_measures.cache_clear()
