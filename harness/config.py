@@ -114,9 +114,9 @@ class EngineConfig:
     def from_args(cls, engine: str = "local", address: str | None = None, workers: int | None = None,
                   read: str = "auto", cpus: float = 1.0, gpus: float = 0.0, files: bool = True) -> "EngineConfig":
         """``read`` ``auto``: the workers when a cluster address is given and the data are files
-        (``files``), else the driver. Without files it is always the driver: the built-in sets are
-        generated there. Settled here once; the engines read it as given."""
-        if read == "auto" or not files:
+        (``files``; the built-in sets are generated on the driver), else the driver. Settled here
+        once; the engines read it as given (``workers`` without files is refused by the preflight)."""
+        if read == "auto":
             read = "workers" if address and files else "driver"
         return cls(engine, address, workers if workers is not None else (2 if engine == "ray" else 1), read,
                    float(cpus), float(gpus))
