@@ -143,17 +143,21 @@ def convention_differences(conv_a: dict[str, str], conv_b: dict[str, str]) -> li
 
 
 def verdict(summary: PairSummary, tolerance: float, conv_a: dict[str, str], conv_b: dict[str, str],
-            off_oracle: tuple[str, ...] = (), within: bool | None = None) -> tuple[str, str]:
+            off_oracle: tuple[str, ...] = (), within: bool | None = None, known: bool = False) -> tuple[str, str]:
     """``(verdict, explanation)`` for a pair; ``off_oracle`` names the sides (``a``/``b`` or
-    implementation names) that missed the oracle of their declared convention on this input.
-    ``within`` says whether every map is within the tolerance of its own geometry, where the
-    tolerance differs by geometry (default: ``summary.max_rel <= tolerance``)."""
+    implementation names) that missed the oracle of their declared convention on this input, and
+    ``known`` says that a known upstream defect of their form explains every such miss (the
+    verdict stays ``disagree``; the explanation says whose defect it is). ``within`` says whether
+    every map is within the tolerance of its own geometry, where the tolerance differs by geometry
+    (default: ``summary.max_rel <= tolerance``)."""
     if (summary.max_rel <= tolerance) if within is None else within:
         return "equivalent", f"max difference {summary.max_rel:.1e} of the range is within float tolerance {tolerance:.0e}"
     diffs = convention_differences(conv_a, conv_b)
     if off_oracle:
+        cause = ("a known upstream defect met on this input (the finding; docs/findings.md), not a fault of the pair"
+                 if known else "a bug to chase")
         return "disagree", (f"{' and '.join(off_oracle)} {'does' if len(off_oracle) == 1 else 'do'} not match the "
-                            "oracle of its declared convention: a bug to chase")
+                            f"oracle of {'its' if len(off_oracle) == 1 else 'their'} declared convention: {cause}")
     if diffs:
         return "convention", "; ".join(diffs)
     return "disagree", (f"same conventions ({conv_a['alignment']}, {conv_a['interpolation']}) but the maps differ "

@@ -45,6 +45,10 @@ def test_verdicts():
     assert v == "convention" and "alignment" in why and "interpolation" in why
     v, why = agreement.verdict(summary(0.3), 1e-5, HALF, HALF)
     assert v == "disagree" and "bug" in why
+    v, why = agreement.verdict(summary(0.3), 1e-5, CORNER, HALF, ("a",))
+    assert v == "disagree" and why.endswith("a bug to chase")
+    v, why = agreement.verdict(summary(0.3), 1e-5, CORNER, HALF, ("a",), known=True)
+    assert v == "disagree" and "known upstream defect" in why and "bug" not in why  # the verdict stays disagree
 
 
 def test_equivalence_classes_are_connected_components_in_order():

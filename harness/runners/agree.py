@@ -127,14 +127,16 @@ def oracle_rows(input_name: str, result: SweepResult) -> list[dict]:
 
 def pair_rows(input_name: str, result: SweepResult, oracle: list[dict]) -> list[dict]:
     off = {r["impl"] for r in oracle if not r["matches"]}
+    known = {r["impl"] for r in oracle if not r["matches"] and "finding" in r}
     rows = []
     for (a, b), stats in result.pair_stats.items():
         if not stats:
             continue
         summary = agreement.summarize(stats)
         tol = _tolerance(stats)
-        verdict, why = agreement.verdict(summary, tol, cams.spec(a).convention, cams.spec(b).convention,
-                                         tuple(n for n in (a, b) if n in off), within=_within(stats))
+        missed = tuple(n for n in (a, b) if n in off)
+        verdict, why = agreement.verdict(summary, tol, cams.spec(a).convention, cams.spec(b).convention, missed,
+                                         within=_within(stats), known=bool(missed) and set(missed) <= known)
         mutating = [n for n in (a, b) if n in result.mutated]
         if mutating:
             verdict, why = "disagree", f"{' and '.join(mutating)} {MUTATES} (a caller's arrays change): a bug to chase"
