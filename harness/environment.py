@@ -102,8 +102,12 @@ def commit(repo: Path | None = None) -> dict:
 
 
 def environment() -> dict:
+    """The versions, the machine and the commit, and when the run started (UTC)."""
+    from datetime import datetime, timezone
+
     from harness import __version__
     env = {
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "harness": __version__,
         "python": platform.python_version(),
         **{name: _version(name, dist) for name, dist in PACKAGES.items()},

@@ -33,6 +33,7 @@ from scipy.stats import binomtest
 
 from harness.cams import REFERENCE
 from harness.ship import ship_it
+from harness.verdict import verdict
 
 MCNEMAR_ALPHA = 0.05
 
@@ -306,6 +307,9 @@ def recommend(agreement: dict, latency: dict, localization: dict, reference: str
                               "not_offered": not_offered,
                               "not_eligible": {m: _why_not(m, gaps, banned, agreement) for m in speeds if m not in eligible}}
     cpu_pick = per_device.get("cpu", {}).get("pick")
+    goals = targets(latency, classes, reference, cpu_pick)
     return {"reference": reference, "reference_class": ref_class, "per_device": per_device,
-            "findings": agreement.get("findings", []), "targets": targets(latency, classes, reference, cpu_pick),
-            "ship_it": ship_it(agreement, latency, cpu_pick)}
+            "findings": agreement.get("findings", []), "targets": goals,
+            "ship_it": ship_it(agreement, latency, cpu_pick),
+            "verdict": verdict(agreement, localization, per_device, speed_table(latency), _geometry(_cam_rows(latency)),
+                               reference, goals)}

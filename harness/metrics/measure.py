@@ -13,8 +13,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from contextlib import contextmanager
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Iterator, Sequence
 
 import numpy as np

@@ -11,18 +11,27 @@ from pathlib import Path
 from harness.atomic import atomic_write_text
 from harness.gate.values import check_values
 from harness.report import figures, tables
+from harness.verdict import known_findings, pair_has_known_cause
 
 VERDICT_RANK = {"equivalent": 0, "convention": 1, "disagree": 2}
 
 
+def _rank(row: dict) -> tuple[int, bool]:
+    """A disagreement with no known cause ranks above one a known upstream defect explains."""
+    return VERDICT_RANK[row["verdict"]], not row.get("known")
+
+
 def _agreement_matrix(agreement: dict) -> dict:
-    """Worst verdict per pair over all inputs, arranged as a symmetric matrix."""
+    """Worst verdict per pair over all inputs, arranged as a symmetric matrix; a cell whose worst
+    row is a disagreement a known upstream defect explains is ``known``."""
     names = list(agreement.get("conventions", {})) or sorted({r[k] for r in agreement.get("pairs", []) for k in "ab"})
+    known = known_findings(agreement)
     cells: dict[tuple[str, str], dict] = {}
     for r in agreement.get("pairs", []):
+        r = {**r, "known": r["verdict"] == "disagree" and pair_has_known_cause(r, known)}
         for key in ((r["a"], r["b"]), (r["b"], r["a"])):
             old = cells.get(key)
-            if old is None or VERDICT_RANK[r["verdict"]] > VERDICT_RANK[old["verdict"]]:
+            if old is None or _rank(r) > _rank(old):
                 cells[key] = r
     return {"names": names, "cells": {f"{a}|{b}": v for (a, b), v in cells.items()}}
 
@@ -31,17 +40,37 @@ def _explanation_groups(agreement: dict) -> list[dict]:
     """One entry per distinct (verdict, explanation) of the non-equivalent pairs, disagreements
     first, with the pairs it covers and the range of their max difference."""
     groups: dict[tuple[str, str], dict] = {}
+    known = known_findings(agreement)
     for r in agreement.get("pairs", []):
         if r["verdict"] == "equivalent":
             continue
         g = groups.setdefault((r["verdict"], r["explanation"]), {"verdict": r["verdict"], "explanation": r["explanation"],
-                                                                 "pairs": [], "max_rel": []})
+                                                                 "pairs": [], "max_rel": [], "known": 0})
         g["pairs"].append(f"{r['a']} vs {r['b']} ({r['input']})")
         g["max_rel"].append(r["max_rel"])
+        g["known"] += r["verdict"] == "disagree" and pair_has_known_cause(r, known)
     out = sorted(groups.values(), key=lambda g: (-VERDICT_RANK[g["verdict"]], -len(g["pairs"])))
     for g in out:
         g["max_rel"] = (min(g["max_rel"]), max(g["max_rel"]))
     return out
+
+
+def gallery_panels(doc: dict, impls: list[str]) -> tuple[list[str], dict[str, int]]:
+    """One panel per equivalence class (members draw the same map): the pick where the class
+    holds it, else the reference, else its first member; implementations in no class get their own.
+    Returns the panels in implementation order and how many more members each stands for."""
+    classes = doc.get("agreement", {}).get("equivalence_classes") or []
+    preferred = [*_picks(doc), doc.get("recommendation", {}).get("reference")]
+    panels, more, placed = [], {}, set()
+    for name in impls:
+        if name in placed:
+            continue
+        members = next((c for c in classes if name in c), [name])
+        shown = next((p for p in preferred if p in members and p in impls), name)
+        panels.append(shown)
+        more[shown] = len([m for m in members if m in impls]) - 1
+        placed.update(members)
+    return [n for n in impls if n in panels], more
 
 
 def _picks(doc: dict) -> set[str]:
@@ -55,6 +84,7 @@ def build_context(doc: dict, ab: dict | None = None) -> dict:
         {n for g in doc.get("gallery", []) for n in g.get("maps", {})})
     cpu_pick = doc.get("recommendation", {}).get("per_device", {}).get("cpu", {}).get("pick")
     pivot = tables.latency_pivot(doc.get("latency", {}), _picks(doc))
+    panels = gallery_panels(doc, impls)
     return {
         "doc": doc,
         "env": doc.get("environment", {}),
@@ -75,18 +105,20 @@ def build_context(doc: dict, ab: dict | None = None) -> dict:
         "ship": doc.get("recommendation", {}).get("ship_it"),
         "pass_where": tables.pass_where(doc.get("environment", {}).get("engine")),
         "pass_cost": tables.pass_cost(doc.get("environment", {}).get("engine")),
-        "downloads": tables.downloads(pivot, doc.get("localization", {})),
+        "downloads": tables.downloads(pivot, doc),
+        "effects": tables.convention_effects(doc.get("localization", {})),
         "figures": {
             "training": figures.training_curve(doc.get("model", {}).get("history", {})),
             "latency_seed": figures.latency_per_device(latency_rows, "seed", impls, cpu_pick),
-            "latency_profile": figures.latency_per_device(latency_rows, "profile", impls, cpu_pick),
             "scaling_seed": figures.batch_scaling(latency_rows, "seed", impls, cpu_pick),
-            "pointing": figures.pointing_chart(loc_rows),
-            "tolerance_sweep": figures.tolerance_sweep_chart(doc.get("localization", {}).get("tolerance_sweep")),
-            "box_curve": figures.box_curve_chart((doc.get("localization", {}).get("boxes") or {}).get("curve")),
+            "pointing": figures.pointing_chart(loc_rows, impls, cpu_pick),
+            "tolerance_sweep": figures.tolerance_sweep_chart(doc.get("localization", {}).get("tolerance_sweep"), impls,
+                                                             cpu_pick),
+            "box_curve": figures.box_curve_chart((doc.get("localization", {}).get("boxes") or {}).get("curve"),
+                                                 names=impls, pick=cpu_pick),
         },
         "gallery": [{"item": g, "png": png} for g, png in zip(doc.get("gallery", []),
-                                                              figures.gallery(doc.get("gallery", []), impls))],
+                                                              figures.gallery(doc.get("gallery", []), *panels))],
     }
 
 
@@ -97,6 +129,7 @@ def render_html(doc: dict, ab: dict | None = None) -> str:
                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                              undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = lambda v, fmt=".3g": format(v, fmt) if isinstance(v, (int, float)) else "–"
+    env.filters.update(ms=tables.ms_text, times=tables.times_text, sci=tables.sci_text, duration=tables.duration_text)
     return env.get_template("report.html.j2").render(**build_context(doc, ab))
 
 

@@ -103,15 +103,22 @@ def training_curve(history: dict) -> str | None:
     return _encode(fig)
 
 
-MARKERS = "osD^v<>phX*"
+MARKERS = "osD^v<>phX*Pd"
+PALETTE = [*range(0, 20, 2), *range(1, 20, 2)]  # tab20's ten saturated colours first, then their light shades
 
 
 def style(name: str, names: list[str]) -> dict:
     """One colour and marker per implementation, from its place in ``names`` (the document's
-    implementation order), so a form looks the same in every chart."""
+    implementation order), so a form looks the same in every chart: up to 20 distinct colours,
+    each with its own marker (markers cycle with a period coprime to the colours', so no two of
+    the first 60 share a pair)."""
     import matplotlib
     i = names.index(name) if name in names else len(names) + sum(map(ord, name))
-    return {"color": matplotlib.colormaps["tab20"](i % 20), "marker": MARKERS[i % len(MARKERS)]}
+    return {"color": matplotlib.colormaps["tab20"](PALETTE[i % 20]), "marker": MARKERS[i % len(MARKERS)]}
+
+
+def _pick_label(name: str, pick: str | None) -> str:
+    return name + ("  ← pick" if name == pick else "")
 
 
 def latency_per_device(rows: list[dict], geometry: str, names: list[str] | None = None,
@@ -125,7 +132,7 @@ def latency_per_device(rows: list[dict], geometry: str, names: list[str] | None 
     sel.sort(key=lambda r: r["per_image_ms"])
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 0.22 * len(sel) + 0.9))
-    labels = [f"{r['impl']} [{r['device']}]" + ("  ← pick" if r["impl"] == pick else "") for r in sel]
+    labels = [_pick_label(f"{r['impl']} [{r['device']}]", f"{pick} [{r['device']}]") for r in sel]
     values = [r["per_image_ms"] for r in sel]
     bars = ax.barh(range(len(sel)), values, color=[style(r["impl"], names)["color"] for r in sel],
                    edgecolor=["black" if r["impl"] == pick else "none" for r in sel], linewidth=1.5)
@@ -155,7 +162,7 @@ def batch_scaling(rows: list[dict], geometry: str, names: list[str] | None = Non
         pts = sorted((r["batch"], r["per_image_ms"]) for r in sel if (r["impl"], r["device"]) == key)
         ax.plot(*zip(*pts), **style(key[0], names), lw=3 if key[0] == pick else 1.2,
                 linestyle="--" if key[1].startswith("gpu") else "-",
-                label=f"{key[0]} [{key[1]}]" + (" (pick)" if key[0] == pick else ""))
+                label=_pick_label(f"{key[0]} [{key[1]}]", f"{pick} [{key[1]}]"))
     from matplotlib.ticker import NullFormatter
     batches = sorted({r["batch"] for r in sel})
     ax.set_xscale("log", base=2)
@@ -170,19 +177,26 @@ def batch_scaling(rows: list[dict], geometry: str, names: list[str] | None = Non
     return _encode(fig)
 
 
-def pointing_chart(rows: list[dict]) -> str | None:
-    """Class-mean accuracy (the headline) as bars; the pooled rate with its Wilson interval as dots."""
+def pointing_chart(rows: list[dict], names: list[str] | None = None, pick: str | None = None) -> str | None:
+    """Class-mean accuracy (the headline) as bars in each implementation's colour (baselines grey);
+    the pooled rate with its Wilson interval as the implementation's marker. A row that saw fewer
+    trials than the others (``capped``) says how many; the pick is marked."""
     if not rows:
         return None
+    names = names or [r["impl"] for r in rows if r["kind"] != "baseline"]
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 0.22 * len(rows) + 0.9))
     y = np.arange(len(rows))
-    pooled = np.array([r["pointing_acc"] for r in rows])
-    err = np.clip([[r["pointing_acc"] - r["ci_low"] for r in rows], [r["ci_high"] - r["pointing_acc"] for r in rows]], 0, 1)
-    ax.barh(y, [r["class_mean_acc"] for r in rows], color=["#7f7f7f" if r["kind"] == "baseline" else "#2ca02c" for r in rows],
-            label="class mean (headline)")
-    ax.errorbar(pooled, y, xerr=err, fmt="o", color="black", ms=3, capsize=3, label="pooled, 95 % Wilson interval")
-    ax.set_yticks(y, [r["impl"] for r in rows], fontsize=8)
+    styles = [{"color": "#7f7f7f", "marker": "o"} if r["kind"] == "baseline" else style(r["impl"], names) for r in rows]
+    ax.barh(y, [r["class_mean_acc"] for r in rows], color=[st["color"] for st in styles], label="class mean (headline)")
+    for i, (r, st) in enumerate(zip(rows, styles)):
+        err = np.clip([[r["pointing_acc"] - r["ci_low"]], [r["ci_high"] - r["pointing_acc"]]], 0, 1)
+        ax.errorbar([r["pointing_acc"]], [i], xerr=err, fmt=st["marker"], color="black", ms=4, capsize=3,
+                    label="pooled, 95 % Wilson interval" if i == 0 else None)
+    labels = [_pick_label(r["impl"], pick) + (f" (first {r['n']} only)" if r.get("capped") else "") for r in rows]
+    ax.set_yticks(y, labels, fontsize=8)
+    for tick, r in zip(ax.get_yticklabels(), rows):
+        tick.set_fontweight("bold" if r["impl"] == pick else "normal")
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("pointing accuracy")
@@ -191,16 +205,26 @@ def pointing_chart(rows: list[dict]) -> str | None:
     return _encode(fig)
 
 
-def tolerance_sweep_chart(sweep: dict | None) -> str | None:
-    """Class-mean pointing accuracy against the tolerance (percent of the longer side)."""
+BASELINES = ("center", "random", "full_image")
+
+
+def _line_style(name: str, names: list[str], pick: str | None) -> dict:
+    if name in BASELINES:
+        return {"linestyle": "--", "color": "#7f7f7f", "marker": "o" if name == "center" else "s"}
+    return {**style(name, names), "lw": 3 if name == pick else 1.2}
+
+
+def tolerance_sweep_chart(sweep: dict | None, names: list[str] | None = None, pick: str | None = None) -> str | None:
+    """Class-mean pointing accuracy against the tolerance (percent of the longer side), each
+    implementation in its own colour and marker, the pick drawn thicker."""
     if not sweep or not sweep.get("rows"):
         return None
+    names = names or [n for n in sweep["rows"] if n not in BASELINES]
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4))
     x = 100 * np.asarray(sweep["fractions"])
     for name, acc in sweep["rows"].items():
-        dashed = name in ("center", "random")
-        ax.plot(x, acc, linestyle="--" if dashed else "-", color="#7f7f7f" if dashed else None, label=name, lw=1.2)
+        ax.plot(x, acc, label=_pick_label(name, pick), markevery=4, ms=4, **{"lw": 1.2, **_line_style(name, names, pick)})
     ax.set_xlabel("tolerance, % of the image's longer side (TorchRay: 15 px on ~500 px = 3 %)")
     ax.set_ylabel("class-mean pointing accuracy")
     ax.set_ylim(0, 1)
@@ -209,20 +233,20 @@ def tolerance_sweep_chart(sweep: dict | None) -> str | None:
     return _encode(fig)
 
 
-def box_curve_chart(curve: dict | None, iou: int = 50) -> str | None:
-    """Class-mean box accuracy at IoU ``iou`` against the CAM threshold, per implementation and
-    baseline; MaxBoxAcc is each curve's highest point."""
+def box_curve_chart(curve: dict | None, iou: int = 50, names: list[str] | None = None,
+                    pick: str | None = None) -> str | None:
+    """Class-mean box accuracy at IoU ``iou`` against the CAM threshold, per implementation (its
+    own colour and marker, the pick thicker) and baseline; MaxBoxAcc is each curve's highest point."""
     if not curve or not curve.get("rows") or iou not in curve.get("iou_thresholds", []):
         return None
     j = curve["iou_thresholds"].index(iou)
-    names = [n for n in curve["rows"] if n not in ("center", "full_image")]
+    names = names or [n for n in curve["rows"] if n not in BASELINES]
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4))
     x = np.asarray(curve["thresholds"])
     for name, acc in curve["rows"].items():
-        baseline = name in ("center", "full_image")
-        ax.plot(x, acc[j], lw=1.2, label=name, markevery=10, ms=4, **({"linestyle": "--", "color": "#7f7f7f"} if baseline
-                                                   else style(name, names)))
+        ax.plot(x, acc[j], label=_pick_label(name, pick), markevery=10, ms=4,
+                **{"lw": 1.2, **_line_style(name, names, pick)})
     ax.set_xlabel("CAM threshold (fraction of the map's maximum, 8-bit)")
     ax.set_ylabel(f"class-mean box accuracy at IoU {iou / 100:g}")
     ax.set_ylim(0, 1)
@@ -231,7 +255,7 @@ def box_curve_chart(curve: dict | None, iou: int = 50) -> str | None:
     return _encode(fig)
 
 
-PANELS_PER_ROW = 7
+PANELS_PER_ROW = 8
 
 
 def _draw_box(ax, box, color: str, linestyle: str = "-") -> None:
@@ -251,7 +275,7 @@ def placeholder(text: str) -> str:
     return _encode(fig)
 
 
-def gallery(items: list, impls: list[str]) -> list[str]:
+def gallery(items: list, impls: list[str], equivalents: dict[str, int] | None = None) -> list[str]:
     """Every gallery item drawn (:func:`gallery_item`), within ``MAX_ITEM_PIXELS`` per item and
     ``MAX_REPORT_PIXELS`` over the report: an item past either becomes a placeholder saying so, so
     neither the time nor the memory of rendering grows without bound with the results file."""
@@ -272,7 +296,7 @@ def gallery(items: list, impls: list[str]) -> list[str]:
                                    f"{MAX_REPORT_PIXELS:,} pixels is spent"))
         else:
             spent += pixels
-            out.append(gallery_item(item, impls))
+            out.append(gallery_item(item, impls, equivalents))
     return out
 
 
@@ -280,18 +304,34 @@ def _index(item) -> object:
     return item.get("index") if isinstance(item, dict) else None
 
 
-def gallery_item(item: dict, impls: list[str]) -> str:
-    """The image, then each implementation's heatmap over it, with the mask outline and the peak;
-    a placeholder naming the problem when an image of the item cannot be drawn."""
+def gallery_item(item: dict, impls: list[str], equivalents: dict[str, int] | None = None) -> str:
+    """The image, then each of ``impls``' heatmap over it (one per equivalence class: its title
+    says how many more members draw the same map, ``equivalents``), with the mask outline and the
+    peak; a placeholder naming the problem when an image of the item cannot be drawn."""
     try:
-        return _gallery_item(item, impls)
+        return _gallery_item(item, impls, equivalents or {})
     except BadImage as exc:
         return placeholder(f"gallery image #{_index(item)} not shown: {exc}")
     except (KeyError, TypeError, IndexError, AttributeError) as exc:
         return placeholder(f"gallery image #{_index(item)} not shown: malformed entry ({type(exc).__name__}: {exc})")
 
 
-def _gallery_item(item: dict, impls: list[str]) -> str:
+def panel_title(name: str, more: int, width: int = 22) -> str:
+    """An implementation's name broken at underscores into lines of at most ``width`` characters,
+    so neighbouring panel titles never run into each other, and ``+n equivalent`` below it."""
+    lines, line = [], ""
+    for part in name.split("_"):
+        word = part if not line else "_" + part
+        if line and len(line) + len(word) > width:
+            lines.append(line + "_")
+            line = part
+        else:
+            line += word
+    lines.append(line)
+    return "\n".join(lines + ([f"+{more} equivalent"] if more else []))
+
+
+def _gallery_item(item: dict, impls: list[str], equivalents: dict[str, int]) -> str:
     """Images larger than ``DISPLAY_SIDE`` are reduced before drawing and placed with ``extent``
     in the original pixel coordinates, so the recorded peak is drawn where it was found."""
     plt = _plt()
@@ -320,8 +360,8 @@ def _gallery_item(item: dict, impls: list[str]) -> str:
             _draw_box(ax, m["box"], "yellow" if m.get("box_hit") else "red", "--")
         ax.plot(m["peak"][1], m["peak"][0], marker="x", color="white" if m["hit"] else "red", ms=9, mew=2.5)
         box_text = f", box IoU {m['box_iou']:.2f}" if isinstance(m.get("box_iou"), (int, float)) else ""
-        ax.set_title(f"{name}\n{'hit' if m['hit'] else 'MISS'}{box_text}", fontsize=7,
-                     color="black" if m["hit"] else "red")
+        ax.set_title(f"{panel_title(name, equivalents.get(name, 0))}\n{'hit' if m['hit'] else 'MISS'}{box_text}",
+                     fontsize=7, color="black" if m["hit"] else "red")
     for ax in axes:
         ax.axis("off")
     return _encode(fig)

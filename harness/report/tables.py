@@ -5,9 +5,17 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import math
 from pathlib import Path
 
 LOCALIZATION_COLUMNS = ("impl", "kind", "n", "hits", "class_mean_acc", "pointing_acc", "ci_low", "ci_high", "capped")
+LATENCY_ROW_COLUMNS = ("kind", "impl", "device", "geometry", "batch", "format", "call", "export", "median_ms", "p95_ms",
+                       "iqr_ms", "per_image_ms", "throughput_per_s", "rounds", "peak_host_mb", "rel_to_calibration")
+PAIR_COLUMNS = ("a", "b", "input", "verdict", "max_rel", "pearson", "peak_shift_px", "tolerance", "explanation")
+TWIN_COLUMNS = ("all_channel", "dot_first", "input", "max_rel", "within_1e-5")
+EFFECT_COLUMNS = ("reference", "impl", "n", "capped", "mean_peak_shift_px", "max_peak_shift_px", "same_peak", "hit_to_miss",
+                  "miss_to_hit", "pointing_delta", "energy_delta", "box_acc_gt_known_delta", "box_acc_flips",
+                  "maxboxacc_30_delta", "maxboxacc_50_delta", "maxboxacc_70_delta", "maxboxacc_v2_delta", "pxap_delta")
 
 
 def latency_pivot(latency: dict, picks: set[str]) -> list[dict]:
@@ -36,14 +44,29 @@ def csv_data_uri(header: list[str], rows: list[list]) -> str:
     return "data:text/csv;base64," + base64.b64encode(buf.getvalue().encode("utf-8")).decode("ascii")
 
 
-def downloads(pivot: list[dict], localization: dict) -> dict[str, str]:
-    """CSV data URIs: the latency pivot (one row per geometry, implementation and device) and the
-    localization rows."""
+def _rows_csv(rows: list[dict], columns: tuple[str, ...]) -> str:
+    return csv_data_uri(list(columns), [[r.get(k) for k in columns] for r in rows])
+
+
+def downloads(pivot: list[dict], doc: dict) -> dict[str, str]:
+    """CSV data URIs: the latency pivot (one row per geometry, implementation and device), every
+    latency row, the localization rows, every agreement pair on every input, and the dot-first twins."""
     latency_rows = [[p["geometry"], r["impl"], r["device"], b, ms] for p in pivot for r in p["rows"]
                     for b, ms in zip(p["batches"], r["ms"]) if ms is not None]
-    loc_rows = [[r.get(k) for k in LOCALIZATION_COLUMNS] for r in localization.get("rows", [])]
+    agreement = doc.get("agreement", {})
     return {"latency.csv": csv_data_uri(["geometry", "impl", "device", "batch", "ms_per_image"], latency_rows),
-            "localization.csv": csv_data_uri(list(LOCALIZATION_COLUMNS), loc_rows)}
+            "latency_rows.csv": _rows_csv(doc.get("latency", {}).get("rows", []), LATENCY_ROW_COLUMNS),
+            "localization.csv": _rows_csv(doc.get("localization", {}).get("rows", []), LOCALIZATION_COLUMNS),
+            "agreement_pairs.csv": _rows_csv(agreement.get("pairs", []), PAIR_COLUMNS),
+            "dot_first_twins.csv": _rows_csv(agreement.get("dot_first_twins", []), TWIN_COLUMNS),
+            "convention_effect.csv": _rows_csv(convention_effects(doc.get("localization", {})), EFFECT_COLUMNS)}
+
+
+def convention_effects(localization: dict) -> list[dict]:
+    """The pointing game's convention effect joined, implementation by implementation, with the
+    box measures' (``localization.boxes.convention_effect``)."""
+    boxes = {r["impl"]: r for r in (localization.get("boxes") or {}).get("convention_effect", [])}
+    return [{**boxes.get(r["impl"], {}), **r} for r in localization.get("convention_effect", [])]
 
 
 def load_ab(path: Path) -> dict:
@@ -82,12 +105,30 @@ def ci_status(gate: dict | None, ab: dict | None) -> list[str]:
         parts.append(f"A/B {'PASS' if ab.get('passed') else 'FAIL'} against {ab.get('base', {}).get('rev', '?')} "
                      f"({len(ab.get('rows', []))} configurations timed"
                      + (f", {identical} with identical code not timed" if identical else "")
-                     + (f", {undecided} undecided: too noisy to tell a slowdown from none" if undecided else "") + ")")
+                     + (f", {undecided} undecided: too noisy to tell a slowdown from none" if undecided else "") + ")"
+                     + ab_resolution(ab))
     elif ab:
         parts.append(f"A/B unreadable: {ab['error']}")
     else:
         parts.append("no A/B comparison beside these results")
     return parts
+
+
+def ab_factor(ab: dict) -> float | None:
+    checks = (ab.get("policy") or {}).get("checks") or []
+    return next((c.get("limit") for c in checks if c.get("metric") == "ab.ratio"), None)
+
+
+def ab_resolution(ab: dict) -> str:
+    """Where the A/B's intervals were too wide to rule out the slowdown it gates (an interval
+    reaching the factor), say on how many configurations; else nothing."""
+    factor = ab_factor(ab)
+    rows = [r for r in ab.get("rows", []) if r.get("verdict") != "slower" and _finite(r.get("ci_high"))]
+    wide = [r for r in rows if factor and r["ci_high"] >= factor]
+    if not wide:
+        return ""
+    return (f"; the machine was noisy: on {len(wide)} of {len(rows)} configurations the interval reaches "
+            f"{factor:g}x, so a {factor:g}x slowdown there could not be ruled out")
 
 
 def pass_cost(engine: dict | None) -> str | None:
@@ -117,3 +158,45 @@ def pass_where(engine: dict | None) -> str | None:
             f"and {res.get('GPU', 0):g} GPU, on {len(nodes)} node{'s' if len(nodes) != 1 else ''} "
             f"({', '.join(nodes)}); data read by the {engine.get('read')}{took}. The latency stage ran on the driver, "
             "the machine under Environment")
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def ms_text(v) -> str:
+    """A time in milliseconds in fixed notation with its unit: ``3,940 ms``, ``2.63 ms``, ``0.0459 ms``."""
+    if not _finite(v):
+        return "–"
+    if v >= 100:
+        return f"{v:,.0f} ms"
+    if v >= 1:
+        return f"{v:.3g} ms"
+    digits = 2 - math.floor(math.log10(v)) if v > 0 else 1
+    return f"{v:.{digits}f} ms"
+
+
+def times_text(v) -> str:
+    """A factor to three significant digits in fixed notation: ``86,200x``, ``12.5x``."""
+    if not _finite(v) or v <= 0:
+        return "–"
+    if v >= 100:
+        return f"{round(v, 2 - math.floor(math.log10(v))):,.0f}x"
+    return f"{v:.3g}x"
+
+
+def sci_text(v) -> str:
+    """A small share (an error over a range) in short scientific form: ``2.3e-7``, ``0``."""
+    if not _finite(v):
+        return "–"
+    if v == 0:
+        return "0"
+    mantissa, exponent = f"{v:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def duration_text(seconds) -> str:
+    if not _finite(seconds):
+        return "–"
+    minutes, s = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {s} s" if minutes else f"{s} s"

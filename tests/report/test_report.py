@@ -130,7 +130,7 @@ def test_gallery_pixels_are_bounded_per_item_and_per_report(monkeypatch):
     per_item = figures.item_pixels(item, ["scipy_dot_zoom"])
     assert per_item == 3 * 16 * 16
     drawn = []
-    monkeypatch.setattr(figures, "gallery_item", lambda item, impls: drawn.append(item["index"]) or "drawn")
+    monkeypatch.setattr(figures, "gallery_item", lambda item, impls, more=None: drawn.append(item["index"]) or "drawn")
     monkeypatch.setattr(figures, "placeholder", lambda text: text)
     items = [dict(item, index=i) for i in range(4)]
     monkeypatch.setattr(figures, "MAX_REPORT_PIXELS", 2 * per_item)
@@ -315,3 +315,22 @@ def test_the_data_card_gives_the_harness_cost_as_a_ratio_to_the_forward():
             in section)
     del doc["environment"]["engine"]["cost"]
     assert "cost of the pass" not in render_html(doc)
+
+
+def test_times_and_factors_are_written_in_fixed_notation_with_their_units():
+    from harness.report.tables import duration_text, ms_text, sci_text, times_text
+    assert [ms_text(v) for v in (3940.2, 2.634, 0.04589, 0.000123)] == ["3,940 ms", "2.63 ms", "0.0459 ms",
+                                                                         "0.000123 ms"]
+    assert [times_text(v) for v in (86193.2, 12.53, 1.0)] == ["86,200x", "12.5x", "1x"]
+    assert sci_text(2.34e-7) == "2.3e-7" and sci_text(0.0) == "0" and ms_text(float("nan")) == "–"
+    assert duration_text(140.3) == "2 min 20 s" and duration_text(9.6) == "10 s"
+
+
+def test_the_ci_line_says_when_the_ab_could_not_rule_out_the_slowdown_it_gates():
+    from harness.report.tables import ci_status
+    ab = {"passed": True, "base": {"rev": "v1"}, "policy": {"checks": [{"metric": "ab.ratio", "limit": 1.2}]},
+          "rows": [{"verdict": "same", "ci_high": 1.71}, {"verdict": "same", "ci_high": 1.05}]}
+    line = "; ".join(ci_status(None, ab))
+    assert "on 1 of 2 configurations the interval reaches 1.2x" in line
+    ab["rows"][0]["ci_high"] = 1.1
+    assert "noisy" not in "; ".join(ci_status(None, ab))
