@@ -165,10 +165,11 @@ def _peak_shift(agreement: dict, a: str, b: str) -> float | None:
     return None
 
 
-def _acc_delta(loc: dict[str, dict], pick: str, alt: str) -> float | None:
-    """Pointing-accuracy change from switching ``pick`` to ``alt``, when both saw the same images."""
+def _acc_delta(loc: dict[str, dict], pick: str, alt: str, field: str = "pointing_acc") -> float | None:
+    """Pointing-accuracy change (``field``: pooled, or ``class_mean_acc``, the headline) from
+    switching ``pick`` to ``alt``, when both saw the same images."""
     a, b = loc.get(pick), loc.get(alt)
-    return b["pointing_acc"] - a["pointing_acc"] if a and b and a["n"] == b["n"] else None
+    return b[field] - a[field] if a and b and a["n"] == b["n"] else None
 
 
 def _class_of(classes: list[list[str]], name: str) -> list[str]:
@@ -296,6 +297,7 @@ def recommend(agreement: dict, latency: dict, localization: dict, reference: str
                 "impl": alt, "class": members, "speedup_vs_pick": speeds[pick] / speeds[alt],
                 "mean_peak_shift_px_vs_reference": _peak_shift(agreement, reference, alt),
                 "pointing_acc_delta_vs_pick": _acc_delta(loc, pick, alt),
+                "class_mean_acc_delta_vs_pick": _acc_delta(loc, pick, alt, "class_mean_acc"),
             })
         export = next((r for r in agreement.get("exported_models", []) if pick in r.get("class", [])), None)
         if export is not None and export["verdict"] != "equivalent":

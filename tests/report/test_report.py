@@ -277,7 +277,9 @@ def test_ship_it_names_the_fastest_runtime_that_holds_the_oracle():
     assert "Fastest runtime that holds the oracle" not in render_html(doc)  # the report decides nothing
     _shipped(doc)
     html = render_html(doc)
-    assert "Fastest runtime that holds the oracle: <b>onnx</b>" in html and "eager: not how to serve" in html
+    assert "Fastest runtime that holds the oracle, per batch: batch 1 <b>onnx</b> (run, 0.390 ms per image)" in html
+    assert "eager: not how to serve" in html
+    assert ship["fastest_per_batch"] == [{"batch": 1, "format": "onnx", "call": "run", "cam_per_image_ms": 0.39}]
     # an artifact off its oracle is never named, however fast
     off = _shipped(_ship_doc(seed_error=3e-3))
     assert off["fastest"] == {"format": "tf_saved_model", "call": "serve"} and off["rows"][0]["holds"] is False
