@@ -128,7 +128,7 @@ def render_html(doc: dict, ab: dict | None = None) -> str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                              undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = lambda v, fmt=".3g": format(v, fmt) if isinstance(v, (int, float)) else "–"
+    env.filters["num"] = tables.num_text
     env.filters.update(ms=tables.ms_text, times=tables.times_text, sci=tables.sci_text, duration=tables.duration_text)
     return env.get_template("report.html.j2").render(**build_context(doc, ab))
 

@@ -200,3 +200,24 @@ def duration_text(seconds) -> str:
         return "–"
     minutes, s = divmod(int(round(seconds)), 60)
     return f"{minutes} min {s} s" if minutes else f"{s} s"
+
+
+def num_text(v, fmt: str = ".3g") -> str:
+    """A number for a table cell: the default three significant digits in fixed notation
+    (``3,940``, ``0.0459``; below 1e-4 in short scientific form), other formats as given; never
+    ``-0.000``."""
+    if not _finite(v):
+        return "–"
+    if fmt == ".3g":
+        if isinstance(v, int):
+            return f"{v:,}"
+        if v == 0:
+            return "0"
+        magnitude = math.floor(math.log10(abs(v)))
+        if magnitude >= 3:
+            return f"{round(v, 2 - magnitude):,.0f}"
+        if magnitude < -4:
+            return sci_text(v)
+        return f"{v:.{max(0, 2 - magnitude)}f}"
+    out = format(v, fmt)
+    return out[1:] if out.startswith("-") and not any(c in "123456789" for c in out.split("e")[0]) else out

@@ -326,6 +326,10 @@ def test_times_and_factors_are_written_in_fixed_notation_with_their_units():
     assert [times_text(v) for v in (86193.2, 12.53, 1.0)] == ["86,200x", "12.5x", "1x"]
     assert sci_text(2.34e-7) == "2.3e-7" and sci_text(0.0) == "0" and ms_text(float("nan")) == "–"
     assert duration_text(140.3) == "2 min 20 s" and duration_text(9.6) == "10 s"
+    from harness.report.tables import num_text
+    assert [num_text(v) for v in (3940.2, 21800.0, 0.04589, 2.634, 7, 1.5e-7)] == [
+        "3,940", "21,800", "0.0459", "2.63", "7", "1.5e-7"]
+    assert num_text(-0.00001, ".4f") == "0.0000" and num_text(-0.25, "+.3f") == "-0.250"
 
 
 def test_the_ci_line_says_when_the_ab_could_not_rule_out_the_slowdown_it_gates():
