@@ -263,54 +263,72 @@ def _pick(device: str, speeds: dict[str, float], eligible: set[str], same_functi
                   "disagree or localizes worse than the reference" if speeds else "nothing was timed")
 
 
+def _fastest_per_class(classes: list[list[str]], speeds: dict[str, float]) -> list[dict]:
+    out = []
+    for members in classes:
+        ranked = [m for m in members if m in speeds]
+        if ranked:
+            best = min(ranked, key=speeds.get)
+            out.append({"class": members, "fastest": best, "per_image_ms": speeds[best]})
+    return out
+
+
+def _switching(pick: str | None, speeds: dict[str, float], ctx: dict) -> tuple[list[dict], list[dict]]:
+    """The fastest qualifying member of each other class (``switching``), and the members of those
+    classes that do not qualify, with why (``not_offered``)."""
+    switching, not_offered = [], []
+    reference, agreement, eligible = ctx["reference"], ctx["agreement"], ctx["eligible"]
+    for members in ctx["classes"]:
+        qualified = [m for m in members if m in speeds and m in eligible]
+        if reference in members or pick is None or pick in members:
+            continue
+        not_offered += [{"impl": m, "class": members, "reason": "; ".join(_why_not(m, ctx["gaps"], ctx["banned"],
+                                                                                   agreement))}
+                        for m in members if m in speeds and m not in eligible]
+        if not qualified:
+            continue
+        alt = min(qualified, key=speeds.get)
+        switching.append({
+            "impl": alt, "class": members, "speedup_vs_pick": speeds[pick] / speeds[alt],
+            "mean_peak_shift_px_vs_reference": _peak_shift(agreement, reference, alt),
+            "pointing_acc_delta_vs_pick": _acc_delta(ctx["loc"], pick, alt),
+            "class_mean_acc_delta_vs_pick": _acc_delta(ctx["loc"], pick, alt, "class_mean_acc"),
+        })
+    return switching, not_offered
+
+
+def _device(device: str, speeds: dict[str, float], ctx: dict) -> dict:
+    """One device's pick, its reason, and what else it could run."""
+    agreement, eligible = ctx["agreement"], ctx["eligible"]
+    pick, reason = _pick(device, speeds, eligible, ctx["same_function"], agreement, ctx["localization"],
+                         ctx["reference"])
+    switching, not_offered = _switching(pick, speeds, ctx)
+    export = next((r for r in agreement.get("exported_models", []) if pick in r.get("class", [])), None)
+    if export is not None and export["verdict"] != "equivalent":
+        reason += (f"; but its exported model ({export['impl']}) misses the oracle of this convention: do not ship "
+                   "`cam-harness export` of it until that is fixed")
+    return {"pick": pick, "reason": reason, "per_image_ms": speeds.get(pick),
+            "export": {"impl": export["impl"], "verdict": export["verdict"]} if export else None,
+            "fastest_per_class": _fastest_per_class(ctx["classes"], speeds), "switching": switching,
+            "not_offered": not_offered,
+            "not_eligible": {m: _why_not(m, ctx["gaps"], ctx["banned"], agreement) for m in speeds if m not in eligible}}
+
+
 def recommend(agreement: dict, latency: dict, localization: dict, reference: str | None = None) -> dict:
     """The recommendation; ``reference`` defaults to the one the agreement section names."""
     reference = reference or agreement.get("reference") or REFERENCE
     classes = agreement.get("equivalence_classes", [])
-    loc = _loc_rows(localization)
-    ref_class = _class_of(classes, reference)
     banned = disagreeing(agreement)
-    same_function = directly_equivalent(agreement, reference)
     timed = {m for speeds in speed_table(latency).values() for m in speeds}
     gaps = {m: evidence_gaps(agreement, latency, localization, reference, m) for m in sorted(timed)}
     eligible = {m for m in timed if not gaps[m] and m not in banned and localizes_as_well(localization, reference, m)}
-    per_device = {}
-    for device, speeds in sorted(speed_table(latency).items()):
-        fastest_per_class = []
-        for members in classes:
-            ranked = [m for m in members if m in speeds]
-            if ranked:
-                best = min(ranked, key=speeds.get)
-                fastest_per_class.append({"class": members, "fastest": best, "per_image_ms": speeds[best]})
-        pick, reason = _pick(device, speeds, eligible, same_function, agreement, localization, reference)
-        switching, not_offered = [], []
-        for members in classes:
-            qualified = [m for m in members if m in speeds and m in eligible]
-            if reference in members or pick is None or pick in members:
-                continue
-            not_offered += [{"impl": m, "class": members, "reason": "; ".join(_why_not(m, gaps, banned, agreement))}
-                            for m in members if m in speeds and m not in eligible]
-            if not qualified:
-                continue
-            alt = min(qualified, key=speeds.get)
-            switching.append({
-                "impl": alt, "class": members, "speedup_vs_pick": speeds[pick] / speeds[alt],
-                "mean_peak_shift_px_vs_reference": _peak_shift(agreement, reference, alt),
-                "pointing_acc_delta_vs_pick": _acc_delta(loc, pick, alt),
-                "class_mean_acc_delta_vs_pick": _acc_delta(loc, pick, alt, "class_mean_acc"),
-            })
-        export = next((r for r in agreement.get("exported_models", []) if pick in r.get("class", [])), None)
-        if export is not None and export["verdict"] != "equivalent":
-            reason += (f"; but its exported model ({export['impl']}) misses the oracle of this convention: do not ship "
-                       "`cam-harness export` of it until that is fixed")
-        per_device[device] = {"pick": pick, "reason": reason, "per_image_ms": speeds.get(pick),
-                              "export": {"impl": export["impl"], "verdict": export["verdict"]} if export else None,
-                              "fastest_per_class": fastest_per_class, "switching": switching,
-                              "not_offered": not_offered,
-                              "not_eligible": {m: _why_not(m, gaps, banned, agreement) for m in speeds if m not in eligible}}
+    ctx = {"agreement": agreement, "localization": localization, "reference": reference, "classes": classes,
+           "loc": _loc_rows(localization), "banned": banned, "gaps": gaps, "eligible": eligible,
+           "same_function": directly_equivalent(agreement, reference)}
+    per_device = {device: _device(device, speeds, ctx) for device, speeds in sorted(speed_table(latency).items())}
     cpu_pick = per_device.get("cpu", {}).get("pick")
     goals = targets(latency, classes, reference, cpu_pick)
-    return {"reference": reference, "reference_class": ref_class, "per_device": per_device,
+    return {"reference": reference, "reference_class": _class_of(classes, reference), "per_device": per_device,
             "findings": agreement.get("findings", []), "targets": goals,
             "ship_it": ship_it(agreement, latency, cpu_pick),
             "verdict": verdict(agreement, localization, per_device, speed_table(latency), _geometry(_cam_rows(latency)),

@@ -105,7 +105,7 @@ def build_context(doc: dict, ab: dict | None = None) -> dict:
         "ship": doc.get("recommendation", {}).get("ship_it"),
         "pass_where": tables.pass_where(doc.get("environment", {}).get("engine")),
         "pass_cost": tables.pass_cost(doc.get("environment", {}).get("engine")),
-        "downloads": tables.downloads(pivot, doc),
+        "downloads": tables.downloads(pivot, doc, ab if ab and "error" not in ab else None),
         "effects": tables.convention_effects(doc.get("localization", {})),
         "figures": {
             "training": figures.training_curve(doc.get("model", {}).get("history", {})),

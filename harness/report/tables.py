@@ -13,6 +13,8 @@ LATENCY_ROW_COLUMNS = ("kind", "impl", "device", "geometry", "batch", "format", 
                        "iqr_ms", "per_image_ms", "throughput_per_s", "rounds", "peak_host_mb", "rel_to_calibration")
 PAIR_COLUMNS = ("a", "b", "input", "verdict", "max_rel", "pearson", "peak_shift_px", "tolerance", "explanation")
 TWIN_COLUMNS = ("all_channel", "dot_first", "input", "max_rel", "within_1e-5")
+AB_COLUMNS = ("impl", "device", "geometry", "batch", "ratio", "ci_low", "ci_high", "verdict", "rounds", "first_ratio",
+              "first_verdict")
 EFFECT_COLUMNS = ("reference", "impl", "n", "capped", "mean_peak_shift_px", "max_peak_shift_px", "same_peak", "hit_to_miss",
                   "miss_to_hit", "pointing_delta", "energy_delta", "box_acc_gt_known_delta", "box_acc_flips",
                   "maxboxacc_30_delta", "maxboxacc_50_delta", "maxboxacc_70_delta", "maxboxacc_v2_delta", "pxap_delta")
@@ -48,7 +50,7 @@ def _rows_csv(rows: list[dict], columns: tuple[str, ...]) -> str:
     return csv_data_uri(list(columns), [[r.get(k) for k in columns] for r in rows])
 
 
-def downloads(pivot: list[dict], doc: dict) -> dict[str, str]:
+def downloads(pivot: list[dict], doc: dict, ab: dict | None = None) -> dict[str, str]:
     """CSV data URIs: the latency pivot (one row per geometry, implementation and device), every
     latency row, the localization rows, every agreement pair on every input, and the dot-first twins."""
     latency_rows = [[p["geometry"], r["impl"], r["device"], b, ms] for p in pivot for r in p["rows"]
@@ -59,7 +61,10 @@ def downloads(pivot: list[dict], doc: dict) -> dict[str, str]:
             "localization.csv": _rows_csv(doc.get("localization", {}).get("rows", []), LOCALIZATION_COLUMNS),
             "agreement_pairs.csv": _rows_csv(agreement.get("pairs", []), PAIR_COLUMNS),
             "dot_first_twins.csv": _rows_csv(agreement.get("dot_first_twins", []), TWIN_COLUMNS),
-            "convention_effect.csv": _rows_csv(convention_effects(doc.get("localization", {})), EFFECT_COLUMNS)}
+            "convention_effect.csv": _rows_csv(convention_effects(doc.get("localization", {})), EFFECT_COLUMNS),
+            "ab_rows.csv": _rows_csv([{**r, "first_ratio": (r.get("first") or {}).get("ratio"),
+                                       "first_verdict": (r.get("first") or {}).get("verdict")}
+                                      for r in (ab or {}).get("rows", []) if isinstance(r, dict)], AB_COLUMNS)}
 
 
 def convention_effects(localization: dict) -> list[dict]:
