@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from harness.atomic import atomic_write_text
 from harness.gate.values import check_values
 from harness.report import figures, tables
@@ -73,6 +75,35 @@ def gallery_panels(doc: dict, impls: list[str]) -> tuple[list[str], dict[str, in
     return [n for n in impls if n in panels], more
 
 
+def convention_panels(doc: dict, panels: list[str]) -> tuple[dict | None, str | None, list[tuple[str, str]]]:
+    """The convention figure's inputs: the gallery image where another convention moves the peak
+    farthest from the CPU pick's, the pick, and one gallery panel per other convention (alignment,
+    interpolation) with its label."""
+    pick = doc.get("recommendation", {}).get("per_device", {}).get("cpu", {}).get("pick")
+    conventions = doc.get("agreement", {}).get("conventions", {})
+    items = [g for g in doc.get("gallery", []) if isinstance(g, dict) and pick in (g.get("maps") or {})]
+    if pick is None or not items:
+        return None, None, []
+
+    def key(name: str) -> tuple:
+        return conventions.get(name, {}).get("alignment"), conventions.get(name, {}).get("interpolation")
+    others: dict[tuple, str] = {}
+    for name in panels:
+        if key(name) != key(pick) and key(name) not in others:
+            others[key(name)] = name
+    labels = [(name, f"{a.replace('_', '-')} {i}") for (a, i), name in others.items() if a and i]
+
+    def moved(item: dict) -> float:
+        py, px = item["maps"][pick]["peak"]
+        return max((float(np.hypot(item["maps"][n]["peak"][0] - py, item["maps"][n]["peak"][1] - px))
+                    for n, _ in labels if n in item["maps"]), default=0.0)
+    try:
+        item = max(items, key=moved)
+    except (KeyError, TypeError, IndexError):
+        return None, None, []
+    return item, pick, labels
+
+
 def _picks(doc: dict) -> set[str]:
     return {d.get("pick") for d in doc.get("recommendation", {}).get("per_device", {}).values()} - {None}
 
@@ -114,6 +145,7 @@ def build_context(doc: dict, ab: dict | None = None) -> dict:
             "pointing": figures.pointing_chart(loc_rows, impls, cpu_pick),
             "tolerance_sweep": figures.tolerance_sweep_chart(doc.get("localization", {}).get("tolerance_sweep"), impls,
                                                              cpu_pick),
+            "convention": figures.convention_figure(*convention_panels(doc, panels[0])),
             "box_curve": figures.box_curve_chart((doc.get("localization", {}).get("boxes") or {}).get("curve"),
                                                  names=impls, pick=cpu_pick),
         },

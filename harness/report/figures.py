@@ -365,3 +365,51 @@ def _gallery_item(item: dict, impls: list[str], equivalents: dict[str, int]) -> 
     for ax in axes:
         ax.axis("off")
     return _encode(fig)
+
+
+def _raw_map(m: dict) -> np.ndarray:
+    """A gallery map back in the CAM's own units from its 8-bit PNG and its recorded range."""
+    png = _decode_png(m["png"], DISPLAY_SIDE).astype(np.float64)
+    return m["min"] + png / 255.0 * (m["max"] - m["min"])
+
+
+def convention_figure(item: dict, pick: str, others: list[tuple[str, str]]) -> str | None:
+    """One gallery image: the pick's map over it, then for each other convention (``others``:
+    ``(implementation, label)``, one per convention) the signed difference of its map from the
+    pick's (blue where it is lower, red where higher, one scale for all), with both peaks marked
+    (white circle: the pick's; black cross: the other's) and the shift in pixels in the title."""
+    if not item or not others:
+        return None
+    try:
+        maps = item["maps"]
+        if pick not in maps:
+            return None
+        image = _decode_png(item["image_png"], DISPLAY_SIDE)
+        height, width = _open_png(item["image_png"]).size[::-1]
+        extent = (-0.5, width - 0.5, height - 0.5, -0.5)
+        base = _raw_map(maps[pick])
+        diffs = [(_raw_map(maps[name]) - base, name, label) for name, label in others if name in maps]
+        peaks = {name: [float(v) for v in maps[name]["peak"][:2]] for name in [pick, *(n for _, n, _ in diffs)]}
+    except (BadImage, KeyError, TypeError, IndexError, AttributeError, ValueError):
+        return None  # a malformed gallery entry: the gallery itself says what is wrong with it
+    if not diffs or any(d.shape != base.shape for d, _, _ in diffs):
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(diffs) + 1, figsize=(2.2 * (len(diffs) + 1), 2.7), squeeze=False)
+    axes = axes.ravel()
+    axes[0].imshow(image, extent=extent)
+    axes[0].imshow(base, cmap="jet", alpha=0.5, extent=extent)
+    py, px = peaks[pick]
+    axes[0].plot(px, py, marker="o", mfc="none", mec="white", ms=10, mew=2)
+    axes[0].set_title(panel_title(pick, 0) + f"\n(the pick; image #{item.get('index')})", fontsize=7)
+    scale = max(float(np.abs(d).max()) for d, _, _ in diffs) or 1.0
+    for ax, (d, name, label) in zip(axes[1:], diffs):
+        ax.imshow(d, cmap="RdBu_r", vmin=-scale, vmax=scale, extent=extent)
+        oy, ox = peaks[name]
+        ax.plot(px, py, marker="o", mfc="none", mec="white", ms=10, mew=2)
+        ax.plot(ox, oy, marker="x", color="black", ms=9, mew=2)
+        shift = float(np.hypot(oy - py, ox - px))
+        ax.set_title(f"{label}\nminus the pick\npeak moved {shift:.1f} px", fontsize=7)
+    for ax in axes:
+        ax.axis("off")
+    return _encode(fig)

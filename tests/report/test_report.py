@@ -340,3 +340,22 @@ def test_the_ci_line_says_when_the_ab_could_not_rule_out_the_slowdown_it_gates()
     assert "on 1 of 2 configurations the interval reaches 1.2x" in line
     ab["rows"][0]["ci_high"] = 1.1
     assert "noisy" not in "; ".join(ci_status(None, ab))
+
+
+def test_the_convention_figure_takes_one_implementation_per_other_convention_and_the_image_moved_most():
+    from harness.report import convention_panels, figures
+    doc = copy.deepcopy(FIXTURE)
+    doc["recommendation"]["per_device"]["cpu"]["pick"] = "p"
+    doc["agreement"]["conventions"] = {"p": {"alignment": "corner", "interpolation": "spline2"},
+                                       "a": {"alignment": "half_pixel", "interpolation": "bilinear"},
+                                       "b": {"alignment": "half_pixel", "interpolation": "bilinear"},
+                                       "q": {"alignment": "corner", "interpolation": "spline2"}}
+    png = figures.placeholder("x")
+    items = [{"index": i, "image_png": png, "maps": {n: {"png": png, "min": 0.0, "max": 1.0, "peak": peak}
+                                                     for n, peak in zip("pabq", peaks)}}
+             for i, peaks in enumerate([([1, 1], [1, 2], [1, 1], [1, 1]), ([1, 1], [9, 9], [1, 1], [1, 1])])]
+    doc["gallery"] = items
+    item, pick, others = convention_panels(doc, ["p", "a", "b", "q"])
+    assert pick == "p" and item["index"] == 1 and others == [("a", "half-pixel bilinear")]
+    assert figures.convention_figure(item, pick, others)  # drawn
+    assert figures.convention_figure(None, None, []) is None
