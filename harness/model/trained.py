@@ -112,3 +112,11 @@ def trained_model(profile: Profile, cache_dir: Path | None = None, data_dir: Pat
         "train_seconds": meta["train_seconds"], "recipe": meta["recipe"], **trained_here})
 
 
+def accuracy_floor(ctx: ModelContext, profile: Profile) -> tuple[bool, list[str]]:
+    """Whether the model's test accuracy reaches the profile's floor (``train``'s exit 1 when not),
+    and the lines that say so."""
+    acc, floor = ctx.section["test_accuracy"], profile.min_test_accuracy
+    lines = [f"{profile.name}: test accuracy {acc:.4f} (floor {floor:g}); model {ctx.section['model_file']}"]
+    if acc < floor:
+        lines.append(f"train: FAIL: test accuracy {acc:.4f} is below the profile's floor {floor:g}")
+    return acc >= floor, lines

@@ -44,6 +44,13 @@ def cam_geometries(profile, feature_shape, map_size: tuple[int, int]) -> dict[st
     return {"seed": tuple(profile.latency.seed_geometry), "profile": (h, w, c, *map_size)}
 
 
+def builtin_geometries(profile) -> dict[str, tuple[int, int, int, int, int]]:
+    """:func:`cam_geometries` of a built-in profile without a trained model or its data (for ``ab``):
+    the architecture's feature grid and the built-in set's map size."""
+    from harness.model.context import feature_shape
+    return cam_geometries(profile, feature_shape(profile), builtin_map_size(profile))
+
+
 def builtin_map_size(profile) -> tuple[int, int]:
     """The median map size of a built-in evaluation set without reading it (for ``ab``): the
     synthetic set's fixed size, or Oxford-IIIT Pet's typical 375x500."""

@@ -31,3 +31,15 @@ def test_editing_any_training_source_changes_the_key_and_nothing_else_does(tmp_p
         copy.write_bytes(original + b"\n# an edit to the recipe\n")
         assert trained.training_key(profile) != key, copy.name
         copy.write_bytes(original)
+
+
+def test_the_accuracy_floor_passes_at_the_floor_and_fails_below_it_saying_so():
+    import dataclasses
+    from types import SimpleNamespace
+    profile = dataclasses.replace(PROFILES["smoke"], min_test_accuracy=0.8)
+
+    def ctx(acc):
+        return SimpleNamespace(section={"test_accuracy": acc, "model_file": "m.keras"})
+    assert trained.accuracy_floor(ctx(0.8), profile) == (True, ["smoke: test accuracy 0.8000 (floor 0.8); model m.keras"])
+    passed, lines = trained.accuracy_floor(ctx(0.7999), profile)
+    assert not passed and lines[1] == "train: FAIL: test accuracy 0.7999 is below the profile's floor 0.8"

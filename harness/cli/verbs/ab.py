@@ -42,13 +42,12 @@ def _ab_preflight(args) -> None:
 
 def _ab(args) -> int:
     from harness.gate.table import format_ab
-    from harness.model.context import feature_shape
     from harness.runners.ab import ab, base_revision
-    from harness.runners.latency import builtin_map_size, cam_geometries
+    from harness.runners.latency import builtin_geometries
     policy, profile = policy_of(args), profile_of(args)
     base = args.base or base_revision(args.baselines_dir / f"{profile.name}.json")
-    doc = ab(profile, cam_geometries(profile, feature_shape(profile), builtin_map_size(profile)), policy, args.out,
-             base, args.repo, strict=args.strict, time_identical=args.time_identical)
+    doc = ab(profile, builtin_geometries(profile), policy, args.out, base, args.repo, strict=args.strict,
+             time_identical=args.time_identical)
     print(terminal_safe(format_ab(doc)))
     return EXIT_OK if doc["passed"] else EXIT_REGRESSION
 

@@ -27,15 +27,11 @@ def _train_preflight(args) -> None:
 
 
 def _train(args) -> int:
-    from harness.model.trained import trained_model
+    from harness.model.trained import accuracy_floor, trained_model
     profile = profile_of(args)
-    ctx = trained_model(profile, args.cache_dir, args.data_dir, not args.no_download)
-    acc, floor = ctx.section["test_accuracy"], profile.min_test_accuracy
-    print(f"{profile.name}: test accuracy {acc:.4f} (floor {floor:g}); model {ctx.section['model_file']}")
-    if acc < floor:
-        print(f"train: FAIL: test accuracy {acc:.4f} is below the profile's floor {floor:g}")
-        return EXIT_REGRESSION
-    return EXIT_OK
+    passed, lines = accuracy_floor(trained_model(profile, args.cache_dir, args.data_dir, not args.no_download), profile)
+    print("\n".join(lines))
+    return EXIT_OK if passed else EXIT_REGRESSION
 
 
 VERB = Verb("train", "train the profile's model (or find it cached) and check its test accuracy against the "
