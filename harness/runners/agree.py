@@ -223,7 +223,7 @@ def findings(oracle: list[dict]) -> list[dict]:
 
 
 GRADCAM_IMAGES = 32
-SERVED_IMAGES = 64  # the kept images, as exported_models
+SERVED_CHECK_IMAGES = 64  # every kept image of the commonest size is checked against the oracle, as exported_models
 
 
 def served_models(ctx, ev, labels: np.ndarray, log, store=None, latency=None, progress: Progress = SILENT) -> dict:
@@ -239,7 +239,7 @@ def served_models(ctx, ev, labels: np.ndarray, log, store=None, latency=None, pr
     from harness.serving import FORMATS
     sizes = [tuple(e.mask.shape) for e in ev.kept]
     size, _ = Counter(sizes).most_common(1)[0]
-    keep = np.flatnonzero([s == size for s in sizes])[:SERVED_IMAGES]
+    keep = np.flatnonzero([s == size for s in sizes])[:SERVED_CHECK_IMAGES]
     batches, target = (list(latency.batches), latency.target_seconds) if latency else ([], 0.5)
     result = serve_check(ctx.model, ev.kept_inputs[keep], ev.kept_features[keep], ctx.weights, labels[keep], size,
                          list(CONVENTIONS), list(FORMATS), batches, target, log=log, store=store, progress=progress,

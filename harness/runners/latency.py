@@ -272,14 +272,14 @@ def map_size(state) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-SERVED_IMAGES = 32
+SERVED_TIMING_IMAGES = 32  # the inputs the serving worker cuts its timed batches from (checking uses SERVED_CHECK_IMAGES)
 
 
 def stage(state) -> None:
     """Write ``latency`` of ``state.doc`` (a :class:`harness.runners.run.RunState`). The serving
     formats are timed on the run's first images (random model inputs when no evaluation ran)."""
     if state.ev is not None:
-        x, labels = state.ev.kept_inputs[:SERVED_IMAGES], state.ev.labels[:SERVED_IMAGES]
+        x, labels = state.ev.kept_inputs[:SERVED_TIMING_IMAGES], state.ev.labels[:SERVED_TIMING_IMAGES]
     else:
         x = model_input(8, input_hw(state.profile.image_size))
         labels = np.zeros(len(x), np.int32)
