@@ -24,9 +24,7 @@ oracle's (:mod:`harness.cams.oracles`): ``seed`` is the seed's ``scipy.ndimage.z
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-from harness.cams import oracles
 from harness.errors import UsageError
 from harness.model.camview import cam_weights, find_cam_head
 
@@ -39,6 +37,9 @@ CONVENTIONS = {
 
 def convention_matrix(n_in: int, n_out: int, convention: str) -> np.ndarray:
     """``[n_out, n_in]`` float32: the oracle's resampling of each unit vector, as columns."""
+    from scipy import ndimage
+
+    from harness.cams import oracles
     conv = CONVENTIONS[convention]
     if conv["interpolation"] == "bilinear":
         return oracles.bilinear_matrix(n_in, n_out, conv["alignment"]).astype(np.float32)

@@ -20,14 +20,19 @@ from __future__ import annotations
 from harness.cams import SEED
 
 
-def known_findings(agreement: dict) -> dict[tuple[str, str], str]:
-    """``{(input, impl): finding}`` of every known defect met."""
-    return {(f["input"], m): f["finding"] for f in agreement.get("findings", []) for m in f["impls"]}
+def oracle_misses(agreement: dict) -> dict[tuple[str, str], bool]:
+    """``{(input, impl): known}`` for every check off its oracle: ``known`` when a known upstream
+    defect explains it (a ``finding``), and the implementation did not also change its arguments
+    (a ``reason``: a bug of its own whatever the finding)."""
+    return {(r["input"], r["impl"]): "finding" in r and "reason" not in r
+            for r in agreement.get("oracle_checks", []) if not r["matches"]}
 
 
-def pair_has_known_cause(pair: dict, known: dict[tuple[str, str], str]) -> bool:
-    """A pair's disagreement is explained when either side met a known defect on that input."""
-    return (pair["input"], pair["a"]) in known or (pair["input"], pair["b"]) in known
+def pair_has_known_cause(pair: dict, misses: dict[tuple[str, str], bool]) -> bool:
+    """A pair's disagreement is explained when a side missed its oracle on that input and every
+    side that missed it did so by a known defect (as the pair's explanation says)."""
+    missed = [misses[(pair["input"], side)] for side in (pair["a"], pair["b"]) if (pair["input"], side) in misses]
+    return bool(missed) and all(missed)
 
 
 def _found(what: str, rows: list[dict], impls: set[str]) -> list[dict]:
@@ -36,9 +41,10 @@ def _found(what: str, rows: list[dict], impls: set[str]) -> list[dict]:
 
 def defects(agreement: dict, picks: set[str]) -> dict:
     """``{found: [{what, n, impls}], known: [{impls, finding, inputs, touches_pick}]}``."""
-    known = known_findings(agreement)
-    off = [r for r in agreement.get("oracle_checks", []) if not r["matches"] and (r["input"], r["impl"]) not in known]
-    disagree = [p for p in agreement.get("pairs", []) if p["verdict"] == "disagree" and not pair_has_known_cause(p, known)]
+    misses = oracle_misses(agreement)
+    off = [r for r in agreement.get("oracle_checks", []) if not r["matches"] and not misses[(r["input"], r["impl"])]]
+    disagree = [p for p in agreement.get("pairs", []) if p["verdict"] == "disagree"
+                and not pair_has_known_cause(p, misses)]
     missed = {(r["input"], r["impl"]) for r in off}
     blamed = {m for p in disagree for m in ({p[k] for k in "ab" if (p["input"], p[k]) in missed} or {p["a"], p["b"]})}
     errors = agreement.get("errors", [])
@@ -66,13 +72,16 @@ def _max_rel(agreement: dict, a: str, b: str) -> float | None:
 
 
 def use(per_device: dict, speeds: dict[str, dict[str, float]], geometry: str | None, agreement: dict,
-        reference: str) -> list[dict]:
-    """Per device with a pick: its time at batch 1 on ``geometry``, and the seed's own code's on the
-    same geometry (on this device, else on the CPU, where SciPy runs)."""
+        reference: str, same_function: set[str] = frozenset()) -> list[dict]:
+    """Per device: its pick (None where nothing qualifies), the pick's time at batch 1 on
+    ``geometry``, the seed's own code's on the same geometry (on this device, else on the CPU,
+    where SciPy runs), and whether the pick computes the reference's maps (``same_maps``: the
+    reference itself or directly equivalent to it on every input) or another convention's."""
     out = []
     for device, rec in per_device.items():
         pick = rec.get("pick")
         if pick is None:
+            out.append({"device": device, "pick": None, "reason": rec.get("reason")})
             continue
         seed_device = device if SEED in speeds.get(device, {}) else "cpu"
         seed_ms = speeds.get(seed_device, {}).get(SEED)
@@ -80,6 +89,7 @@ def use(per_device: dict, speeds: dict[str, dict[str, float]], geometry: str | N
         out.append({"device": device, "pick": pick, "per_image_ms": ms, "geometry": geometry, "batch": 1,
                     "seed": SEED, "seed_device": seed_device if seed_ms else None, "seed_ms": seed_ms,
                     "speedup_x": seed_ms / ms if seed_ms and ms else None,
+                    "same_maps": pick == reference or pick in same_function,
                     "max_rel_vs_reference": 0.0 if pick == reference else _max_rel(agreement, pick, reference)})
     return out
 
@@ -88,17 +98,21 @@ def convention(localization: dict) -> dict | None:
     """Against the reference, over implementations that saw every trial: the largest mean peak
     shift (and whose), the most hits flipped, and the largest change of each measure's class mean
     (signed, the one of largest size)."""
-    rows = [r for r in localization.get("convention_effect", []) if not r.get("capped")]
+    effects = localization.get("convention_effect", [])
+    rows = [r for r in effects if not r.get("capped")]
     if not rows:
         return None
     worst = max(rows, key=lambda r: r["mean_peak_shift_px"])
     boxes = [r for r in (localization.get("boxes") or {}).get("convention_effect", []) if not r.get("capped")]
-    out = {"reference": worst["reference"], "n": worst["n"], "impls": len(rows), "impl": worst["impl"],
-           "mean_peak_shift_px": worst["mean_peak_shift_px"],
+    means = {r["impl"]: r["class_mean_acc"] for r in localization.get("rows", []) if not r.get("capped")}
+    ref = worst["reference"]
+    pointing = [{"pointing_delta": means[r["impl"]] - means[ref]} for r in rows if r["impl"] in means and ref in means]
+    out = {"reference": ref, "n": worst["n"], "impls": len(rows), "capped": len(effects) - len(rows),
+           "impl": worst["impl"], "mean_peak_shift_px": worst["mean_peak_shift_px"],
            "max_peak_shift_px": max(r["max_peak_shift_px"] for r in rows),
            "hits_flipped": max(r["hit_to_miss"] + r["miss_to_hit"] for r in rows)}
-    for field in ("pointing_delta", "maxboxacc_v2_delta", "pxap_delta"):
-        values = [r[field] for r in boxes if r.get(field) is not None]
+    for field, source in (("pointing_delta", pointing), ("maxboxacc_v2_delta", boxes), ("pxap_delta", boxes)):
+        values = [r[field] for r in source if r.get(field) is not None]
         out[field] = max(values, key=abs) if values else None
     return out
 
@@ -110,7 +124,8 @@ def information(targets: dict) -> list[dict]:
 
 
 def verdict(agreement: dict, localization: dict, per_device: dict, speeds: dict[str, dict[str, float]],
-            geometry: str | None, reference: str, targets: dict) -> dict:
+            geometry: str | None, reference: str, targets: dict, same_function: set[str] = frozenset()) -> dict:
     picks = {rec.get("pick") for rec in per_device.values()} - {None}
-    return {"use": use(per_device, speeds, geometry, agreement, reference), "defects": defects(agreement, picks),
+    return {"use": use(per_device, speeds, geometry, agreement, reference, same_function),
+            "defects": defects(agreement, picks),
             "convention": convention(localization), "information": information(targets)}

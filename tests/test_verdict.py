@@ -10,7 +10,7 @@ import pytest
 from harness.cams import SEED
 from harness.cams.tf_resize import xla_resize_defect
 from harness.recommend import recommend
-from harness.verdict import convention, defects, known_findings, pair_has_known_cause
+from harness.verdict import convention, defects, oracle_misses, pair_has_known_cause
 
 DOC = json.loads((Path(__file__).parent / "gate" / "fixtures" / "results_small.json").read_text())
 
@@ -47,7 +47,7 @@ def _miss(doc, impl, inp, finding=None):
 def test_a_miss_with_a_known_cause_is_known_and_one_without_is_found():
     doc = copy.deepcopy(DOC)
     pair = _miss(doc, "cv2_dot_resize", DOC["agreement"]["pairs"][0]["input"], "an upstream bug (docs/findings.md)")
-    assert pair_has_known_cause(pair, known_findings(doc["agreement"]))
+    assert pair_has_known_cause(pair, oracle_misses(doc["agreement"]))
     out = defects(doc["agreement"], {"scipy_dot_zoom"})
     assert out["found"] == [] and out["known"][0]["impls"] == ["cv2_dot_resize"]
     assert out["known"][0]["touches_pick"] is False
@@ -71,7 +71,9 @@ def test_errors_and_failed_model_checks_are_defects_of_the_run():
 
 
 def test_the_convention_line_takes_the_largest_effects_of_full_rows_only():
-    loc = {"convention_effect": [
+    loc = {"rows": [{"impl": "r", "class_mean_acc": 0.5}, {"impl": "a", "class_mean_acc": 0.52},
+                    {"impl": "b", "class_mean_acc": 0.45}],
+           "convention_effect": [
         {"reference": "r", "impl": "a", "n": 100, "mean_peak_shift_px": 3.0, "max_peak_shift_px": 9.0,
          "hit_to_miss": 2, "miss_to_hit": 1},
         {"reference": "r", "impl": "b", "n": 100, "mean_peak_shift_px": 7.5, "max_peak_shift_px": 20.0,
@@ -84,7 +86,7 @@ def test_the_convention_line_takes_the_largest_effects_of_full_rows_only():
                                          "pxap_delta": None}]}}
     c = convention(loc)
     assert (c["impl"], c["mean_peak_shift_px"], c["max_peak_shift_px"], c["hits_flipped"]) == ("b", 7.5, 20.0, 3)
-    assert (c["pointing_delta"], c["maxboxacc_v2_delta"], c["pxap_delta"]) == (-0.05, -0.1, None)
+    assert c["pointing_delta"] == pytest.approx(-0.05) and (c["maxboxacc_v2_delta"], c["pxap_delta"]) == (-0.1, None)
     assert convention({}) is None
 
 
@@ -97,3 +99,41 @@ def test_xla_s_known_defect_names_only_the_geometries_measured_wrong():
     assert "XLA" in xla_resize_defect((4, 5), (300, 451))
     assert xla_resize_defect((4, 4), (160, 160)) is None  # the model's own geometry agrees
     assert xla_resize_defect((7, 7), (224, 224)) is None
+
+
+def test_a_disagreement_is_known_only_when_every_side_that_missed_did_so_by_a_known_defect():
+    doc = copy.deepcopy(DOC)
+    inp = DOC["agreement"]["pairs"][0]["input"]
+    pair = _miss(doc, "cv2_dot_resize", inp, "an upstream bug (docs/findings.md)")
+    other = pair["b"] if pair["a"] == "cv2_dot_resize" else pair["a"]
+    doc["agreement"]["oracle_checks"].append({"impl": other, "input": inp, "n": 2, "max_rel": 0.2,
+                                              "matches": False, "convention": {}})  # a miss of its own
+    assert not pair_has_known_cause(pair, oracle_misses(doc["agreement"]))
+    assert "in a disagreement with no known cause" in [f["what"] for f in defects(doc["agreement"], set())["found"]]
+    doc["agreement"]["oracle_checks"].pop()
+    doc["agreement"]["oracle_checks"][-1]["reason"] = "mutates its input: features"  # its finding does not excuse that
+    assert not pair_has_known_cause(pair, oracle_misses(doc["agreement"]))
+
+
+def test_a_pick_of_another_convention_is_not_said_to_draw_the_reference_s_maps_and_a_device_without_one_stays():
+    from harness.verdict import use
+    per_device = {"cpu": {"pick": "cv2_dot_resize", "per_image_ms": 1.0},
+                  "gpu": {"pick": None, "reason": "nothing on this device has the evidence"}}
+    speeds = {"cpu": {SEED: 100.0, "cv2_dot_resize": 1.0}}
+    rows = use(per_device, speeds, "seed", DOC["agreement"], "scipy_spline2_matrix_dot", {"scipy_dot_zoom"})
+    assert rows[0]["same_maps"] is False and rows[0]["speedup_x"] == 100.0
+    assert rows[1] == {"device": "gpu", "pick": None, "reason": "nothing on this device has the evidence"}
+    assert use(per_device, speeds, "seed", DOC["agreement"], "scipy_spline2_matrix_dot",
+               {"cv2_dot_resize"})[0]["same_maps"] is True
+
+
+def test_the_convention_line_takes_pointing_from_the_pointing_rows_when_there_are_no_box_measures():
+    loc = {"rows": [{"impl": "r", "class_mean_acc": 0.8}, {"impl": "a", "class_mean_acc": 0.6},
+                    {"impl": "c", "class_mean_acc": 0.1, "capped": True}],
+           "convention_effect": [{"reference": "r", "impl": "a", "n": 10, "mean_peak_shift_px": 2.0,
+                                  "max_peak_shift_px": 4.0, "hit_to_miss": 2, "miss_to_hit": 0},
+                                 {"reference": "r", "impl": "c", "n": 3, "capped": True, "mean_peak_shift_px": 9.0,
+                                  "max_peak_shift_px": 9.0, "hit_to_miss": 3, "miss_to_hit": 0}]}
+    c = convention(loc)
+    assert c["pointing_delta"] == pytest.approx(-0.2) and c["maxboxacc_v2_delta"] is None
+    assert (c["impls"], c["capped"]) == (1, 1)

@@ -1,6 +1,9 @@
 """What the box measures add to the evaluation pass: the same streamed pass
 (:func:`harness.evaluation.local.evaluate`) on the profile's cached model, with and without them,
-alternated ``--rounds`` times in one process.
+alternated ``--rounds`` times in one process. "Without" skips the declared ``boxes`` measure
+whole: its per-implementation accumulators and its centre and whole-image baselines (before the
+measures were declared, the baselines were computed either way, so earlier figures are slightly
+lower).
 
     CAM_HARNESS_CACHE=... python tools/box_overhead.py --profile default [--rounds 2]
 """

@@ -189,7 +189,8 @@ LOCAL_ENGINE = {"engine": "local", "ray_version": None, "workers": 1, "resources
 def run_pass(ctx: ModelContext, inputs, config, log: Callable[[str], None] = print,
              progress: Progress = SILENT) -> tuple[Evaluation, dict]:
     """The local engine (:func:`harness.evaluation.engine.evaluate_pass`): the profile's stream
-    or ``--data`` evaluated in this process."""
+    or ``--data`` evaluated in this process (``config``, the engine's settings, has nothing the
+    local engine needs; it is taken so that every engine has the same arguments)."""
     examples, card = sources.eval_stream(inputs.profile, inputs.data_spec, inputs.data_dir, inputs.download)
     log(f"evaluating {card.spec} with the model and {len(inputs.impls)} implementations")
     return (evaluate(ctx, examples, card, inputs.profile, inputs.impls, log, inputs.skip_measures, progress),

@@ -48,7 +48,7 @@ from harness.data import sources
 from harness.data.decode import DataError
 from harness.data.example import Example
 from harness.data.stream import DataCard, planned, record_events
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.evaluation.cost import PassCost
 from harness.evaluation.local import BLOCK, Evaluation, PassMerger, evaluate_block, prefetched_blocks
 from harness.evaluation.ray_connect import ray_session
@@ -222,6 +222,9 @@ def run_pass(ctx, inputs, config: EngineConfig, log: Callable[[str], None] = pri
     record)``. The actors load the model file the context names (``ctx.section``)."""
     profile, impls, data_spec = inputs.profile, inputs.impls, inputs.data_spec
     n, read = config.workers, config.read
+    if read == "workers" and not data_spec:
+        raise UsageError("read 'workers' reads --data files on the workers; the built-in evaluation sets are "
+                         "generated on the driver: pass --data SPEC or read 'driver'")
     log(f"evaluating {data_spec or profile.eval_dataset} on Ray ({n} actor{'s' * (n != 1)}, data read by the {read}) "
         f"with the model and {len(impls)} implementations")
     t0, decode = time.perf_counter(), PassCost()

@@ -60,8 +60,8 @@ class Check:
             raise UsageError(f"check {self.metric}: a verdict or a class list can only be compared for equality "
                              f"(direction 'equal'), not {self.direction!r}")
         if self.metric in _abs_only() and self.mode != "abs":
-            raise UsageError(f"check {self.metric}: a correlation or an accuracy is compared as a difference "
-                             f"(mode 'abs'), not {self.mode!r}")
+            raise UsageError(f"check {self.metric}: a correlation, an accuracy or a localization measure is "
+                             f"compared as a difference (mode 'abs'), not {self.mode!r}")
         if self.metric in RATIO_ONLY and self.mode != "ratio":
             raise UsageError(f"check {self.metric}: a time is compared as a ratio (mode 'ratio'), not {self.mode!r}")
         if isinstance(self.limit, bool) or not isinstance(self.limit, (int, float)) or not math.isfinite(self.limit) \

@@ -218,7 +218,7 @@ POINTING = register(Measure(
     description="the pointing game (TorchRay): the peak within the tolerance of the mask"))
 
 BOXES = register(Measure(
-    name="boxes", per_pass=_box_accumulators, section=_box_section, where=("boxes",),
+    name="boxes", per_pass=_box_accumulators, section=_box_section, where=("boxes",), requires=("pointing",),
     baseline=lambda profile: BoxBaselines(),
     values=(Value("maxboxacc_v2", required=False), Value("pxap", required=False), Value("energy", required=False),
             Value("box_acc_gt_known.class_mean", required=False), Value("box_acc_gt_known.ci_low", required=False),

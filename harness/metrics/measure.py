@@ -132,6 +132,7 @@ class Measure:
     where: tuple[str, ...] | None = None
     shown: tuple[str, ...] = ()
     description: str = ""
+    requires: tuple[str, ...] = ()
 
     @property
     def place(self) -> tuple[str, ...]:
@@ -173,9 +174,11 @@ def declaring(measure: Measure) -> Iterator[Measure]:
 
 
 def declared() -> tuple[Measure, ...]:
-    """Every declared measure, in declaration order: the built-in ones first
-    (:mod:`harness.metrics.localization`), then those of every other module of this package, so a
-    new measure is a new module that calls :func:`register`, and nothing else lists it."""
+    """Every declared measure, in declaration order: the package's own (the built-in ones of
+    :mod:`harness.metrics.localization` first, then every other module of this package, so a new
+    measure is a new module that calls :func:`register` and nothing else lists it), then any
+    declared from outside the package (:func:`declaring`). Ray actors import the package only, so
+    a measure declared outside it reaches the local engine alone."""
     _import_package_measures()
     return tuple(_REGISTRY.values())
 
@@ -210,6 +213,10 @@ def for_pass(profile: Profile, skip: Sequence[str] = ()) -> PassMeasures:
     if unknown:
         raise ValueError(f"unknown measure {', '.join(unknown)}; declared: {', '.join(m.name for m in declared())}")
     chosen = [m for m in declared() if m.name not in skip]
+    needed = [(m.name, r) for m in chosen for r in m.requires if r in skip]
+    if needed:
+        raise ValueError("; ".join(f"measure {m!r} needs {r!r} (its section reads it): skip both or neither"
+                                   for m, r in needed))
     return PassMeasures(tuple(m.per_pass(profile) for m in chosen),
                         tuple((m.name, _bound(m.baseline, profile)) for m in chosen if m.baseline is not None))
 
@@ -245,12 +252,12 @@ def localization(inputs: SectionInputs) -> dict:
 def schema_table() -> list[str]:
     """The results-schema page's table of declared measures (docs/results-schema.md holds it; a
     test keeps the two equal)."""
-    lines = ["| measure | rows at | numbers checked | gated (direction, default limit) |",
-             "| --- | --- | --- | --- |"]
+    lines = ["| measure | what | rows at | numbers checked | gated (direction, default limit) |",
+             "| --- | --- | --- | --- | --- |"]
     for m in declared():
         place = ".".join(("localization", *m.place, "rows"))
         values = ", ".join(f"`{v.path}`" + ("" if v.required else "?") for v in m.values)
         gated = ", ".join(f"`{g.metric}` ({g.direction.split('_')[0]}, "
                           + ("off" if g.limit is None else f"{g.limit:g}") + ")" for g in m.gated) or "none"
-        lines.append(f"| {m.name} | `{place}` | {values} | {gated} |")
+        lines.append(f"| {m.name} | {m.description} | `{place}` | {values} | {gated} |")
     return lines

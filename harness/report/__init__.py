@@ -13,7 +13,7 @@ import numpy as np
 from harness.atomic import atomic_write_text
 from harness.gate.values import check_values
 from harness.report import figures, tables
-from harness.verdict import known_findings, pair_has_known_cause
+from harness.verdict import oracle_misses, pair_has_known_cause
 
 VERDICT_RANK = {"equivalent": 0, "convention": 1, "disagree": 2}
 
@@ -27,10 +27,10 @@ def _agreement_matrix(agreement: dict) -> dict:
     """Worst verdict per pair over all inputs, arranged as a symmetric matrix; a cell whose worst
     row is a disagreement a known upstream defect explains is ``known``."""
     names = list(agreement.get("conventions", {})) or sorted({r[k] for r in agreement.get("pairs", []) for k in "ab"})
-    known = known_findings(agreement)
+    misses = oracle_misses(agreement)
     cells: dict[tuple[str, str], dict] = {}
     for r in agreement.get("pairs", []):
-        r = {**r, "known": r["verdict"] == "disagree" and pair_has_known_cause(r, known)}
+        r = {**r, "known": r["verdict"] == "disagree" and pair_has_known_cause(r, misses)}
         for key in ((r["a"], r["b"]), (r["b"], r["a"])):
             old = cells.get(key)
             if old is None or _rank(r) > _rank(old):
@@ -42,7 +42,7 @@ def _explanation_groups(agreement: dict) -> list[dict]:
     """One entry per distinct (verdict, explanation) of the non-equivalent pairs, disagreements
     first, with the pairs it covers and the range of their max difference."""
     groups: dict[tuple[str, str], dict] = {}
-    known = known_findings(agreement)
+    misses = oracle_misses(agreement)
     for r in agreement.get("pairs", []):
         if r["verdict"] == "equivalent":
             continue
@@ -50,7 +50,7 @@ def _explanation_groups(agreement: dict) -> list[dict]:
                                                                  "pairs": [], "max_rel": [], "known": 0})
         g["pairs"].append(f"{r['a']} vs {r['b']} ({r['input']})")
         g["max_rel"].append(r["max_rel"])
-        g["known"] += r["verdict"] == "disagree" and pair_has_known_cause(r, known)
+        g["known"] += r["verdict"] == "disagree" and pair_has_known_cause(r, misses)
     out = sorted(groups.values(), key=lambda g: (-VERDICT_RANK[g["verdict"]], -len(g["pairs"])))
     for g in out:
         g["max_rel"] = (min(g["max_rel"]), max(g["max_rel"]))

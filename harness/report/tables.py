@@ -219,8 +219,10 @@ def num_text(v, fmt: str = ".3g") -> str:
         if v == 0:
             return "0"
         magnitude = math.floor(math.log10(abs(v)))
+        v = round(v, 2 - magnitude)  # 999.6 is 1,000 to three digits: the magnitude after rounding decides
+        magnitude = math.floor(math.log10(abs(v)))
         if magnitude >= 3:
-            return f"{round(v, 2 - magnitude):,.0f}"
+            return f"{v:,.0f}"
         if magnitude < -4:
             return sci_text(v)
         return f"{v:.{max(0, 2 - magnitude)}f}"

@@ -69,7 +69,7 @@ def _gate(doc: dict, baseline: Path) -> dict:
         return {"baseline": str(baseline), "passed": False, "compared": 0, "failures": [], "notes": [], "error": str(exc)}
 
 
-def run_cams_latency(profile_name: str, out_dir: str | Path, log: Callable[[str], None] = print) -> dict:
+def run_cams_latency(profile_name: str | Profile, out_dir: str | Path, log: Callable[[str], None] = print) -> dict:
     """The latency stage without a model (no TensorFlow needed): agreement on the adversarial
     inputs (so the equivalence classes and the recommendation hold) and CAM-only rows at the
     seed's geometry for every implementation available here, in a results.json of its own."""

@@ -208,3 +208,17 @@ def test_a_new_module_in_the_metrics_package_is_declared_without_being_listed(tm
         measure._REGISTRY.pop("planted", None)
         sys.modules.pop("harness.metrics.planted_measure", None)
         measure._import_package_measures.cache_clear()
+
+
+def test_a_measure_cannot_be_skipped_while_one_that_reads_it_runs():
+    with pytest.raises(ValueError, match="measure 'boxes' needs 'pointing'"):
+        measure.for_pass(PROFILES["smoke"], skip=("pointing",))
+    assert len(measure.for_pass(PROFILES["smoke"], skip=("pointing", "boxes")).constructors) == 0
+
+
+def test_a_measure_section_that_is_not_an_object_is_refused_not_ungated():
+    from harness.gate.values import check_values
+    doc = json.loads((ROOT / "tests" / "gate" / "fixtures" / "results_small.json").read_text())
+    doc["localization"]["boxes"] = "oops"
+    with pytest.raises(ResultsError, match="localization.boxes must be an object"):
+        check_values(doc, "baseline")

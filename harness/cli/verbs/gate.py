@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli.verbs.base import EXIT_OK, EXIT_REGRESSION, Verb, policy_preflight, terminal_safe
+from harness.cli.verbs.base import EXIT_OK, EXIT_REGRESSION, Verb, policy_of, policy_preflight, terminal_safe
 
 
 def _gate_args(p: argparse.ArgumentParser) -> None:
@@ -14,11 +14,10 @@ def _gate_args(p: argparse.ArgumentParser) -> None:
 
 
 def _gate(args) -> int:
-    from harness.gate import compare, default_policy, load_policy
+    from harness.gate import compare
     from harness.gate.table import format_outcome
     from harness.results import load_results
-    policy = load_policy(args.policy) if args.policy else default_policy()
-    outcome = compare(load_results(args.results), load_results(args.baseline), policy)
+    outcome = compare(load_results(args.results), load_results(args.baseline), policy_of(args))
     print(terminal_safe(format_outcome(outcome)))
     return EXIT_OK if outcome.passed else EXIT_REGRESSION
 
