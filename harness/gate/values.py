@@ -130,13 +130,10 @@ def _paths(source: str, where: str, row: dict, path: str) -> list[str]:
 def _measure_values(source: str, loc: dict, m: Measure) -> None:
     """Every row of the declared measure ``m``: its ``impl`` a name, its declared values numbers
     in their range (None where a value is not ``required``)."""
-    section = loc
-    for depth, key in enumerate(m.place):
-        section = section.get(key) if isinstance(section, dict) else None
-        if section is not None and not isinstance(section, dict):
-            where = ".".join(("localization", *m.place[:depth + 1]))
-            raise ResultsError(f"{source}: {where} must be an object, got {section!r}; regenerate the file")
-    rows = m.rows(loc)
+    try:
+        rows = m.rows(loc)
+    except ValueError as exc:
+        raise ResultsError(f"{source}: {exc}; regenerate the file") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ResultsError(f"{source}: the {m.name} rows must be a list of objects; regenerate the file")
     for row in rows:

@@ -139,11 +139,18 @@ class Measure:
         return ("measures", self.name) if self.where is None else self.where
 
     def rows(self, localization: dict) -> list:
-        """This measure's rows in a ``localization`` section ([] where it has none)."""
+        """This measure's rows in a ``localization`` section ([] where it has none); a level on the
+        way that is there but not an object is a ``ValueError`` naming it (a file edited by hand
+        must not silently gate nothing)."""
         section = localization
-        for key in self.place:
-            section = (section or {}).get(key) if isinstance(section, dict) else None
-        return (section or {}).get("rows", []) if isinstance(section, dict) else []
+        for depth, key in enumerate(self.place):
+            section = section.get(key)
+            if section is None:
+                return []
+            if not isinstance(section, dict):
+                where = ".".join(("localization", *self.place[:depth + 1]))
+                raise ValueError(f"{where} must be an object, got {section!r}")
+        return section.get("rows", [])
 
 
 _REGISTRY: dict[str, Measure] = {}

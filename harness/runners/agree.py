@@ -14,6 +14,7 @@ from harness.evaluation.sweep import SweepResult, sweep
 from harness.model_cams.gradcam import identity_check
 from harness.progress import SILENT, Progress
 from harness.usage import measured
+from harness.verdict import oracle_misses, pair_has_known_cause
 
 COVERAGE_GRIDS = ((7, 7), (4, 5))  # the seed's grid and a non-square one
 COVERAGE_CHANNELS = 64
@@ -127,7 +128,7 @@ def oracle_rows(input_name: str, result: SweepResult) -> list[dict]:
 
 def pair_rows(input_name: str, result: SweepResult, oracle: list[dict]) -> list[dict]:
     off = {r["impl"] for r in oracle if not r["matches"]}
-    known = {r["impl"] for r in oracle if not r["matches"] and "finding" in r}
+    misses = oracle_misses({"oracle_checks": oracle})
     rows = []
     for (a, b), stats in result.pair_stats.items():
         if not stats:
@@ -136,7 +137,8 @@ def pair_rows(input_name: str, result: SweepResult, oracle: list[dict]) -> list[
         tol = _tolerance(stats)
         missed = tuple(n for n in (a, b) if n in off)
         verdict, why = agreement.verdict(summary, tol, cams.spec(a).convention, cams.spec(b).convention, missed,
-                                         within=_within(stats), known=bool(missed) and set(missed) <= known)
+                                         within=_within(stats),
+                                         known=pair_has_known_cause({"a": a, "b": b, "input": input_name}, misses))
         mutating = [n for n in (a, b) if n in result.mutated]
         if mutating:
             verdict, why = "disagree", f"{' and '.join(mutating)} {MUTATES} (a caller's arrays change): a bug to chase"
