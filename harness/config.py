@@ -41,7 +41,10 @@ class Profile:
     output order (empty: the evaluation set's own); ``category_map`` maps annotation categories to
     those names (unmapped ones must be named exactly as a class, or listed in
     ``ignore_categories``); ``data`` is a default ``--data`` SPEC; ``eval_examples`` caps the
-    pointing trials. Profiles load from TOML files (:mod:`harness.profiles`).
+    pointing trials. ``faithfulness_trials`` are the first trials of the pass that get deletion and
+    insertion curves (0: none), ``faithfulness_step`` the pixels moved per point of a curve (0: a
+    sixteenth of the input's pixels, :func:`harness.metrics.faithfulness.default_step`).
+    Profiles load from TOML files (:mod:`harness.profiles`).
     """
 
     name: str
@@ -66,6 +69,8 @@ class Profile:
     tolerance_frac: float = 0.03
     min_test_accuracy: float = 0.9
     gallery_size: int = 6
+    faithfulness_trials: int = 64
+    faithfulness_step: int = 0
     preprocessing: str = "rescale_255"
     class_names: tuple[str, ...] = ()
     category_map: dict[str, str] = field(default_factory=dict)

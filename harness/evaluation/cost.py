@@ -9,6 +9,8 @@ Parts, in seconds summed over the pass's blocks:
 - ``oracles``: the oracle maps each implementation is held to;
 - ``agreement``: the per-map statistics, against the oracle and between every pair;
 - ``localization``: the pointing game and the box measures (every accumulator);
+- ``faithfulness``: the deletion and insertion curves (their forward passes are in it, not in
+  ``forward``);
 - ``merge``: joining the blocks in trial order.
 
 The harness's own work is everything but ``decode`` and ``forward``; its ratio to ``forward`` is
@@ -21,7 +23,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-PARTS = ("decode", "forward", "cam_calls", "slow_cam_calls", "oracles", "agreement", "localization", "merge")
+PARTS = ("decode", "forward", "cam_calls", "slow_cam_calls", "oracles", "agreement", "localization", "faithfulness", "merge")
 MODEL_PARTS = ("decode", "forward")
 
 

@@ -26,7 +26,7 @@ from harness.data.example import Example
 from harness.data.stream import DataCard
 from harness.evaluation.cost import PassCost
 from harness.evaluation.sweep import Sweeper, SweepResult
-from harness.metrics import Accumulator, TrialBatch, measure
+from harness.metrics import Accumulator, ModelProbe, TrialBatch, measure
 from harness.metrics.pointing import tolerance_for
 from harness.model.camview import class_scores
 from harness.model.context import ModelContext
@@ -104,11 +104,11 @@ def evaluate_block(ctx: ModelContext, block: list[Example], start: int, profile:
     k = np.array([e.label for e in block])
     right = np.argmax(scores, axis=1) == k
     trials = TrialBatch([e.mask for e in block], np.array([tolerance_for(e.mask.shape, profile.tolerance_frac)
-                                                           for e in block]), k, [e.gt_boxes() for e in block], right)
+                                                           for e in block]), k, [e.gt_boxes() for e in block], right,
+                        first=start, model=ModelProbe(x, feats, ctx.weights, np.argmax(scores, axis=1), ctx.probabilities))
     sweeper.feed(feats, k, [e.mask.shape for e in block], trials.masks, trials.tolerances_px, trials.boxes, right)
     baselines = measures.baselines()
-    with cost.part("localization"):
-        measure.observe(baselines, trials)
+    measure.observe(baselines, trials, lambda name: cost.part(measures.cost_parts[name]))
     room = max(KEEP - start, 0)
     return BlockResult(start=start, result=sweeper.result, labels=k.tolist(), correct=int(np.sum(right)),
                        baselines=baselines, kept=block[:room], kept_inputs=x[:room], kept_features=feats[:room],

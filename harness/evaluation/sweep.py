@@ -152,7 +152,8 @@ class Sweeper:
         tolerances = np.broadcast_to(np.asarray(tolerance_px, dtype=np.float64), (len(features),))
         trials = None if masks is None else TrialBatch(list(masks), tolerances, np.asarray(class_idx),
                                                        None if boxes is None else list(boxes),
-                                                       None if correct is None else np.asarray(correct, dtype=bool))
+                                                       None if correct is None else np.asarray(correct, dtype=bool),
+                                                       first=base)
         cap = {name: self.limits.get(name, base + len(features)) - base for name in result.impls}
         pool = _shared_pool(self.threads)
         for lo, hi in _chunks(list(out_sizes), self.chunk):

@@ -9,27 +9,52 @@ other processes or machines) are joined with ``merge``, in trial order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelProbe:
+    """The model as a per-trial measure may query it (faithfulness: the class score of changed
+    images): the trials' model ``inputs`` ``[N, H, W, C]`` (preprocessed, as the model takes them),
+    their ``features`` ``[N, h, w, C]``, the CAM head's ``weights`` ``[C, K]``, the class the model
+    ``predicted`` on each, and ``predict``, from an ``[M, H, W, C]`` batch of inputs to ``[M, K]``
+    class probabilities. Not kept by any accumulator (an actor's accumulators travel back without
+    the model)."""
+
+    inputs: np.ndarray
+    features: np.ndarray
+    weights: np.ndarray
+    predicted: np.ndarray
+    predict: Callable[[np.ndarray], np.ndarray]
+
+    def __getitem__(self, span: slice) -> "ModelProbe":
+        return ModelProbe(self.inputs[span], self.features[span], self.weights, self.predicted[span], self.predict)
 
 
 @dataclass(frozen=True)
 class TrialBatch:
     """What a metric may read of a batch of trials besides the maps: each trial's mask at the
     image's original size, its pointing tolerance in pixels, its class, its ground-truth boxes
-    ``[k, 4]`` ``(x0, y0, x1, y1)`` inclusive, and whether the model predicted its class."""
+    ``[k, 4]`` ``(x0, y0, x1, y1)`` inclusive, and whether the model predicted its class; ``first``
+    is the first trial's index in the pass, and ``model`` the model's probe where the pass gives
+    one (to the per-trial accumulators, :class:`harness.metrics.measure.Measure`'s ``baseline``)."""
 
     masks: Sequence[np.ndarray]
     tolerances_px: np.ndarray
     labels: np.ndarray
     boxes: Sequence[np.ndarray] | None = None
     correct: np.ndarray | None = None
+    first: int = 0
+    model: ModelProbe | None = None
 
     def __getitem__(self, span: slice) -> "TrialBatch":
+        start = range(len(self.labels))[span].start if len(self.labels) else 0
         return TrialBatch(list(self.masks[span]), self.tolerances_px[span], self.labels[span],
                           None if self.boxes is None else list(self.boxes[span]),
-                          None if self.correct is None else self.correct[span])
+                          None if self.correct is None else self.correct[span], self.first + start,
+                          None if self.model is None else self.model[span])
 
 
 class Accumulator(Protocol):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterator, Sequence
 
@@ -115,16 +115,19 @@ class Measure:
     """One localization measure.
 
     ``per_pass(profile)`` is called once per pass and returns the constructor of each
-    implementation's accumulator (so the implementations of one pass may share a cache);
-    ``baseline(profile)``, when given, makes an accumulator fed each trial once
-    (``accumulate_trials(trials)``), for the baselines that need no map. ``section(inputs)`` gives
+    implementation's accumulator (so the implementations of one pass may share a cache); None for
+    a measure with no accumulator per implementation. ``baseline(profile)``, when given, makes an
+    accumulator fed each trial once (``accumulate_trials(trials)``, the trials with the model's
+    probe): the baselines that need no implementation's map, and faithfulness, which draws each
+    convention's map itself. ``section(inputs)`` gives
     the measure's part of ``localization`` at ``place`` (``("measures", name)`` unless ``where``
     says otherwise; ``()`` is the section itself), whose ``rows`` (one per implementation or
     baseline, keyed by ``impl``) carry ``values`` and ``gated``; ``shown`` are the columns the
-    report's generic table draws for a measure with no table of its own."""
+    report's generic table draws for a measure with no table of its own; ``cost_part`` is the part of
+    the pass's cost record its per-trial accumulator's seconds go to."""
 
     name: str
-    per_pass: Callable[[Profile], Callable[[], Accumulator]]
+    per_pass: Callable[[Profile], Callable[[], Accumulator]] | None
     section: Callable[[SectionInputs], dict]
     values: tuple[Value, ...] = ()
     gated: tuple[Gated, ...] = ()
@@ -133,6 +136,7 @@ class Measure:
     shown: tuple[str, ...] = ()
     description: str = ""
     requires: tuple[str, ...] = ()
+    cost_part: str = "localization"
 
     @property
     def place(self) -> tuple[str, ...]:
@@ -209,6 +213,7 @@ class PassMeasures:
 
     constructors: tuple[Callable[[], Accumulator], ...]
     baseline_makers: tuple[tuple[str, Callable[[], Accumulator]], ...] = ()
+    cost_parts: dict[str, str] = field(default_factory=dict)
 
     def baselines(self) -> dict[str, Accumulator]:
         return {name: make() for name, make in self.baseline_makers}
@@ -224,18 +229,21 @@ def for_pass(profile: Profile, skip: Sequence[str] = ()) -> PassMeasures:
     if needed:
         raise ValueError("; ".join(f"measure {m!r} needs {r!r} (its section reads it): skip both or neither"
                                    for m, r in needed))
-    return PassMeasures(tuple(m.per_pass(profile) for m in chosen),
-                        tuple((m.name, _bound(m.baseline, profile)) for m in chosen if m.baseline is not None))
+    return PassMeasures(tuple(m.per_pass(profile) for m in chosen if m.per_pass is not None),
+                        tuple((m.name, _bound(m.baseline, profile)) for m in chosen if m.baseline is not None),
+                        {m.name: m.cost_part for m in chosen})
 
 
 def _bound(make: Callable[[Profile], Accumulator], profile: Profile) -> Callable[[], Accumulator]:
     return lambda: make(profile)
 
 
-def observe(baselines: dict[str, Accumulator], trials: TrialBatch) -> None:
-    """Feed each per-trial baseline a batch of trials."""
-    for acc in baselines.values():
-        acc.accumulate_trials(trials)
+def observe(baselines: dict[str, Accumulator], trials: TrialBatch,
+            timed: Callable[[str], AbstractContextManager] = lambda name: nullcontext()) -> None:
+    """Feed each per-trial accumulator a batch of trials, each inside ``timed(its measure)``."""
+    for name, acc in baselines.items():
+        with timed(name):
+            acc.accumulate_trials(trials)
 
 
 def localization(inputs: SectionInputs) -> dict:
@@ -243,7 +251,7 @@ def localization(inputs: SectionInputs) -> dict:
     order; a measure of its own place also names its ``columns`` for the report's generic table."""
     out: dict = {}
     for m in declared():
-        if m.name not in inputs.accumulators:
+        if m.name not in inputs.accumulators and m.name not in inputs.baselines:
             continue
         part = m.section(inputs)
         if not m.place:

@@ -166,6 +166,20 @@ def class_scores(predictions: np.ndarray, head: CamHead) -> np.ndarray:
     return np.stack([1.0 - p, p], axis=1) if head.activation == "sigmoid" else np.stack([-p, p], axis=1)
 
 
+def class_probabilities(predictions: np.ndarray, head: CamHead) -> np.ndarray:
+    """:func:`class_scores` as probabilities: a softmax or sigmoid head's as they are, a linear
+    head's through a softmax over its columns (a single logit ``z`` through a sigmoid, as
+    ``[1 - s(z), s(z)]``)."""
+    scores = class_scores(predictions, head).astype(np.float64)
+    if head.activation in ("softmax", "sigmoid"):
+        return scores
+    if head.single_logit:
+        p = 1.0 / (1.0 + np.exp(-scores[:, 1]))
+        return np.stack([1.0 - p, p], axis=1)
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
 def feature_geometry(model) -> list[int]:
     """``[h, w, C]`` of the CAM feature tensor."""
     return [int(d) for d in find_cam_head(model).features.shape[1:]]

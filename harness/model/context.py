@@ -35,6 +35,12 @@ class ModelContext:
         return cls(model=model, view=camview.cam_view(model, head), weights=camview.cam_weights(model, head),
                    head=head, section=section or {})
 
+    def probabilities(self, x) -> np.ndarray:
+        """``[N, K]`` class probabilities of the inputs ``x``: the head's softmax or sigmoid output as
+        it is (a single sigmoid logit as two columns), a linear head's scores through a softmax."""
+        _, predictions = self.view(x, training=False)
+        return camview.class_probabilities(predictions.numpy(), self.head)
+
 
 def input_size(model, profile: Profile) -> None:
     """The model must take the profile's ``image_size``; otherwise a ``ValueError`` with the fix."""

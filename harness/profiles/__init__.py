@@ -95,7 +95,8 @@ def _build(cls, table: dict, where: str, nested: dict[str, type] | None = None):
 
 SIDE_RANGE = (16, 4096)
 POSITIVE = ("train_examples", "val_examples", "batch_size", "slow_impl_limit", "adversarial_batch", "synthetic_size")
-NOT_NEGATIVE = ("eval_examples", "epochs", "warmup_examples", "warmup_epochs", "gallery_size", "seed")
+NOT_NEGATIVE = ("eval_examples", "epochs", "warmup_examples", "warmup_epochs", "gallery_size", "seed",
+                "faithfulness_trials", "faithfulness_step")
 
 
 def _int(value) -> bool:

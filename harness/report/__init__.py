@@ -108,6 +108,12 @@ def _picks(doc: dict) -> set[str]:
     return {d.get("pick") for d in doc.get("recommendation", {}).get("per_device", {}).values()} - {None}
 
 
+def _faithfulness_curves(doc: dict) -> tuple[dict | None, str | None]:
+    section = ((doc.get("localization") or {}).get("measures") or {}).get("faithfulness") or {}
+    reference = next((r["impl"] for r in section.get("rows", []) if r.get("reference")), None)
+    return section.get("curves"), reference
+
+
 def build_context(doc: dict, ab: dict | None = None) -> dict:
     latency_rows = doc.get("latency", {}).get("rows", [])
     loc_rows = doc.get("localization", {}).get("rows", [])
@@ -146,6 +152,7 @@ def build_context(doc: dict, ab: dict | None = None) -> dict:
             "tolerance_sweep": figures.tolerance_sweep_chart(doc.get("localization", {}).get("tolerance_sweep"), impls,
                                                              cpu_pick),
             "convention": figures.convention_figure(*convention_panels(doc, panels[0])),
+            "faithfulness": figures.faithfulness_chart(*_faithfulness_curves(doc)),
             "box_curve": figures.box_curve_chart((doc.get("localization", {}).get("boxes") or {}).get("curve"),
                                                  names=impls, pick=cpu_pick),
         },

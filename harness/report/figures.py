@@ -255,6 +255,28 @@ def box_curve_chart(curve: dict | None, iou: int = 50, names: list[str] | None =
     return _encode(fig)
 
 
+def faithfulness_chart(curves: dict | None, reference: str | None = None) -> str | None:
+    """The mean deletion and insertion curves, one panel each: every convention in its own colour
+    (the reference's thicker), the centre Gaussian and the random map dashed grey."""
+    if not curves or not curves.get("rows"):
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    x = np.asarray(curves["fraction"])
+    names = [n for n in curves["rows"] if n not in BASELINES]
+    for ax, mode in zip(axes, ("deletion", "insertion")):
+        for name, row in curves["rows"].items():
+            ax.plot(x, row[mode], label=name + ("  (reference)" if name == reference else ""), ms=3,
+                    **{"lw": 1.2, **_line_style(name, names, reference)})
+        ax.set_title(f"{mode}: {'lower' if mode == 'deletion' else 'higher'} area is better", fontsize=9)
+        ax.set_xlabel("share of the pixels moved, most salient first")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean probability of the predicted class")
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
+    return _encode(fig)
+
+
 PANELS_PER_ROW = 8
 
 

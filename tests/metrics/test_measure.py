@@ -80,6 +80,9 @@ class _Model:
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         return _Tensor(feats.astype(np.float32)), _Tensor(e / e.sum(axis=1, keepdims=True))
 
+    def probabilities(self, x):
+        return self.view(x)[1].numpy()
+
 
 def test_the_toy_measure_reaches_the_merged_pass_the_section_the_policy_and_the_value_checks():
     pytest.importorskip("tensorflow")
@@ -124,6 +127,8 @@ def test_the_toy_measure_reaches_the_merged_pass_the_section_the_policy_and_the_
     assert loc["measures"]["peak_in_box"]["columns"] == ["n", "peak_in_box"]
     assert [r["impl"] for r in rows] == impls and all(r["n"] == 40 for r in rows)
     assert "rows" in loc and "boxes" in loc  # the built-in measures are where they were
+    faithful = loc["measures"]["faithfulness"]  # fed per trial, across the two blocks
+    assert faithful["trials"] == profile.faithfulness_trials == 16 and faithful["steps"] == 16
     assert "localization.peak_in_box" not in [c.metric for c in default_policy().checks]
     with pytest.raises(UsageError, match="unknown gate metric 'localization.peak_in_box'"):
         Check("localization.peak_in_box", "higher_is_better", "abs", 0.05)
@@ -165,7 +170,7 @@ def test_the_registry_refuses_a_second_name_a_taken_gated_field_and_a_gated_fiel
         measure.register(dataclasses.replace(PEAK_IN_BOX, gated=(Gated("other", "higher_is_better", 0.1),)))
     with pytest.raises(ValueError, match="direction must be one of"):
         Gated("x", "equal", 0.1)
-    assert [m.name for m in measure.declared()] == ["pointing", "boxes"]
+    assert [m.name for m in measure.declared()] == ["pointing", "boxes", "faithfulness"]
     with pytest.raises(ValueError, match="unknown measure nope"):
         measure.for_pass(PROFILES["smoke"], skip=("nope",))
 
@@ -178,6 +183,8 @@ def test_the_default_policy_is_the_declared_one():
         ("localization.class_mean_acc", "higher_is_better", "abs", 0.03),
         ("localization.maxboxacc_v2", "higher_is_better", "abs", 0.03),
         ("localization.pxap", "higher_is_better", "abs", 0.03),
+        ("localization.deletion_auc", "lower_is_better", "abs", 0.03),
+        ("localization.insertion_auc", "higher_is_better", "abs", 0.03),
         ("model.test_accuracy", "higher_is_better", "abs", 0.03), ("ab.ratio", "lower_is_better", "ratio", 1.2)]
     Check("localization.pointing_acc", "higher_is_better", "abs", 0.05)  # declared, off by default, allowed
     with pytest.raises(UsageError, match="compared as a difference"):
@@ -203,7 +210,7 @@ def test_a_new_module_in_the_metrics_package_is_declared_without_being_listed(tm
     monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
     measure._import_package_measures.cache_clear()
     try:
-        assert [m.name for m in measure.declared()] == ["pointing", "boxes", "planted"]
+        assert [m.name for m in measure.declared()] == ["pointing", "boxes", "faithfulness", "planted"]
     finally:
         measure._REGISTRY.pop("planted", None)
         sys.modules.pop("harness.metrics.planted_measure", None)

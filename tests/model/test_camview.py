@@ -3,6 +3,8 @@ the head's output equals its activation of (mean over pixels of F . W + b), comp
 the view's features and weights with NumPy, independently of the model's own head."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,13 @@ def test_keras_application_with_a_local_weights_file(tmp_path):
     keras.applications.MobileNetV2(weights=None, include_top=True, alpha=0.35).save_weights(small)
     with pytest.raises(ValueError, match="cannot load"):
         load_model_file(f"keras.applications.MobileNetV2:{small}")
+
+
+def test_a_linear_head_s_scores_become_probabilities():
+    head = SimpleNamespace(activation="linear", single_logit=False)
+    p = camview.class_probabilities(np.array([[0.0, np.log(3.0)]]), head)
+    np.testing.assert_allclose(p, [[0.25, 0.75]])
+    one = SimpleNamespace(activation="linear", single_logit=True)
+    np.testing.assert_allclose(camview.class_probabilities(np.array([[np.log(3.0)]]), one), [[0.25, 0.75]])
+    soft = SimpleNamespace(activation="softmax", single_logit=False)
+    assert camview.class_probabilities(np.array([[0.2, 0.8]]), soft).tolist() == [[0.2, 0.8]]
