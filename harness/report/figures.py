@@ -261,7 +261,7 @@ def faithfulness_chart(curves: dict | None, reference: str | None = None) -> str
     if not curves or not curves.get("rows"):
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 2.5), sharey=True)
     x = np.asarray(curves["fraction"])
     names = [n for n in curves["rows"] if n not in BASELINES]
     for ax, mode in zip(axes, ("deletion", "insertion")):

@@ -161,7 +161,9 @@ def test_named_report_loads_cleanly(browser):
     assert got[390][1] <= 390, got
     assert got["dead_links"] == []
     check_verdict_card(browser, path)
-    assert folds_open_height(browser, path) <= 15000
+    # every fold open: 14,351 px for the smoke report of issue 37; faithfulness's table and its two
+    # curves added about 700 (issue 36), so the budget moved from 15,000 to 15,500 with them
+    assert folds_open_height(browser, path) <= 15500
     assert wrapped_numbers(browser, path) == []
     doc = json.loads((path.parent / "results.json").read_text())
     ab = json.loads((path.parent / "ab.json").read_text()) if (path.parent / "ab.json").is_file() else {}

@@ -359,3 +359,27 @@ def test_the_convention_figure_takes_one_implementation_per_other_convention_and
     assert pick == "p" and item["index"] == 1 and others == [("a", "half-pixel bilinear")]
     assert figures.convention_figure(item, pick, others)  # drawn
     assert figures.convention_figure(None, None, []) is None
+
+
+def test_faithfulness_renders_its_rows_effects_and_curves_and_stays_out_of_the_generic_table():
+    import numpy as np
+
+    from harness import cams
+    from harness.metrics.faithfulness import Faithfulness, FaithfulnessTrial, convention_rows, faithfulness_section
+    rows = convention_rows(cams.REFERENCE)
+    acc = Faithfulness(rows, trials=4, step=8)
+    for i in range(4):
+        curves = {r.name: (np.array([1.0, 0.4 + 0.1 * i, 0.0]), np.array([0.0, 0.7, 1.0])) for r in rows}
+        curves["bilinear_half_pixel"] = (np.array([1.0, 0.6 + 0.1 * i, 0.0]), np.array([0.0, 0.7, 1.0]))
+        acc.records.append(FaithfulnessTrial(i, i % 2, i % 2, curves, 11, 8, 16))
+    doc = copy.deepcopy(FIXTURE)
+    doc["localization"].setdefault("measures", {})["faithfulness"] = faithfulness_section(
+        acc, ["tf_dot_resize", cams.REFERENCE], cams.REFERENCE, ["cat", "dog"])
+    html = render_html(doc)
+    block = html[html.index('<details id="faithfulness">'):]
+    block = block[:block.index("</details>")]
+    assert "the reference's convention deletion 0.525, insertion 0.600" in block  # (0.5 + middle) / 2, class means
+    assert '<td class="nowrap">spline2_corner (reference)</td><td><small>scipy_spline2_matrix_dot</small></td>' in block
+    assert "+0.1000 (" in block  # bilinear half-pixel deletes more slowly: +0.2 at the middle point, /2
+    assert 'alt="mean deletion and insertion curves"' in block and "11 forward passes per trial" in block
+    assert "<b>faithfulness</b>" not in html  # its own table, not the generic one
