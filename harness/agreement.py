@@ -32,6 +32,7 @@ CONVENTION_TEXT = {
     "interpolation": {
         "spline2": "quadratic B-spline (interpolates, overshoots the samples' range)",
         "bicubic": "Keys bicubic, a = -0.5 (interpolates, overshoots the samples' range)",
+        "bicubic_a075": "Keys bicubic, a = -0.75, edge taps clamped (PyTorch's; overshoots more than a = -0.5)",
         "bilinear": "bilinear (stays within the samples' range)",
     },
 }

@@ -119,7 +119,7 @@ def preprocessing_name(name: str) -> None:
     """The profile's ``preprocessing`` is one :func:`harness.data.sources.preprocess_function` knows."""
     from harness.data.sources import PREPROCESSING
     prefix, suffix = "keras.applications.", ".preprocess_input"
-    if name in ("rescale_255", "none"):
+    if name in ("rescale_255", "none", "torchvision"):
         return
     if not (name.startswith(prefix) and name.endswith(suffix)):
         raise PreflightError(f"preprocessing {name!r} is not known; use one of {', '.join(PREPROCESSING)}")

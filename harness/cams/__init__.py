@@ -10,7 +10,7 @@ checked and normalised, so call them through the registry.
 """
 from __future__ import annotations
 
-from harness.cams import cupy_zoom, cv2_resize, scipy_zoom, tf_resize
+from harness.cams import cupy_zoom, cv2_resize, jax_resize, scipy_zoom, tf_resize, torch_interpolate
 from harness.cams.registry import CamFn, CamSpec, build_registry
 
 REFERENCE = "scipy_spline2_matrix_dot"
@@ -20,7 +20,8 @@ SciPy's zoom edge bug at some output sizes (:mod:`harness.cams.scipy_zoom`), so 
 yardstick everything else is held to."""
 SEED = "scipy_zoom_dot"
 
-_REGISTRY = build_registry([*scipy_zoom.specs(), *tf_resize.specs(), *cv2_resize.specs(), *cupy_zoom.specs()])
+_REGISTRY = build_registry([*scipy_zoom.specs(), *tf_resize.specs(), *cv2_resize.specs(), *cupy_zoom.specs(),
+                            *jax_resize.specs(), *torch_interpolate.specs()])
 
 
 def names() -> list[str]:

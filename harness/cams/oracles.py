@@ -16,6 +16,9 @@ the convention its ``CamSpec`` declares, so an implementation with no peer is ch
     falls outside ``[0, h - 1]`` gets weight 0 and the row is renormalised to sum 1 (what TF's
     ``ResizeBicubic`` does with half-pixel centres, the kernel ``tf.image.resize(method="bicubic")``
     runs without antialiasing: xplique's upsampling). It overshoots the samples' range;
+  - ``bicubic_a075`` (PyTorch's bicubic, either alignment): Keys' cubic with ``a = -0.75`` over
+    the same four taps, each tap's index clamped into ``[0, h - 1]`` (the edge sample repeated
+    with that tap's weight), no renormalisation;
   - ``spline2``: SciPy's quadratic B-spline *evaluated* at those coordinates by
     ``ndimage.map_coordinates`` (the implementations use ``ndimage.zoom``, or matrices built
     from it; here the coordinates are ours, so an alignment or axis error shows). The boundary
@@ -85,6 +88,26 @@ def bicubic_matrix(n_in: int, n_out: int, alignment: str = "half_pixel") -> np.n
     return m / m.sum(axis=1, keepdims=True)
 
 
+def clamped_cubic_matrix(n_in: int, n_out: int, alignment: str, a: float = -0.75) -> np.ndarray:
+    """``[n_out, n_in]``: PyTorch's bicubic by its definition (``upsample_bicubic2d``): Keys cubic
+    with ``a = -0.75`` over the four taps ``floor(x) - 1 .. floor(x) + 2`` around the unclamped
+    coordinate ``x``, each tap's index clamped into ``[0, n_in - 1]`` (the edge sample repeated,
+    its weight added there; no renormalisation: the four weights already sum to 1)."""
+    src = source_coordinates(n_in, n_out, alignment)
+    m = np.zeros((n_out, n_in))
+    for y, x in enumerate(src):
+        base = int(np.floor(x))
+        for tap in range(base - 1, base + 3):
+            m[y, min(max(tap, 0), n_in - 1)] += keys_cubic(x - tap, a)
+    return m
+
+
+def _clamped_cubic(maps: np.ndarray, out_size: tuple[int, int], alignment: str) -> np.ndarray:
+    my = clamped_cubic_matrix(maps.shape[1], out_size[0], alignment)
+    mx = clamped_cubic_matrix(maps.shape[2], out_size[1], alignment)
+    return my @ maps @ mx.T
+
+
 def _bicubic(maps: np.ndarray, out_size: tuple[int, int], alignment: str) -> np.ndarray:
     my = bicubic_matrix(maps.shape[1], out_size[0], alignment)
     mx = bicubic_matrix(maps.shape[2], out_size[1], alignment)
@@ -109,6 +132,7 @@ def _spline2(maps: np.ndarray, out_size: tuple[int, int], alignment: str) -> np.
 INTERPOLATIONS: dict[str, Callable[[np.ndarray, tuple[int, int], str], np.ndarray]] = {
     "bilinear": _bilinear,
     "bicubic": _bicubic,
+    "bicubic_a075": _clamped_cubic,
     "spline2": _spline2,
 }
 

@@ -13,7 +13,10 @@ TRAIN_SOURCES = ("synthetic", "cats_vs_dogs")
 EVAL_SOURCES = ("synthetic", "oxford_iiit_pet")
 
 
-PREPROCESSING = ("rescale_255", "none", "keras.applications.<family>.preprocess_input")
+PREPROCESSING = ("rescale_255", "none", "torchvision", "keras.applications.<family>.preprocess_input")
+# torchvision's ImageNet normalisation (transforms.Normalize after ToTensor's /255), per RGB channel
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 def preprocess_function(name: str):
@@ -22,6 +25,8 @@ def preprocess_function(name: str):
         return lambda x: x / 255.0
     if name == "none":
         return lambda x: x
+    if name == "torchvision":
+        return lambda x: (np.asarray(x) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
     prefix, suffix = "keras.applications.", ".preprocess_input"
     if name.startswith(prefix) and name.endswith(suffix):
         import importlib

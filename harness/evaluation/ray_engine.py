@@ -139,7 +139,7 @@ class BlockEvaluator:
         import_tensorflow_quietly()
         import tensorflow as tf
         tf.config.experimental.enable_op_determinism()
-        from harness.model.context import ModelContext
+        from harness.model.context import ModelContext, onnx_context
         from harness.model.files import load_model_file, model_digest
         self.profile, self.impls, self.spec = profile, impls, spec
         self.measures = measure.for_pass(profile, skip_measures)
@@ -150,8 +150,8 @@ class BlockEvaluator:
                 path.write_bytes(model_bytes)
                 if sha256 is not None and model_digest(path) != sha256:
                     raise RuntimeError(f"the model shipped to this actor is not {model_name} (SHA-256 differs)")
-            model = load_model_file(path)
-        self.ctx = ModelContext.of(model)
+            onnx = Path(path).suffix.lower() == ".onnx"
+            self.ctx = onnx_context(profile, Path(path)) if onnx else ModelContext.of(load_model_file(path))
         self.node = socket.gethostname()
 
     def __call__(self, batch: dict) -> dict:

@@ -27,6 +27,7 @@ class ModelContext:
     weights: np.ndarray
     head: camview.CamHead
     section: dict = field(default_factory=dict)
+    _compiled: object = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, model, section: dict | None = None) -> "ModelContext":
@@ -37,9 +38,17 @@ class ModelContext:
 
     def probabilities(self, x) -> np.ndarray:
         """``[N, K]`` class probabilities of the inputs ``x``: the head's softmax or sigmoid output as
-        it is (a single sigmoid logit as two columns), a linear head's scores through a softmax."""
-        _, predictions = self.view(x, training=False)
-        return camview.class_probabilities(predictions.numpy(), self.head)
+        it is (a single sigmoid logit as two columns), a linear head's scores through a softmax.
+        A Keras view runs as one ``tf.function`` (traced once per batch shape), not op by op: the
+        faithfulness curves send hundreds of images per trial through it."""
+        if self.model is None:
+            _, predictions = self.view(x, training=False)
+        else:
+            if self._compiled is None:
+                import tensorflow as tf
+                self._compiled = tf.function(lambda batch: self.view(batch, training=False)[1], reduce_retracing=True)
+            predictions = self._compiled(x)
+        return camview.class_probabilities(np.asarray(predictions), self.head)
 
 
 def input_size(model, profile: Profile) -> None:
@@ -57,32 +66,63 @@ def model_from_file(profile: Profile, path: Path, data_dir: Path | None = None, 
     """A trained model given as a file (a pinned baseline model, or the user's): never trained.
     Its test accuracy is measured on the profile's test split when ``score_test_split`` (a
     built-in profile); with the user's data it is left None and the run records the accuracy on
-    the evaluation trials (``eval_accuracy``)."""
-    model = load_model_file(path)
-    input_size(model, profile)
-    test_acc = train.evaluate_accuracy(model, sources.test_data(profile, data_dir, download)) if score_test_split else None
+    the evaluation trials (``eval_accuracy``). A ``.onnx`` file runs in ONNX Runtime
+    (:func:`onnx_context`)."""
+    if Path(path).suffix.lower() == ".onnx":
+        ctx = onnx_context(profile, Path(path))
+    else:
+        model = load_model_file(path)
+        input_size(model, profile)
+        ctx = ModelContext.of(model)
+    scorer = ctx.model if ctx.model is not None else (lambda x, training=False: ctx.view(x)[1].numpy())
+    test_acc = train.evaluate_accuracy(scorer, sources.test_data(profile, data_dir, download)) if score_test_split else None
     log(f"model loaded from {path}")
-    return described(profile, model, path, model_digest(path), {
+    return described(profile, ctx, path, model_digest(path), {
         "cache_key": None, "cache_status": "file", "history": {}, "test_accuracy": test_acc,
         "train_seconds": None, "recipe": None})
 
 
-def described(profile: Profile, model, model_file: Path, sha256: str | None, origin: dict) -> ModelContext:
-    ctx = ModelContext.of(model)
-    head, weights = ctx.head, ctx.weights
+def onnx_context(profile: Profile, path: Path) -> ModelContext:
+    """An ONNX model's context: no Keras model (``model`` is None, so the Keras-only checks say
+    they were skipped), the view an ONNX Runtime session (:mod:`harness.model.onnx_model`)."""
+    from harness.model import onnx_model
+    from harness.model.onnx_head import find_onnx_cam_head
+    proto = onnx_model.load_onnx(path)
+    head, source = find_onnx_cam_head(proto), onnx_model.image_input(proto)
+    expected = input_hw(profile.image_size)
+    if None not in source.size and source.size != expected:
+        raise UsageError(f"--model {path} takes {source.size[0]}x{source.size[1]} (HxW) inputs but the profile's "
+                         f"image_size is {profile.image_size}; set image_size = [{source.size[0]}, {source.size[1]}] "
+                         "in the profile file")
+    params = onnx_model.parameter_count(proto)
+    view = onnx_model.OnnxView(proto, head, source)
+    features, _ = view(np.zeros((1, *expected, 3), np.float32))
+    return ModelContext(model=None, view=view, weights=head.weights, head=head, section={
+        "format": "onnx", "input_layout": source.layout, "feature_shape": [int(d) for d in features.shape[1:]],
+        "gap_input_layer": head.features, "params": params, "name": path.stem})
+
+
+def described(profile: Profile, ctx: "ModelContext", model_file: Path, sha256: str | None,
+              origin: dict) -> ModelContext:
+    """``ctx`` with its ``model`` section: what results.json says of the model."""
+    head, weights, model = ctx.head, ctx.weights, ctx.model
     names = sources.class_names(profile)
+    name = model.name if model is not None else ctx.section["name"]
     if len(names) != weights.shape[1]:
-        raise UsageError(f"model {model.name!r} has {weights.shape[1]} classes but the profile names {len(names)} "
+        raise UsageError(f"model {name!r} has {weights.shape[1]} classes but the profile names {len(names)} "
                          f"({', '.join(names)}); set class_names in the profile file to the model's classes in "
                          "output order")
+    keras_part = {"format": "keras", "feature_shape": [int(d) for d in head.features.shape[1:]],
+                  "gap_input_layer": head.feature_layer.name,
+                  "params": int(model.count_params())} if model is not None else ctx.section
     section = {"profile": profile.name, "config": profile.to_dict(), "backbone": profile.backbone,
                "weights": profile.weights, "image_size": profile.image_size,
-               "feature_shape": [int(d) for d in head.features.shape[1:]],
-               "gap_input_layer": head.feature_layer.name, "cam_head": list(head.path),
-               "head_activation": head.activation, "single_logit": head.single_logit,
-               "model_file": str(model_file), "sha256": sha256,
+               "feature_shape": keras_part["feature_shape"], "gap_input_layer": keras_part["gap_input_layer"],
+               "cam_head": list(head.path), "head_activation": head.activation, "single_logit": head.single_logit,
+               "model_file": str(model_file), "sha256": sha256, "format": keras_part["format"],
+               **({"input_layout": keras_part["input_layout"]} if model is None else {}),
                **origin, "min_test_accuracy": profile.min_test_accuracy, "train_dataset": profile.train_dataset,
-               "params": int(model.count_params())}
+               "params": keras_part["params"]}
     ctx.section = section
     return ctx
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from harness.errors import UsageError
 from harness.model import cache
 
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".onnx")
 MAX_CONFIG_BYTES = 64 * 2**20  # a .keras file's unpacked config.json; VGG16's is about 30 KB
 
 
@@ -46,7 +46,7 @@ def check_model_spec(spec: str | Path) -> None:
                          "keras.applications.<Name>:<weights.h5> (for the pinned smoke model: baselines/smoke.keras)")
     if path.suffix not in MODEL_SUFFIXES:
         raise UsageError(f"--model {path}: a {path.suffix or 'suffix-less'} file; Keras loads .keras (Keras 3) and "
-                         ".h5 (legacy full model) files")
+                         ".h5 (legacy full model) files, ONNX Runtime .onnx files")
     if path.suffix == ".keras":
         _check_keras_archive(path)
 

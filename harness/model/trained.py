@@ -107,7 +107,7 @@ def trained_model(profile: Profile, cache_dir: Path | None = None, data_dir: Pat
         trained_here = {}
     log(f"model cache {status}: {key}")
     model_file = Path(cache_dir or cache.default_cache_dir()) / f"{key}.keras"
-    return described(profile, model, model_file, meta["sha256"], {
+    return described(profile, ModelContext.of(model), model_file, meta["sha256"], {
         "cache_key": key, "cache_status": status, "history": meta["history"], "test_accuracy": meta["test_accuracy"],
         "train_seconds": meta["train_seconds"], "recipe": meta["recipe"], **trained_here})
 

@@ -225,6 +225,8 @@ def findings(oracle: list[dict]) -> list[dict]:
 
 
 GRADCAM_IMAGES = 32
+KERAS_ONLY = ("the model is not a Keras model (an ONNX file): the Grad-CAM identity (Keras' autodiff), the exported "
+              "Keras model and the serving formats (converted from Keras) were not checked")
 SERVED_CHECK_IMAGES = 64  # every kept image of the commonest size is checked against the oracle, as exported_models
 
 
@@ -257,6 +259,10 @@ def stage(state) -> None:
         section = agreement_section(state.impls, ev.result, state.profile, state.log, state.progress)
     kept_labels = ev.labels[: len(ev.kept)]
     k = min(len(ev.kept), GRADCAM_IMAGES)
+    if ctx.model is None:
+        section.update(exported_models=[], served_models=[], served_skipped=[], model_checks_skipped=KERAS_ONLY)
+        state.doc["agreement"] = section
+        return
     with measured(usage, "agree.gradcam_identity"):
         section["gradcam_identity"] = identity_check(ctx.model, ev.kept_features[:k], ctx.weights, kept_labels[:k])
     with measured(usage, "agree.exported_models"):

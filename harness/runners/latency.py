@@ -119,13 +119,14 @@ def compiled_forward(view):
 
 
 def forward_rows(forward, image_size: int, geometry: str, batches: tuple[int, ...], cfg: LatencyConfig,
-                 calibration_ms: float) -> list[dict]:
-    """Model forward alone (features and predictions back on the host), on TensorFlow's default device."""
+                 calibration_ms: float, device: str | None = None) -> list[dict]:
+    """Model forward alone (features and predictions back on the host), on TensorFlow's default
+    device unless ``device`` says where the forward runs."""
     rows = []
     for batch in batches:
         x = model_input(batch, input_hw(image_size))
         seconds = clock(lambda x=x: [t.numpy() for t in forward(x)], cfg)
-        rows.append(_row("forward", "model_forward", tf_devices()[-1], geometry, batch, seconds, calibration_ms,
+        rows.append(_row("forward", "model_forward", device or tf_devices()[-1], geometry, batch, seconds, calibration_ms,
                          shape={"image_size": image_size}))
     return rows
 
@@ -239,14 +240,16 @@ def latency_section(profile, ctx, impls: list[str], map_size: tuple[int, int],
     out = geometries["profile"][3:]
     rows, skipped = cam_rows(geometries, cfg, cal_before, impls, log, progress)
 
-    forward = compiled_forward(ctx.view)
-    rows += forward_rows(forward, profile.image_size, "profile", cfg.end_to_end_batches, cfg, cal_before)
+    keras = ctx.model is not None
+    forward = compiled_forward(ctx.view) if keras else ctx.view  # an ONNX model: its session, on the CPU
+    rows += forward_rows(forward, profile.image_size, "profile", cfg.end_to_end_batches, cfg, cal_before,
+                         None if keras else "cpu")
     sh, sw, sc, SH, SW = cfg.seed_geometry
     same = list(ctx.section["feature_shape"]) == [sh, sw, sc] and input_hw(profile.image_size) == (SH, SW)
-    seed_model = ctx.model if same else build_model("vgg16", SH, 2, "none")
+    seed_model = ctx.model if same and keras else build_model("vgg16", SH, 2, "none")
     rows += forward_rows(compiled_forward(cam_view(seed_model)), SH, "seed", (1,), cfg, cal_before)
     rows += end_to_end_rows(forward, ctx.weights, profile.image_size, out, cfg, cal_before, impls, log, progress)
-    rows += exported_rows(ctx.model, profile.image_size, out, cfg, cal_before)
+    rows += exported_rows(ctx.model, profile.image_size, out, cfg, cal_before) if keras else []
     section = _section(cfg, geometries, rows, skipped, cal_before, timing_stats(clock(calibrate, cfg)).median_ms)
     if served is not None:
         served_latency, served_skipped, over_budget = served_rows(ctx.model, *served, out, cfg, cal_before, log, store,
@@ -284,6 +287,7 @@ def stage(state) -> None:
         x = model_input(8, input_hw(state.profile.image_size))
         labels = np.zeros(len(x), np.int32)
     features = state.ctx.view(x, training=False)[0].numpy()
+    served = (x, features, state.ctx.weights, labels[: len(x)]) if state.ctx.model is not None else None
     state.doc["latency"] = latency_section(state.profile, state.ctx, state.impls, map_size(state), state.log,
-                                           served=(x, features, state.ctx.weights, labels[: len(x)]),
+                                           served=served,
                                            store=state.artifacts, progress=state.progress)

@@ -98,6 +98,10 @@ def stage(state) -> None:
     """Write ``peers`` of ``state.doc`` (a :class:`harness.runners.run.RunState`), with our fastest
     forward + CAM beside it when the latency stage has run."""
     ev = state.ev
+    if state.ctx.model is None:
+        state.doc["peers"] = {"skipped": "the model is not a Keras model (an ONNX file): the peer libraries run on "
+                                         "Keras models"}
+        return
     hits = {k: g.hits for k, g in ev.result.metric("pointing").items()}
     section = peers_section(state.ctx, ev.kept, ev.kept_inputs, ev.kept_features, state.profile, hits, state.log,
                             state.progress)

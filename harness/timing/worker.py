@@ -52,9 +52,13 @@ def tf_devices() -> list[str]:
 
 
 def devices_for(spec_device: str) -> list[str]:
-    """The devices an implementation of backend ``spec_device`` (``tf``, ``cuda``, ``cpu``) runs on."""
+    """The devices an implementation of backend ``spec_device`` (``tf``, ``jax``, ``cuda``, ``cpu``)
+    runs on: TensorFlow's, JAX's default backend's, the first GPU, or the CPU."""
     if spec_device == "tf":
         return tf_devices()
+    if spec_device == "jax":
+        import jax
+        return ["gpu:0"] if jax.default_backend() == "gpu" else ["cpu"]
     return ["gpu:0"] if spec_device == "cuda" else ["cpu"]
 
 

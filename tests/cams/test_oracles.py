@@ -54,6 +54,56 @@ def test_bicubic_oracle_matches_pillow_float_bicubic(rng, h, w, c, out):
     assert rel_err(got, want) < 1e-6
 
 
+def _torch_cubic_naive(m: np.ndarray, out: tuple[int, int], corner: bool) -> np.ndarray:
+    """PyTorch's upsample_bicubic2d written out pixel by pixel (aten/src/ATen/native/UpSample.h):
+    A = -0.75, ``cubic_convolution1/2``, every tap read through ``upsample_get_value_bounded``."""
+    A, (h, w), (H, W) = -0.75, m.shape, out
+
+    def coeffs(t):
+        c1 = lambda x: ((A + 2) * x - (A + 3)) * x * x + 1  # noqa: E731
+        c2 = lambda x: ((A * x - 5 * A) * x + 8 * A) * x - 4 * A  # noqa: E731
+        return [c2(t + 1), c1(t), c1(1 - t), c2(2 - t)]
+
+    def source(i, n, N):
+        return i * (n - 1) / (N - 1) if corner else (i + 0.5) * n / N - 0.5
+
+    got = np.zeros(out)
+    for y in range(H):
+        sy = source(y, h, H)
+        iy, wy = int(np.floor(sy)), coeffs(sy - np.floor(sy))
+        for x in range(W):
+            sx = source(x, w, W)
+            ix, wx = int(np.floor(sx)), coeffs(sx - np.floor(sx))
+            got[y, x] = sum(wy[a] * wx[b] * m[min(max(iy - 1 + a, 0), h - 1), min(max(ix - 1 + b, 0), w - 1)]
+                            for a in range(4) for b in range(4))
+    return got
+
+
+@pytest.mark.parametrize("h, w, c, out", SHAPES)
+@pytest.mark.parametrize("alignment", ["corner", "half_pixel"])
+def test_the_a075_oracle_is_pytorch_s_bicubic_written_out(rng, h, w, c, out, alignment):
+    f, wts, k = random_cam_inputs(rng, 2, h, w, c)
+    got = oracles.oracle_cam({"alignment": alignment, "interpolation": "bicubic_a075"}, f, wts, k, out)
+    want = np.stack([_torch_cubic_naive(m, out, alignment == "corner") for m in oracles.class_maps(f, wts, k)])
+    assert rel_err(got, want) < 1e-9
+    keys = oracles.oracle_cam({"alignment": "half_pixel", "interpolation": "bicubic"}, f, wts, k, out)
+    if alignment == "half_pixel" and out[0] > h:
+        assert rel_err(got, keys) > 1e-3  # a = -0.5 with renormalised edges is another convention
+
+
+@pytest.mark.parametrize("h, w, c, out", SHAPES)
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_the_a075_oracle_matches_torch_interpolate(rng, h, w, c, out, align_corners):
+    """Where PyTorch is installed (the peers environment): its own ``F.interpolate`` bicubic."""
+    torch = pytest.importorskip("torch")
+    f, wts, k = random_cam_inputs(rng, 2, h, w, c)
+    convention = {"alignment": "corner" if align_corners else "half_pixel", "interpolation": "bicubic_a075"}
+    got = oracles.oracle_cam(convention, f, wts, k, out)
+    maps = torch.from_numpy(oracles.class_maps(f, wts, k))[:, None]
+    want = torch.nn.functional.interpolate(maps, size=out, mode="bicubic", align_corners=align_corners)[:, 0].numpy()
+    assert rel_err(got, want) < 1e-9
+
+
 def test_tf_bicubic_is_keys_with_its_offset_table(rng):
     """TF's bicubic quantises each output's fractional offset to 1/1024 (its coefficient table):
     with that quantisation the Keys matrix matches it to float error; without, to ~5e-4, which

@@ -1,6 +1,7 @@
 import pytest
 
 from harness import agreement, cams
+from harness.cams import oracles
 from harness.cams.registry import build_registry
 
 
@@ -24,7 +25,7 @@ def test_every_spec_documents_its_conventions():
     for name in cams.names():
         s = cams.spec(name)
         assert s.alignment in ("corner", "half_pixel")
-        assert s.interpolation in ("spline2", "bilinear", "bicubic")
+        assert s.interpolation in oracles.INTERPOLATIONS
         assert s.interpolation in agreement.CONVENTION_TEXT["interpolation"]
         assert s.order in ("upsample_then_dot", "dot_then_upsample")
         assert s.fn.__doc__ and s.description
@@ -72,3 +73,16 @@ MEASURED_PEAK_MB = [
 def test_memory_estimates_hold_against_measured_peaks(name, batch, geometry, measured_mb):
     h, w, c, H, W = geometry
     assert cams.spec(name).bytes_needed(batch, h, w, c, (H, W)) / 2**20 >= measured_mb
+
+
+def test_torch_forms_say_how_to_get_torch_and_declare_pytorch_s_own_bicubic():
+    import importlib.util
+    reason = cams.spec("torch_dot_bicubic").unavailable_reason()
+    if importlib.util.find_spec("torch") is None:
+        assert "pip install '.[torch]'" in reason
+    else:
+        assert reason is None
+    assert cams.spec("torch_dot_bicubic").convention == {"alignment": "half_pixel", "interpolation": "bicubic_a075"}
+    assert cams.spec("torch_dot_bilinear_corners").convention == {"alignment": "corner", "interpolation": "bilinear"}
+    assert {cams.spec(n).convention["interpolation"] for n in cams.names() if n.startswith("jax_")} == {
+        "bilinear", "bicubic"}

@@ -30,7 +30,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline", type=Path, default=None, help="gate the results against this baseline too")
     p.add_argument("--model", default=None, metavar="PATH",
                    help="evaluate this model instead of training one: a .keras file (e.g. the pinned "
-                        "baselines/smoke.keras), a full-model .h5, or keras.applications.<Name>:<weights.h5>")
+                        "baselines/smoke.keras), a full-model .h5, keras.applications.<Name>:<weights.h5>, or an "
+                        ".onnx file whose head is GAP + Gemm (a PyTorch or tf2onnx export; README)")
     p.add_argument("--force", action="store_true",
                    help="stage verbs: replace a results.json of another profile, or one that does not parse "
                         "(kept as results.json.bak)")

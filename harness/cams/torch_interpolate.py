@@ -1,0 +1,65 @@
+"""PyTorch forms: the class map first (``torch.einsum``), then ``torch.nn.functional.interpolate``,
+as a PyTorch service computes a CAM.
+
+- ``bilinear``, ``align_corners=False``: half-pixel bilinear; a coordinate below 0 is clamped to
+  0 (``area_pixel_compute_source_index``), so the edge sample repeats: the half-pixel bilinear
+  oracle;
+- ``bilinear``, ``align_corners=True``: corner-aligned bilinear;
+- ``bicubic``, ``align_corners=False``: Keys' cubic with ``a = -0.75`` (not TensorFlow's and
+  JAX's -0.5), each of the four taps' indices clamped to the grid: its own convention
+  (``bicubic_a075``, :func:`harness.cams.oracles.clamped_cubic_matrix`).
+
+The arithmetic runs on CPU tensors in float32 here (the lent GPU machines have CUDA:
+``tools/device_check.sh`` times them there). Registered everywhere; available where ``torch``
+imports (the ``torch`` extra, or the peers environment).
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+
+from harness.cams.registry import CamSpec
+from harness.cams.validate import class_columns
+
+
+def _missing() -> str | None:
+    return None if importlib.util.find_spec("torch") else "PyTorch is not installed (pip install '.[torch]')"
+
+
+def _interpolate(features, weights, class_idx, out_size, mode: str, align_corners: bool) -> np.ndarray:
+    import torch
+    f, w, k, out = features, weights, class_idx, out_size  # checked by the registry's guard
+    with torch.no_grad():
+        maps = torch.einsum("bhwc,bc->bhw", torch.from_numpy(np.array(f)),
+                            torch.from_numpy(np.ascontiguousarray(class_columns(w, k))))
+        up = torch.nn.functional.interpolate(maps[:, None], size=tuple(out), mode=mode, align_corners=align_corners)
+    return up[:, 0].numpy().astype(np.float32, copy=False)
+
+
+def torch_dot_bilinear(features, weights, class_idx, out_size):
+    """Dot first, then ``interpolate(mode="bilinear", align_corners=False)``: half-pixel."""
+    return _interpolate(features, weights, class_idx, out_size, "bilinear", False)
+
+
+def torch_dot_bilinear_corners(features, weights, class_idx, out_size):
+    """Dot first, then ``interpolate(mode="bilinear", align_corners=True)``: corner-aligned."""
+    return _interpolate(features, weights, class_idx, out_size, "bilinear", True)
+
+
+def torch_dot_bicubic(features, weights, class_idx, out_size):
+    """Dot first, then ``interpolate(mode="bicubic", align_corners=False)``: Keys a = -0.75."""
+    return _interpolate(features, weights, class_idx, out_size, "bicubic", False)
+
+
+def specs() -> list[CamSpec]:
+    common = dict(family="torch", device="cpu", order="dot_then_upsample", whole_batch=True, available=_missing)
+    return [
+        CamSpec("torch_dot_bilinear", torch_dot_bilinear, alignment="half_pixel", interpolation="bilinear",
+                description="torch.einsum first, then F.interpolate bilinear (align_corners=False)", **common),
+        CamSpec("torch_dot_bilinear_corners", torch_dot_bilinear_corners, alignment="corner", interpolation="bilinear",
+                description="torch.einsum first, then F.interpolate bilinear (align_corners=True)", **common),
+        CamSpec("torch_dot_bicubic", torch_dot_bicubic, alignment="half_pixel", interpolation="bicubic_a075",
+                description="torch.einsum first, then F.interpolate bicubic (a = -0.75, align_corners=False)",
+                **common),
+    ]
