@@ -154,18 +154,20 @@ def test_named_report_loads_cleanly(browser):
     """The smoke report of CI: a page a user reads in a minute (at most 6,000 px at 1400 px with
     the folds closed) and no page scroll on a phone."""
     path = Path(os.environ["CAM_HARNESS_REPORT"])
+    doc = json.loads((path.parent / "results.json").read_text())
     images = check_report(browser, path)
     assert any(alt.startswith("gallery") for _, _, alt in images)
     got = layout(browser, path)
-    assert got[1400][0] <= 6000, got
+    # The budgets are for the 14 forms of issue 37; each further form adds a row and a column to
+    # the matrix and a row to every per-implementation table (the 4 JAX forms: about 36 px closed,
+    # 190 px open each). Faithfulness's table and curves added about 700 px open (issue 36).
+    more = max(0, len(doc["agreement"]["conventions"]) - 14)
+    assert got[1400][0] <= 6000 + 40 * more, got
     assert got[390][1] <= 390, got
     assert got["dead_links"] == []
     check_verdict_card(browser, path)
-    # every fold open: 14,351 px for the smoke report of issue 37; faithfulness's table and its two
-    # curves added about 700 (issue 36), so the budget moved from 15,000 to 15,500 with them
-    assert folds_open_height(browser, path) <= 15500
+    assert folds_open_height(browser, path) <= 15500 + 200 * more
     assert wrapped_numbers(browser, path) == []
-    doc = json.loads((path.parent / "results.json").read_text())
     ab = json.loads((path.parent / "ab.json").read_text()) if (path.parent / "ab.json").is_file() else {}
     clean = (not doc["recommendation"]["verdict"]["defects"]["found"] and doc.get("gate", {}).get("passed", True)
              and ab.get("passed", True))
