@@ -36,7 +36,8 @@ class Profile:
 
     ``image_size`` is the model's input: one side (square) or ``(H, W)``.
     For a user's model and data (``run --model --data``): ``preprocessing`` turns uint8 pixels
-    resized to the model's input into its input (``rescale_255``: the seed's /255; ``none``; or
+    resized to the model's input into its input (``rescale_255``: the seed's /255; ``none``;
+    ``torchvision``: /255 then ImageNet's mean and std per RGB channel; or
     ``keras.applications.<family>.preprocess_input``); ``class_names`` are the model's classes in
     output order (empty: the evaluation set's own); ``category_map`` maps annotation categories to
     those names (unmapped ones must be named exactly as a class, or listed in

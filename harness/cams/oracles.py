@@ -7,7 +7,8 @@ the convention its ``CamSpec`` declares, so an implementation with no peer is ch
   - ``corner``: output pixel ``y`` samples input coordinate ``y * (h - 1) / (H - 1)``
     (``scipy.ndimage.zoom``'s default, the seed's);
   - ``half_pixel``: ``(y + 0.5) * h / H - 0.5`` (TF2 ``tf.image.resize``, ``cv2.resize``,
-    ``zoom(grid_mode=True)``); outside ``[0, h - 1]`` the edge sample is repeated.
+    ``zoom(grid_mode=True)``); outside ``[0, h - 1]`` the edge sample is repeated;
+  - ``asymmetric``: ``y * h / H`` (PyTorch's and TF1's default nearest neighbour).
 * How it interpolates there:
   - ``bilinear``: the two neighbouring samples weighted ``1 - t`` and ``t``, written out as an
     ``[H, h]`` matrix from that formula (no library resize), applied as ``My @ map @ Mx.T``;
@@ -19,6 +20,8 @@ the convention its ``CamSpec`` declares, so an implementation with no peer is ch
   - ``bicubic_a075`` (PyTorch's bicubic, either alignment): Keys' cubic with ``a = -0.75`` over
     the same four taps, each tap's index clamped into ``[0, h - 1]`` (the edge sample repeated
     with that tap's weight), no renormalisation;
+  - ``nearest``: the sample at ``floor`` of the coordinate (captum's default upsampling of a layer
+    attribution, ``F.interpolate(mode="nearest")``, with ``asymmetric`` coordinates);
   - ``spline2``: SciPy's quadratic B-spline *evaluated* at those coordinates by
     ``ndimage.map_coordinates`` (the implementations use ``ndimage.zoom``, or matrices built
     from it; here the coordinates are ours, so an alignment or axis error shows). The boundary
@@ -50,6 +53,8 @@ def source_coordinates(n_in: int, n_out: int, alignment: str) -> np.ndarray:
         return y * (n_in - 1) / (n_out - 1) if n_out > 1 else np.zeros(1)
     if alignment == "half_pixel":
         return (y + 0.5) * n_in / n_out - 0.5
+    if alignment == "asymmetric":
+        return y * n_in / n_out
     raise ValueError(f"unknown alignment {alignment!r}")
 
 
@@ -102,6 +107,20 @@ def clamped_cubic_matrix(n_in: int, n_out: int, alignment: str, a: float = -0.75
     return m
 
 
+def nearest_matrix(n_in: int, n_out: int, alignment: str) -> np.ndarray:
+    """``[n_out, n_in]``: each output pixel takes the sample at ``floor`` of its coordinate, clamped
+    into the grid (PyTorch's ``mode="nearest"`` with ``asymmetric`` coordinates ``y * h / H``)."""
+    src = np.clip(np.floor(source_coordinates(n_in, n_out, alignment)).astype(int), 0, n_in - 1)
+    m = np.zeros((n_out, n_in))
+    m[np.arange(n_out), src] = 1.0
+    return m
+
+
+def _nearest(maps: np.ndarray, out_size: tuple[int, int], alignment: str) -> np.ndarray:
+    return nearest_matrix(maps.shape[1], out_size[0], alignment) @ maps @ nearest_matrix(
+        maps.shape[2], out_size[1], alignment).T
+
+
 def _clamped_cubic(maps: np.ndarray, out_size: tuple[int, int], alignment: str) -> np.ndarray:
     my = clamped_cubic_matrix(maps.shape[1], out_size[0], alignment)
     mx = clamped_cubic_matrix(maps.shape[2], out_size[1], alignment)
@@ -133,6 +152,7 @@ INTERPOLATIONS: dict[str, Callable[[np.ndarray, tuple[int, int], str], np.ndarra
     "bilinear": _bilinear,
     "bicubic": _bicubic,
     "bicubic_a075": _clamped_cubic,
+    "nearest": _nearest,
     "spline2": _spline2,
 }
 

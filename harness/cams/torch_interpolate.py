@@ -9,13 +9,17 @@ as a PyTorch service computes a CAM.
   JAX's -0.5), each of the four taps' indices clamped to the grid: its own convention
   (``bicubic_a075``, :func:`harness.cams.oracles.clamped_cubic_matrix`).
 
-The arithmetic runs on CPU tensors in float32 here (the lent GPU machines have CUDA:
-``tools/device_check.sh`` times them there). Registered everywhere; available where ``torch``
-imports (the ``torch`` extra, or the peers environment).
+The arithmetic runs in float32 on the first CUDA device where PyTorch sees one, else on the
+CPU; the copy back to the host waits for the device (``tools/device_check.sh`` times them on a
+lent GPU). Registered everywhere; available where ``torch``
+imports and TensorFlow is not loaded in the process (the two crash together: the main job, which
+runs TensorFlow, lists them as unavailable with that reason; ``latency --cams-only`` and the
+device check run them).
 """
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import numpy as np
 
@@ -24,17 +28,24 @@ from harness.cams.validate import class_columns
 
 
 def _missing() -> str | None:
-    return None if importlib.util.find_spec("torch") else "PyTorch is not installed (pip install '.[torch]')"
+    if importlib.util.find_spec("torch") is None:
+        return "PyTorch is not installed (pip install '.[torch]')"
+    if "tensorflow" in sys.modules:
+        return ("TensorFlow is loaded in this process, and PyTorch is never imported beside it (the two crash in one "
+                "process; the peers run PyTorch in a worker): the torch forms run where TensorFlow is not, as "
+                "latency --cams-only and tools/device_check.sh")
+    return None
 
 
 def _interpolate(features, weights, class_idx, out_size, mode: str, align_corners: bool) -> np.ndarray:
     import torch
     f, w, k, out = features, weights, class_idx, out_size  # checked by the registry's guard
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     with torch.no_grad():
-        maps = torch.einsum("bhwc,bc->bhw", torch.from_numpy(np.array(f)),
-                            torch.from_numpy(np.ascontiguousarray(class_columns(w, k))))
+        maps = torch.einsum("bhwc,bc->bhw", torch.from_numpy(np.array(f)).to(device),
+                            torch.from_numpy(np.ascontiguousarray(class_columns(w, k))).to(device))
         up = torch.nn.functional.interpolate(maps[:, None], size=tuple(out), mode=mode, align_corners=align_corners)
-    return up[:, 0].numpy().astype(np.float32, copy=False)
+    return up[:, 0].cpu().numpy().astype(np.float32, copy=False)  # .cpu() waits for the device
 
 
 def torch_dot_bilinear(features, weights, class_idx, out_size):
@@ -53,7 +64,7 @@ def torch_dot_bicubic(features, weights, class_idx, out_size):
 
 
 def specs() -> list[CamSpec]:
-    common = dict(family="torch", device="cpu", order="dot_then_upsample", whole_batch=True, available=_missing)
+    common = dict(family="torch", device="torch", order="dot_then_upsample", whole_batch=True, available=_missing)
     return [
         CamSpec("torch_dot_bilinear", torch_dot_bilinear, alignment="half_pixel", interpolation="bilinear",
                 description="torch.einsum first, then F.interpolate bilinear (align_corners=False)", **common),

@@ -34,6 +34,10 @@ LIBRARIES = {
     "pytorch-grad-cam": Library("pytorch_grad_cam", "grad-cam", "pip install torch torchvision and pip install "
                                 "--no-deps grad-cam ttach tqdm (tox -e peers; it wants opencv-python)",
                                 torch_peer.run_pytorch_grad_cam, needs=("torch", "torchvision")),
+    "torchcam": Library("torchcam", "torchcam", "pip install torch torchcam (tox -e peers)",
+                        torch_peer.torch_library("torchcam"), needs=("torch",)),
+    "captum": Library("captum", "captum", "pip install torch captum (tox -e peers)",
+                      torch_peer.torch_library("captum"), needs=("torch",)),
 }
 
 
@@ -79,6 +83,23 @@ PEERS: tuple[PeerSpec, ...] = (
              "GradCAM(wrapper, target_layers=[<last Conv2D>], reshape_transform=NHWC->NCHW) on the softmax output: "
              "its README's recipe (the last convolutional block); the wrapper and reshape_transform are what any "
              "channels-last Keras model needs"),
+    PeerSpec("torchcam_cam_aligned", "torchcam", "aligned",
+             Setup(target="fc_weights", alignment="half_pixel", interpolation="bilinear"),
+             "the model as a torchvision-shaped module (features = the GAP input, fc = the Dense head); "
+             "CAM(net, target_layer='features', fc_layer='fc')(k, scores, normalized=False), then "
+             "F.interpolate(bilinear, align_corners=False) to the input size: torchcam returns the layer's grid"),
+    PeerSpec("torchcam_cam_default", "torchcam", "default",
+             Setup(target="fc_weights", normalize="minmax_before_upsample", alignment="half_pixel",
+                   interpolation="bicubic"),
+             "CAM(net) (it finds features and fc itself)(k, scores): normalized=True by default, then the "
+             "Pillow bicubic resize its overlay_mask draws"),
+    PeerSpec("captum_layergradcam_aligned", "captum", "aligned", Setup(alignment="half_pixel", interpolation="bilinear"),
+             "LayerGradCam(net, net.features).attribute(x, target=k, relu_attributions=False) on the logits, then "
+             "LayerAttribution.interpolate(attr, size, interpolate_mode='bilinear')"),
+    PeerSpec("captum_layergradcam_default", "captum", "default", Setup(alignment="asymmetric", interpolation="nearest"),
+             "LayerGradCam(net, net.features).attribute(x, target=k) and LayerAttribution.interpolate(attr, size): "
+             "captum's defaults (no ReLU; nearest-neighbour upsampling, captum #117) on the layer a user names "
+             "(captum has none by default; torchvision's layer4 is the GAP input)"),
 )
 
 

@@ -13,7 +13,9 @@ The post-processing ``post`` is declared by its steps, in the order the library 
 
 * ``relu``: ``none``, ``before_upsample`` (all three libraries by default) or
   ``after_upsample`` (cam-bench's ``postprocess``);
-* ``normalize``: ``none``, ``minmax_after_upsample`` (tf-keras-vis) or
+* ``target``: ``logit``, ``softmax``, or ``fc_weights`` for a library that computes CAM itself
+  from the classifier's weights (torchcam's ``CAM``): the map is ``CAM_k``, not divided by ``h*w``;
+* ``normalize``: ``none``, ``minmax_before_upsample`` (torchcam), ``minmax_after_upsample`` (tf-keras-vis) or
   ``minmax_before_and_after_upsample`` (pytorch-grad-cam: ``scale_cam_image`` per layer, then
   again over the layers' mean), each ``(x - min) / (max - min + 1e-7)`` per map. The second pass
   matters: half-pixel upsampling lands no output pixel on the peak sample, so the upsampled
@@ -47,18 +49,22 @@ class Setup:
         return asdict(self)
 
     def on_cam(self) -> "Setup":
-        """The same post-processing applied to CAM itself (GAP input, logit)."""
-        return replace(self, layer="gap_input", target="logit")
+        """The same post-processing applied to CAM itself (GAP input; the logit, or the FC weights
+        for a library that computes CAM rather than Grad-CAM)."""
+        return replace(self, layer="gap_input", target="fc_weights" if self.target == "fc_weights" else "logit")
 
 
 SETUP_TEXT = {
     "layer": {"gap_input": "the GAP input (CAM's features)", "last_conv": "the last convolution"},
-    "target": {"logit": "the pre-softmax logit", "softmax": "the softmax probability"},
+    "target": {"logit": "the pre-softmax logit", "softmax": "the softmax probability",
+               "fc_weights": "the class's FC weights (CAM itself, not divided by h*w)"},
     "relu": {"none": "no ReLU", "before_upsample": "ReLU before upsampling", "after_upsample": "ReLU after upsampling"},
     "normalize": {"none": "no normalisation", "minmax_after_upsample": "min-max normalised after upsampling",
+                  "minmax_before_upsample": "min-max normalised before upsampling",
                   "minmax_before_and_after_upsample": "min-max normalised before and after upsampling"},
-    "alignment": {"corner": "corner-aligned", "half_pixel": "half-pixel"},
-    "interpolation": {"bilinear": "bilinear", "bicubic": "Keys bicubic", "spline2": "quadratic spline"},
+    "alignment": {"corner": "corner-aligned", "half_pixel": "half-pixel", "asymmetric": "asymmetric (y * h / H)"},
+    "interpolation": {"bilinear": "bilinear", "bicubic": "Keys bicubic", "spline2": "quadratic spline",
+                      "bicubic_a075": "PyTorch's bicubic (Keys, a = -0.75)", "nearest": "nearest neighbour"},
 }
 
 REFERENCE_SETUP = Setup(alignment="corner", interpolation="spline2")  # the seed's raw CAM
@@ -80,13 +86,14 @@ def expected_map(setup: Setup, features: np.ndarray, weights: np.ndarray, class_
                  out_size: tuple[int, int]) -> np.ndarray:
     """``[B, H, W]`` float64: what a library following ``setup`` returns, from CAM's features.
     Only ``gap_input`` / ``logit`` setups have such a closed form (the others need the model)."""
-    if (setup.layer, setup.target) != ("gap_input", "logit"):
-        raise ValueError("expected_map covers Grad-CAM at the GAP input on the logit, which is CAM / (h*w)")
+    if setup.layer != "gap_input" or setup.target not in ("logit", "fc_weights"):
+        raise ValueError("expected_map covers Grad-CAM at the GAP input on the logit, which is CAM / (h*w), "
+                         "and CAM itself (the FC weights)")
     h, w = features.shape[1:3]
-    maps = class_maps(features, weights, class_idx) / (h * w)
+    maps = class_maps(features, weights, class_idx) / (h * w if setup.target == "logit" else 1)
     if setup.relu == "before_upsample":
         maps = np.maximum(maps, 0)
-    if setup.normalize == "minmax_before_and_after_upsample":
+    if setup.normalize in ("minmax_before_upsample", "minmax_before_and_after_upsample"):
         maps = _minmax(maps)
     maps = INTERPOLATIONS[setup.interpolation](maps, tuple(out_size), setup.alignment)
     if setup.relu == "after_upsample":

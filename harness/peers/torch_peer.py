@@ -1,4 +1,5 @@
-"""pytorch-grad-cam from the TensorFlow process: one worker process on Keras' torch backend."""
+"""The PyTorch libraries from the TensorFlow process: one worker process on Keras' torch backend
+per library (torch and TensorFlow crash in one process)."""
 from __future__ import annotations
 
 import os
@@ -10,13 +11,14 @@ from pathlib import Path
 import numpy as np
 
 
-def pytorch_grad_cam_maps(model_file: str | Path, images: np.ndarray, class_idx: np.ndarray, cfg,
-                          timeout_s: float = 900) -> dict:
-    """``{aligned_maps, aligned_seconds, default_maps, default_seconds, version}`` from the worker,
-    timed with ``cfg``'s (a :class:`~harness.config.LatencyConfig`) rounds."""
+def torch_library_maps(library: str, model_file: str | Path, images: np.ndarray, class_idx: np.ndarray, cfg,
+                       timeout_s: float = 900) -> dict:
+    """``{aligned_maps, aligned_seconds, default_maps, default_seconds, version}`` of ``library``
+    (:data:`harness.peers.torch_worker.LIBRARY_CALLS`) from the worker, timed with ``cfg``'s (a
+    :class:`~harness.config.LatencyConfig`) rounds."""
     with tempfile.TemporaryDirectory(prefix="cam-peers-") as tmp:
         src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-        np.savez(src, model_file=str(model_file), images=np.asarray(images, np.float32),
+        np.savez(src, library=library, model_file=str(model_file), images=np.asarray(images, np.float32),
                  class_idx=np.asarray(class_idx), min_rounds=cfg.min_rounds, max_rounds=cfg.max_rounds,
                  target_seconds=cfg.target_seconds)
         tree = str(Path(__file__).resolve().parents[2])  # this harness, wherever it is installed
@@ -25,12 +27,22 @@ def pytorch_grad_cam_maps(model_file: str | Path, images: np.ndarray, class_idx:
         proc = subprocess.run([sys.executable, "-m", "harness.peers.torch_worker", str(src), str(dst)], env=env,
                               capture_output=True, text=True, timeout=timeout_s)
         if proc.returncode:
-            raise RuntimeError(f"the pytorch-grad-cam worker failed (exit {proc.returncode}): {proc.stderr[-1500:]}")
+            raise RuntimeError(f"the {library} worker failed (exit {proc.returncode}): {proc.stderr[-1500:]}")
         with np.load(dst) as out:
             return {k: out[k] for k in out.files}
 
 
-def run_pytorch_grad_cam(ctx, images: np.ndarray, labels: np.ndarray, cfg) -> dict:
-    """The library hook (:class:`harness.peers.registry.Library`): both modes from one worker run."""
-    out = pytorch_grad_cam_maps(ctx.section["model_file"], images, labels, cfg)
-    return {mode: (out[f"{mode}_maps"], list(out[f"{mode}_seconds"])) for mode in ("aligned", "default")}
+def pytorch_grad_cam_maps(model_file: str | Path, images: np.ndarray, class_idx: np.ndarray, cfg) -> dict:
+    return torch_library_maps("pytorch-grad-cam", model_file, images, class_idx, cfg)
+
+
+def torch_library(library: str):
+    """The library hook (:class:`harness.peers.registry.Library`) of a PyTorch library: both modes
+    from one worker run."""
+    def run(ctx, images: np.ndarray, labels: np.ndarray, cfg) -> dict:
+        out = torch_library_maps(library, ctx.section["model_file"], images, labels, cfg)
+        return {mode: (out[f"{mode}_maps"], list(out[f"{mode}_seconds"])) for mode in ("aligned", "default")}
+    return run
+
+
+run_pytorch_grad_cam = torch_library("pytorch-grad-cam")

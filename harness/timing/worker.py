@@ -52,13 +52,17 @@ def tf_devices() -> list[str]:
 
 
 def devices_for(spec_device: str) -> list[str]:
-    """The devices an implementation of backend ``spec_device`` (``tf``, ``jax``, ``cuda``, ``cpu``)
-    runs on: TensorFlow's, JAX's default backend's, the first GPU, or the CPU."""
+    """The devices an implementation of backend ``spec_device`` (``tf``, ``jax``, ``torch``, ``cuda``,
+    ``cpu``) runs on: TensorFlow's, JAX's default backend's, PyTorch's first CUDA device where it
+    sees one, the first GPU, or the CPU."""
     if spec_device == "tf":
         return tf_devices()
     if spec_device == "jax":
         import jax
         return ["gpu:0"] if jax.default_backend() == "gpu" else ["cpu"]
+    if spec_device == "torch":
+        import torch
+        return ["gpu:0"] if torch.cuda.is_available() else ["cpu"]
     return ["gpu:0"] if spec_device == "cuda" else ["cpu"]
 
 

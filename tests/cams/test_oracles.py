@@ -104,6 +104,24 @@ def test_the_a075_oracle_matches_torch_interpolate(rng, h, w, c, out, align_corn
     assert rel_err(got, want) < 1e-9
 
 
+@pytest.mark.parametrize("h, w, c, out", SHAPES)
+def test_the_nearest_oracle_takes_the_sample_at_floor_of_y_h_over_H(rng, h, w, c, out):
+    """captum's default upsampling, ``F.interpolate(mode="nearest")``: written out here, and checked
+    against PyTorch itself where it is installed."""
+    f, wts, k = random_cam_inputs(rng, 2, h, w, c)
+    got = oracles.oracle_cam({"alignment": "asymmetric", "interpolation": "nearest"}, f, wts, k, out)
+    maps = oracles.class_maps(f, wts, k)
+    ys = [min(int(np.floor(y * h / out[0])), h - 1) for y in range(out[0])]
+    xs = [min(int(np.floor(x * w / out[1])), w - 1) for x in range(out[1])]
+    assert np.array_equal(got, maps[:, ys][:, :, xs])
+    try:
+        import torch
+    except ImportError:
+        return
+    want = torch.nn.functional.interpolate(torch.from_numpy(maps)[:, None], size=out, mode="nearest")[:, 0].numpy()
+    assert np.array_equal(got, want)
+
+
 def test_tf_bicubic_is_keys_with_its_offset_table(rng):
     """TF's bicubic quantises each output's fractional offset to 1/1024 (its coefficient table):
     with that quantisation the Keys matrix matches it to float error; without, to ~5e-4, which

@@ -30,6 +30,7 @@ keras = pytest.importorskip("keras")
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE_MODEL = ROOT / "baselines" / "smoke.keras"
+SMOKE = dataclasses.replace(PROFILES["smoke"], faithfulness_trials=4)  # faithfulness on Ray too, at 4 trials
 SECTIONS = ("agreement", "localization", "data", "gallery")
 
 
@@ -61,7 +62,7 @@ def local_smoke(tmp_path_factory):
     """The local engine's sections on smoke, computed once for the tests that compare with them."""
     with pytest.MonkeyPatch.context() as mp:
         _pass_only(mp)
-        return _sections(PROFILES["smoke"], tmp_path_factory.mktemp("local"))
+        return _sections(SMOKE, tmp_path_factory.mktemp("local"))
 
 
 def _sections(profile, out: Path, data_spec=None, engine=EngineConfig(), stages=("agree", "localize")) -> dict:
@@ -75,7 +76,7 @@ def _coco_set(root: Path) -> tuple[str, int]:
     """Smoke's test images as COCO with the awkward cases: every fifth image carries both classes
     (two trials from one record), one image's file is not an image, and two images are resized
     (other map sizes). Returns the spec and a trial limit that stops inside a two-trial record."""
-    examples = synthetic.make_split(PROFILES["smoke"].seed, "test", 40, PROFILES["smoke"].synthetic_size)
+    examples = synthetic.make_split(SMOKE.seed, "test", 40, SMOKE.synthetic_size)
     images, anns = [], []
     for i, e in enumerate(examples):
         image, mask = e.image, e.mask
@@ -99,7 +100,7 @@ def local_coco(tmp_path_factory):
     on it, computed once for both ways of reading it on Ray."""
     root = tmp_path_factory.mktemp("coco")
     spec, limit = _coco_set(root / "coco")
-    profile = dataclasses.replace(PROFILES["smoke"], eval_examples=limit)
+    profile = dataclasses.replace(SMOKE, eval_examples=limit)
     with pytest.MonkeyPatch.context() as mp:
         _pass_only(mp)
         return spec, limit, profile, _sections(profile, root / "local", spec)
@@ -121,7 +122,7 @@ def test_data_the_workers_cannot_find_is_a_data_error_naming_it(tmp_path, local_
     the worker that counts the records raises, and the driver raises that error as itself."""
     from harness.data.decode import DataError
     with pytest.raises(DataError, match="nowhere does not exist"):
-        _sections(PROFILES["smoke"], tmp_path / "out", f"folder:{tmp_path / 'nowhere'}",
+        _sections(SMOKE, tmp_path / "out", f"folder:{tmp_path / 'nowhere'}",
                   EngineConfig.from_args("ray", workers=1, read="workers"), stages=("localize",))
 
 
@@ -129,10 +130,10 @@ def test_a_category_without_class_found_by_a_reading_worker_stops_the_run_naming
     """Pass one runs on Ray Data tasks; the DataError of a record whose category no model class
     takes comes back through Ray's wrappers as itself (the CLI's exit 2), not as a bug."""
     from harness.data.decode import DataError
-    e = synthetic.make_split(PROFILES["smoke"].seed, "test", 1, PROFILES["smoke"].synthetic_size)[0]
+    e = synthetic.make_split(SMOKE.seed, "test", 1, SMOKE.synthetic_size)[0]
     ann = write_coco(tmp_path / "coco", [e.image], [[{"category": "cow", "mask": e.mask}]], ["cow"])
     with pytest.raises(DataError, match="category 'cow' has no model class"):
-        _sections(PROFILES["smoke"], tmp_path / "out", f"coco:{ann}:{tmp_path / 'coco' / 'images'}",
+        _sections(SMOKE, tmp_path / "out", f"coco:{ann}:{tmp_path / 'coco' / 'images'}",
                   EngineConfig.from_args("ray", workers=1, read="workers"), stages=("localize",))
 
 
@@ -152,7 +153,7 @@ def test_smoke_on_ray_with_an_actor_killed_mid_pass_is_byte_identical_to_local(t
             killed.append(block.worker["pid"])
             os.kill(block.worker["pid"], signal.SIGKILL)
     monkeypatch.setattr(local_pass.PassMerger, "add", kill_first_actor)
-    got = _sections(PROFILES["smoke"], tmp_path / "ray", engine=EngineConfig.from_args("ray", workers=2))
+    got = _sections(SMOKE, tmp_path / "ray", engine=EngineConfig.from_args("ray", workers=2))
     assert killed and not _alive(killed[0])
     for k in SECTIONS:
         assert got[k] == local_smoke[k], k
@@ -274,10 +275,10 @@ def test_bad_data_found_on_an_actor_travels_as_a_value_and_is_raised_on_the_driv
     from harness.data.decode import DataError
     from harness.evaluation.ray_engine import _packed, _read_block, _unpacked
     spec, _ = _coco_set(tmp_path / "coco")
-    payload = _packed(lambda: _read_block(spec, PROFILES["smoke"], [(3, 0)]))  # record 3 is not an image
+    payload = _packed(lambda: _read_block(spec, SMOKE, [(3, 0)]))  # record 3 is not an image
     with pytest.raises(DataError, match="a record gave other trials on a worker than in the plan"):
         _unpacked(payload)
-    assert [e.label for e in _unpacked(_packed(lambda: _read_block(spec, PROFILES["smoke"], [(0, 0), (0, 1)])))] \
+    assert [e.label for e in _unpacked(_packed(lambda: _read_block(spec, SMOKE, [(0, 0), (0, 1)])))] \
         == [0, 1]  # record 0 holds both classes
 
 

@@ -198,6 +198,31 @@ def test_pytorch_grad_cam_through_keras_torch_backend(tmp_path):
     assert out["default_maps"].shape == (3, 32, 32)
 
 
+@pytest.mark.parametrize("library", ["torchcam", "captum"])
+def test_torchcam_and_captum_through_keras_torch_backend_follow_their_declared_setups(tmp_path, library):
+    """Each library on the model as a torchvision-shaped module (a worker process): both modes equal
+    CAM through their declared setups, and a setup one step off (captum's nearest with half-pixel
+    coordinates; torchcam's default without its normalisation) is far from them."""
+    version, why = registry.peer_status(library)
+    if why:
+        pytest.skip(f"{library} cannot run here: {why}")
+    from harness.config import LatencyConfig
+    from harness.peers.torch_peer import torch_library_maps
+    model = _model()
+    model.save(tmp_path / "m.keras")
+    x, feats = _inputs(model)
+    k = np.array([0, 1, 0])
+    out = torch_library_maps(library, tmp_path / "m.keras", x, k, LatencyConfig(min_rounds=1, target_seconds=0.0))
+    w = model.get_layer("head").kernel.numpy()
+    for spec in (p for p in registry.PEERS if p.library == library):
+        got = out[f"{spec.mode}_maps"]
+        assert _rel(got, expected_map(spec.setup, feats, w, k, (32, 32))) < 1e-5, spec.name
+    off = (Setup(alignment="half_pixel", interpolation="nearest") if library == "captum" else
+           Setup(target="fc_weights", alignment="half_pixel", interpolation="bicubic"))
+    assert _rel(out["default_maps"], expected_map(off, feats, w, k, (32, 32))) > 1e-3
+    assert str(out["version"]) == version
+
+
 def test_expected_map_steps_in_order():
     feats = np.random.default_rng(0).standard_normal((2, 3, 3, 4))
     w = np.random.default_rng(1).standard_normal((4, 2))
@@ -213,6 +238,11 @@ def test_expected_map_steps_in_order():
     np.testing.assert_allclose(relu_first, r)
     with pytest.raises(ValueError, match="GAP input on the logit"):
         expected_map(Setup(layer="last_conv"), feats, w, k, (3, 3))
+    cam_first = expected_map(Setup(target="fc_weights", normalize="minmax_before_upsample"), feats, w, k, (3, 3))
+    c = raw * 9  # CAM itself: the FC weights, not divided by h*w
+    np.testing.assert_allclose(cam_first, (c - c.min(axis=(1, 2), keepdims=True))
+                               / (np.ptp(c, axis=(1, 2), keepdims=True) + 1e-7))
+    assert Setup(target="fc_weights", relu="before_upsample").on_cam().target == "fc_weights"
 
 
 def test_relu_order_effect_is_zero_for_positive_maps_only():

@@ -383,3 +383,12 @@ def test_faithfulness_renders_its_rows_effects_and_curves_and_stays_out_of_the_g
     assert "+0.1000 (" in block  # bilinear half-pixel deletes more slowly: +0.2 at the middle point, /2
     assert 'alt="mean deletion and insertion curves"' in block and "11 forward passes per trial" in block
     assert "<b>faithfulness</b>" not in html  # its own table, not the generic one
+
+
+def test_the_cam_paper_note_appears_only_while_every_row_is_near_zero():
+    doc = _box_doc()
+    for r in doc["localization"]["boxes"]["rows"]:
+        r["box_acc_gt_known"]["class_mean"] = 0.1
+    assert 'id="cam-paper-low"' in render_html(doc) and "is at most 0.100 for every row" in render_html(doc)
+    doc["localization"]["boxes"]["rows"][0]["box_acc_gt_known"]["class_mean"] = 0.5
+    assert 'id="cam-paper-low"' not in render_html(doc)

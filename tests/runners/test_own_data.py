@@ -82,7 +82,8 @@ def test_seed_profile_path_at_224_px_offline(tmp_path):
     text = (BUILTIN_DIR / "seed.toml").read_text().replace('weights = "imagenet"', f'weights = "{weights}"')
     text = text.replace('name = "seed"', 'name = "seed_local"')  # a profile file may not take a built-in name
     profile.write_text(text.replace("slow_impl_limit = 50", "slow_impl_limit = 1")
-                       + f'data = "pets:{tmp_path / "pets"}"\n')
+                       + f'data = "pets:{tmp_path / "pets"}"\n'
+                       + "faithfulness_trials = 0\n")  # 243 forwards of VGG16 at 224 px a trial: not this test's subject
     assert main(["localize", "--profile", str(profile), "--model", str(tmp_path / "seed.keras"),
                  "--out", str(tmp_path / "out")]) == 0
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
