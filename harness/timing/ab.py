@@ -122,17 +122,18 @@ def looks(ab) -> list[int]:
     return out + [int(ab.max_rounds)]
 
 
-IDENTICAL = ("identical code in both trees: the implementation ran the same harness modules, byte for byte "
+IDENTICAL = ("identical code in both trees: the implementation's call ran the same harness files, byte for byte "
              "(sha256 {digest}), in one environment, so there is no change to time (--time-identical times it)")
 
 
 def identical_code(base: Side, head: Side, where: dict, shape: list[int]) -> dict | None:
     """Call the configuration once in one process of each side; a skip entry (``identical``) when
-    both ran byte-identical harness code (:func:`harness.timing.worker.code_digest`), an error
+    both ran byte-identical harness code (:func:`harness.timing.worker.code_digest` of the files
+    whose functions ran during the call, :func:`harness.timing.worker.executed_files`), an error
     entry when a side failed, else None (the code differs: time it)."""
     digests = []
     for side in (base, head):
-        reply = side.ask(op="prepare", impl=where["impl"], device=where["device"], shape=shape)
+        reply = side.ask(op="prepare", impl=where["impl"], device=where["device"], shape=shape, trace=True)
         if "error" in reply:
             return {**where, "error": f"{side.label}: {reply['error']}", "side": side.label}
         digests.append(reply.get("code"))

@@ -9,7 +9,9 @@ stdin/stdout:
 * on start: ``{"ready": true, "harness": <package path>, "configs": [[impl, device], ...]}``;
 * ``{"op": "prepare", "impl", "device", "shape": [b, h, w, c, H, W]}``: build inputs, call once
   (warm-up: tracing, compilation, caches), answer ``{"call_s": seconds, "code": digest}``
-  (:func:`code_digest` of the harness modules loaded after that call);
+  (:func:`code_digest` of the harness modules loaded); with ``"trace": true`` answer
+  ``{"code": digest}`` of the harness files whose code ran during that call (the A/B's
+  identical-code check);
 * ``{"op": "time", "number": k}``: call ``k`` times, answer ``{"seconds": per call}``;
 * ``{"op": "quit"}``.
 
@@ -85,21 +87,45 @@ def pin_every_thread(cpu: int) -> None:
 _FILE_DIGESTS: dict[str, str] = {}
 
 
-def code_digest(package_dir: str) -> str:
-    """sha256 over every module of the ``harness`` package loaded in this process (its path inside
-    the package and the sha256 of its bytes): after an implementation was called, the code it ran.
-    Two trees whose digests match ran byte-identical harness code (libraries are shared: both
-    sides run in one environment)."""
+def code_digest(package_dir: str, files: set[str] | None = None) -> str:
+    """sha256 over harness modules (each one's path inside the package and the sha256 of its
+    bytes): the ``files`` given (those whose code ran during a call, :func:`executed_files`), or
+    every module of the ``harness`` package loaded in this process. Two trees whose digests match
+    ran byte-identical harness code (libraries are shared: both sides run in one environment)."""
     root, parts = os.path.abspath(package_dir) + os.sep, []
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if not (name == "harness" or name.startswith("harness.")) or not path or not os.path.abspath(path).startswith(root):
+    if files is None:
+        files = {getattr(module, "__file__", None) for name, module in list(sys.modules.items())
+                 if name == "harness" or name.startswith("harness.")}
+    for path in files:
+        if not path or not os.path.abspath(path).startswith(root) or not os.path.isfile(path):
             continue  # this script (the head's copy, ``__main__``) runs on both sides and is not the code timed
         if path not in _FILE_DIGESTS:
             with open(path, "rb") as fh:
                 _FILE_DIGESTS[path] = hashlib.sha256(fh.read()).hexdigest()
         parts.append(f"{os.path.relpath(path, root)} {_FILE_DIGESTS[path]}")
     return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
+
+
+def executed_files(call) -> set[str]:
+    """The source files of every Python function that ran during ``call()`` (``sys.setprofile``,
+    in this thread and any thread it starts): the code a configuration's timing depends on. One
+    family's change then leaves another family's configurations identical; a module-level constant
+    read from a file none of whose functions ran is not seen."""
+    import threading
+    files: set[str] = set()
+
+    def hook(frame, event, arg):
+        if event == "call":
+            files.add(frame.f_code.co_filename)
+
+    sys.setprofile(hook)
+    threading.setprofile(hook)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+    return files
 
 
 def main() -> None:
@@ -127,9 +153,13 @@ def main() -> None:
                     with placed(*placement):
                         return fn(f, wts, k, out_size)
 
-                t0 = time.perf_counter()
-                call()
-                reply = {"call_s": time.perf_counter() - t0, "code": code_digest(os.path.dirname(harness.__file__))}
+                package = os.path.dirname(harness.__file__)
+                if msg.get("trace"):  # the identical-code check: the files whose code this configuration ran
+                    reply = {"code": code_digest(package, executed_files(call))}
+                else:
+                    t0 = time.perf_counter()
+                    call()
+                    reply = {"call_s": time.perf_counter() - t0, "code": code_digest(package)}
             elif msg["op"] == "time":
                 number = int(msg["number"])
                 t0 = time.perf_counter()

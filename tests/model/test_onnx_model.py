@@ -68,6 +68,7 @@ def test_the_view_gives_channels_last_features_of_one_session_run(tmp_path):
     np.testing.assert_allclose(ctx.probabilities(x), scores)
 
 
+@pytest.mark.slow  # every stage: scheduled first among the parallel files
 def test_a_hand_built_nchw_graph_runs_end_to_end(tmp_path):
     from harness.runners.run import run
     path = _saved(torchvision_graph(), tmp_path)

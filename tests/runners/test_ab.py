@@ -71,10 +71,14 @@ def test_each_side_imports_its_own_tree_and_every_thread_is_pinned(tmp_path):
 
 def test_identical_code_is_told_from_a_changed_module_the_worker_loaded(tmp_path):
     """Real workers: a copy of the tree with a module the workers never load changed (the report)
-    ran identical code; a copy with a comment appended to the OpenCV family's module did not."""
+    ran identical code, and so did one with another family's module changed (SciPy's: loaded, but
+    none of its code ran for an OpenCV form); a copy with a comment appended to the OpenCV family's
+    module did not."""
     from harness.timing.ab import identical_code
-    trees = {name: tree(tmp_path / name) for name in ("base", "report_changed", "cams_changed")}
+    trees = {name: tree(tmp_path / name) for name in ("base", "report_changed", "scipy_changed", "cams_changed")}
     with open(trees["report_changed"] / "harness" / "report" / "__init__.py", "a") as fh:
+        fh.write("\n# changed\n")
+    with open(trees["scipy_changed"] / "harness" / "cams" / "scipy_zoom.py", "a") as fh:
         fh.write("\n# changed\n")
     with open(trees["cams_changed"] / "harness" / "cams" / "cv2_resize.py", "a") as fh:
         fh.write("\n# changed\n")
@@ -85,6 +89,7 @@ def test_identical_code_is_told_from_a_changed_module_the_worker_loaded(tmp_path
         where, shape = {"impl": "cv2_dot_resize", "device": "cpu"}, [1, 7, 7, 64, 56, 56]
         skip = identical_code(sides["base"], sides["report_changed"], where, shape)
         assert skip["identical"] and "identical code" in skip["reason"]
+        assert identical_code(sides["base"], sides["scipy_changed"], where, shape)["identical"]
         assert identical_code(sides["base"], sides["cams_changed"], where, shape) is None
     finally:
         for side in sides.values():
