@@ -152,6 +152,9 @@ def test_the_accumulator_takes_the_first_trials_of_the_pass_and_merges_blocks_bi
     reference = oracle_cam(cams.spec(cams.REFERENCE).convention, feats[1:2], weights, np.array([1]), (8, 8))[0]
     alone = causal_curve(model, x[1], reference, 1, mode="insertion", step=7)
     np.testing.assert_allclose(record.curves["spline2_corner"][1], alone, atol=1e-7)
+    random_map = np.random.default_rng([2, 3]).random((8, 8))  # (seed, the trial's index in the pass)
+    np.testing.assert_allclose(whole.records[3].curves["random"][0],
+                               causal_curve(model, x[3], random_map, 1, mode="deletion", step=7), atol=1e-7)
     with pytest.raises(ValueError, match="differ in protocol"):
         Faithfulness(rows, 5, 7, 2).merge(Faithfulness(rows, 5, 7, 3))
 
