@@ -12,14 +12,13 @@ as a PyTorch service computes a CAM.
 The arithmetic runs in float32 on the first CUDA device where PyTorch sees one, else on the
 CPU; the copy back to the host waits for the device (``tools/device_check.sh`` times them on a
 lent GPU). Registered everywhere; available where ``torch``
-imports and TensorFlow is not loaded in the process (the two crash together: the main job, which
-runs TensorFlow, lists them as unavailable with that reason; ``latency --cams-only`` and the
-device check run them).
+imports and TensorFlow is not installed (the two crash in one process, and any harness process
+may load TensorFlow: a form called later, the A/B worker's device list); the lent GPU machines
+have PyTorch and no TensorFlow, and ``tools/device_check.sh`` runs them there.
 """
 from __future__ import annotations
 
 import importlib.util
-import sys
 
 import numpy as np
 
@@ -30,10 +29,10 @@ from harness.cams.validate import class_columns
 def _missing() -> str | None:
     if importlib.util.find_spec("torch") is None:
         return "PyTorch is not installed (pip install '.[torch]')"
-    if "tensorflow" in sys.modules:
-        return ("TensorFlow is loaded in this process, and PyTorch is never imported beside it (the two crash in one "
-                "process; the peers run PyTorch in a worker): the torch forms run where TensorFlow is not, as "
-                "latency --cams-only and tools/device_check.sh")
+    if importlib.util.find_spec("tensorflow") is not None:
+        return ("TensorFlow is installed here, and PyTorch is never imported in a process that may load it (the two "
+                "crash in one process; the peers run PyTorch in a worker): the torch forms run where TensorFlow is "
+                "not installed, as on the lent GPU machines (tools/device_check.sh)")
     return None
 
 

@@ -13,7 +13,8 @@ Parts, in seconds summed over the pass's blocks:
   ``forward``);
 - ``merge``: joining the blocks in trial order.
 
-The harness's own work is everything but ``decode`` and ``forward``; its ratio to ``forward`` is
+The harness's own work is everything but ``decode``, ``forward`` and ``faithfulness`` (whose seconds
+are nearly all the model's forward passes); its ratio to ``forward`` is
 what the report's data card shows. On the Ray engine the parts are summed across actors: busy
 seconds, not wall seconds. Timing reads the clock only; it changes no number of the pass.
 """
@@ -24,7 +25,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 PARTS = ("decode", "forward", "cam_calls", "slow_cam_calls", "oracles", "agreement", "localization", "faithfulness", "merge")
-MODEL_PARTS = ("decode", "forward")
+MODEL_PARTS = ("decode", "forward", "faithfulness")  # faithfulness is forward passes of changed images
 
 
 class PassCost:
@@ -45,7 +46,7 @@ class PassCost:
             self.seconds[name] = self.seconds.get(name, 0.0) + s
 
     def harness_s(self, slow: bool = True) -> float:
-        """The harness's own seconds (all but decode and forward); without the slow forms' prefix
+        """The harness's own seconds (all but decode, forward and faithfulness); without the slow forms' prefix
         when ``slow`` is False."""
         return sum(s for name, s in self.seconds.items()
                    if name not in MODEL_PARTS and (slow or name != "slow_cam_calls"))

@@ -2,7 +2,10 @@
 (eclique/RISE ``evaluation.py``) computes them, as pure functions.
 
 - Pixels are taken in RISE's order: ``np.flip(np.argsort(saliency.reshape(-1)))``, NumPy's default
-  sort, ties included in the order that sort leaves them, reversed.
+  sort, ties included in the order that sort leaves them, reversed. NumPy picks that sort's code
+  by the CPU's instruction set, so among exact ties (the centre Gaussian's rings, a CAM's clamped
+  plateau) the order, and the curve, can differ between CPUs, for RISE's code as for this one:
+  the same machine gives the same numbers run after run; across machines the gate's 0.03 holds.
 - ``n_steps = ceil(H * W / step)``; the curve has ``n_steps + 1`` points, the first before any
   pixel changed; step ``i`` copies the next ``step`` pixels (all channels) from the finish image.
 - Deletion starts from the image and moves to the substrate (``zero`` by default, as RISE's
@@ -222,7 +225,8 @@ class Faithfulness(Accumulated):
             return
         probe = trials.model
         if probe is None:
-            raise ValueError("the faithfulness measure needs the model (TrialBatch.model); this pass gave none")
+            raise ValueError("the faithfulness measure needs the model (TrialBatch.model) and this pass gave none: "
+                             "pass the probe, or set faithfulness_trials = 0 in the profile, or skip the measure")
         for j in range(room):
             self.records.append(self._trial(trials.first + j, int(trials.labels[j]), probe[j:j + 1]))
 

@@ -39,15 +39,17 @@ class ModelContext:
     def probabilities(self, x) -> np.ndarray:
         """``[N, K]`` class probabilities of the inputs ``x``: the head's softmax or sigmoid output as
         it is (a single sigmoid logit as two columns), a linear head's scores through a softmax.
-        A Keras view runs as one ``tf.function`` (traced once per batch shape), not op by op: the
+        A Keras view runs as one ``tf.function`` with a fixed signature (one graph for every batch
+        size, so the numbers do not depend on what the process traced before), not op by op: the
         faithfulness curves send hundreds of images per trial through it."""
         if self.model is None:
             _, predictions = self.view(x, training=False)
         else:
             if self._compiled is None:
                 import tensorflow as tf
-                self._compiled = tf.function(lambda batch: self.view(batch, training=False)[1], reduce_retracing=True)
-            predictions = self._compiled(x)
+                signature = [tf.TensorSpec([None, *np.shape(x)[1:]], tf.float32)]  # one graph, whatever ran before
+                self._compiled = tf.function(lambda batch: self.view(batch, training=False)[1], input_signature=signature)
+            predictions = self._compiled(np.asarray(x, np.float32))
         return camview.class_probabilities(np.asarray(predictions), self.head)
 
 

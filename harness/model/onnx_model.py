@@ -50,6 +50,10 @@ def image_input(model) -> OnnxInput:
         raise UsageError(f"the ONNX model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
                          "the harness feeds one image batch")
     dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
+    if dims and dims[0] is not None:
+        raise UsageError(f"the ONNX model's input {inputs[0].name!r} has a fixed batch of {dims[0]} (shape {dims}); the "
+                         "pass sends batches of up to 64 images: export it with a dynamic batch, e.g. "
+                         f"torch.onnx.export(..., dynamic_axes={{{inputs[0].name!r}: {{0: 'n'}}, ...}})")
     if len(dims) == 4 and dims[1] == 3 and dims[3] != 3:
         return OnnxInput(inputs[0].name, "NCHW", (dims[2], dims[3]))
     if len(dims) == 4 and dims[3] == 3:

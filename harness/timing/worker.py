@@ -106,11 +106,24 @@ def code_digest(package_dir: str, files: set[str] | None = None) -> str:
     return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
 
 
+def _clear_harness_caches() -> None:
+    """Empty every ``functools`` cache of the loaded harness modules (cached matrices, compiled
+    ``tf.function`` and ``jax.jit`` objects), so the traced call runs the helpers a warm worker
+    would skip: what a configuration runs must not depend on what the worker ran before."""
+    for name, module in list(sys.modules.items()):
+        if name == "harness" or name.startswith("harness."):
+            for value in list(vars(module).values()):
+                clear = getattr(value, "cache_clear", None)
+                if callable(clear):
+                    clear()
+
+
 def executed_files(call) -> set[str]:
     """The source files of every Python function that ran during ``call()`` (``sys.setprofile``,
-    in this thread and any thread it starts): the code a configuration's timing depends on. One
-    family's change then leaves another family's configurations identical; a module-level constant
-    read from a file none of whose functions ran is not seen."""
+    in this thread and any thread it starts), with the harness's caches emptied first: the code a
+    configuration's timing depends on. One family's change then leaves another family's
+    configurations identical; a module-level constant read from a file none of whose functions
+    ran is not seen."""
     import threading
     files: set[str] = set()
 
@@ -118,6 +131,7 @@ def executed_files(call) -> set[str]:
         if event == "call":
             files.add(frame.f_code.co_filename)
 
+    _clear_harness_caches()
     sys.setprofile(hook)
     threading.setprofile(hook)
     try:

@@ -5,9 +5,9 @@ import pytest
 from harness.evaluation.cost import PARTS, PassCost
 
 
-def test_parts_add_up_and_the_ratios_leave_out_decode_forward_and_optionally_the_slow_prefix():
+def test_parts_add_up_and_the_ratios_leave_out_decode_forward_faithfulness_and_optionally_the_slow_prefix():
     a = PassCost({"forward": 2.0, "cam_calls": 1.0, "slow_cam_calls": 4.0, "localization": 1.0, "decode": 5.0})
-    b = PassCost({"forward": 2.0, "agreement": 2.0, "merge": 0.5})
+    b = PassCost({"forward": 2.0, "agreement": 2.0, "merge": 0.5, "faithfulness": 30.0})  # the model's forwards
     a.add(b)
     out = a.as_dict(100)
     assert set(out["seconds"]) == set(PARTS)

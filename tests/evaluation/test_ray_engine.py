@@ -30,7 +30,7 @@ keras = pytest.importorskip("keras")
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE_MODEL = ROOT / "baselines" / "smoke.keras"
-SMOKE = dataclasses.replace(PROFILES["smoke"], faithfulness_trials=4)  # faithfulness on Ray too, at 4 trials
+SMOKE = dataclasses.replace(PROFILES["smoke"], faithfulness_trials=34)  # faithfulness on Ray too, over two blocks
 SECTIONS = ("agreement", "localization", "data", "gallery")
 
 
@@ -100,7 +100,7 @@ def local_coco(tmp_path_factory):
     on it, computed once for both ways of reading it on Ray."""
     root = tmp_path_factory.mktemp("coco")
     spec, limit = _coco_set(root / "coco")
-    profile = dataclasses.replace(SMOKE, eval_examples=limit)
+    profile = dataclasses.replace(SMOKE, eval_examples=limit, faithfulness_trials=4)  # the readers are the point here
     with pytest.MonkeyPatch.context() as mp:
         _pass_only(mp)
         return spec, limit, profile, _sections(profile, root / "local", spec)

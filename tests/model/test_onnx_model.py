@@ -147,3 +147,12 @@ def test_the_pinned_smoke_model_through_tf2onnx_gives_the_keras_hits_and_verdict
                                                                  oracle_rows("model_features", ev.result))}
                 for ev in (k, o)]
     assert verdicts[0] == verdicts[1] and len(verdicts[0]) == len(impls) * (len(impls) - 1) // 2
+
+
+def test_a_fixed_batch_is_refused_with_the_export_flag_that_fixes_it(tmp_path):
+    from harness.errors import UsageError
+    from harness.model.context import onnx_context
+    model = torchvision_graph()
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1  # torch.onnx.export without dynamic_axes
+    with pytest.raises(UsageError, match="fixed batch of 1.*dynamic_axes"):
+        onnx_context(ONNX_PROFILE, _saved(model, tmp_path))
