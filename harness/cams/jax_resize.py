@@ -30,9 +30,7 @@ def _missing() -> str | None:
 def _dot_resize(f, cols, shape: tuple[int, int, int], method: str):
     import jax
     import jax.numpy as jnp
-    highest = jax.lax.Precision.HIGHEST  # float32 products on every device (a GPU's default may be TF32)
-    return jax.image.resize(jnp.einsum("bhwc,bc->bhw", f, cols, precision=highest), shape, method=method,
-                            precision=highest)
+    return jax.image.resize(jnp.einsum("bhwc,bc->bhw", f, cols), shape, method=method)
 
 
 @functools.cache
