@@ -32,10 +32,6 @@ def torch_library_maps(library: str, model_file: str | Path, images: np.ndarray,
             return {k: out[k] for k in out.files}
 
 
-def pytorch_grad_cam_maps(model_file: str | Path, images: np.ndarray, class_idx: np.ndarray, cfg) -> dict:
-    return torch_library_maps("pytorch-grad-cam", model_file, images, class_idx, cfg)
-
-
 def torch_library(library: str):
     """The library hook (:class:`harness.peers.registry.Library`) of a PyTorch library: both modes
     from one worker run."""

@@ -179,30 +179,10 @@ def test_peers_section_flags_default_rows_and_skips_absent_libraries(monkeypatch
     assert all(r["n"] == 4 for r in section["localization"])
 
 
-def test_pytorch_grad_cam_through_keras_torch_backend(tmp_path):
-    """The same .keras file on Keras' torch backend: aligned pytorch-grad-cam is CAM / (h*w) through
-    its ReLU and double min-max normalisation (a worker process, since the backend is per process)."""
-    version, why = registry.peer_status("pytorch-grad-cam")  # never imports torch here: it crashes beside TF
-    if why:
-        pytest.skip(f"pytorch-grad-cam cannot run here: {why}")
-    from harness.peers.torch_peer import pytorch_grad_cam_maps
-    model = _model()
-    model.save(tmp_path / "m.keras")
-    x, feats = _inputs(model)
-    k = np.array([0, 1, 0])
-    from harness.config import LatencyConfig
-    out = pytorch_grad_cam_maps(tmp_path / "m.keras", x, k, LatencyConfig(min_rounds=1, target_seconds=0.0))
-    w = model.get_layer("head").kernel.numpy()
-    setup = next(p.setup for p in registry.PEERS if p.name == "pytorch_grad_cam_gradcam_aligned")
-    assert _rel(out["aligned_maps"], expected_map(setup, feats, w, k, (32, 32))) < 1e-5
-    assert out["default_maps"].shape == (3, 32, 32)
-
-
-@pytest.mark.parametrize("library", ["torchcam", "captum"])
-def test_torchcam_and_captum_through_keras_torch_backend_follow_their_declared_setups(tmp_path, library):
-    """Each library on the model as a torchvision-shaped module (a worker process): both modes equal
-    CAM through their declared setups, and a setup one step off (captum's nearest with half-pixel
-    coordinates; torchcam's default without its normalisation) is far from them."""
+def _torch_worker_run(library: str, tmp_path):
+    """``(version, worker output, features, head kernel, classes)`` of ``library`` in the PyTorch
+    worker on this file's model; skipped where the library cannot run (its status never imports
+    torch here: it crashes beside TF)."""
     version, why = registry.peer_status(library)
     if why:
         pytest.skip(f"{library} cannot run here: {why}")
@@ -213,7 +193,24 @@ def test_torchcam_and_captum_through_keras_torch_backend_follow_their_declared_s
     x, feats = _inputs(model)
     k = np.array([0, 1, 0])
     out = torch_library_maps(library, tmp_path / "m.keras", x, k, LatencyConfig(min_rounds=1, target_seconds=0.0))
-    w = model.get_layer("head").kernel.numpy()
+    return version, out, feats, model.get_layer("head").kernel.numpy(), k
+
+
+def test_pytorch_grad_cam_through_keras_torch_backend(tmp_path):
+    """The same .keras file on Keras' torch backend: aligned pytorch-grad-cam is CAM / (h*w) through
+    its ReLU and double min-max normalisation (a worker process, since the backend is per process)."""
+    _, out, feats, w, k = _torch_worker_run("pytorch-grad-cam", tmp_path)
+    setup = next(p.setup for p in registry.PEERS if p.name == "pytorch_grad_cam_gradcam_aligned")
+    assert _rel(out["aligned_maps"], expected_map(setup, feats, w, k, (32, 32))) < 1e-5
+    assert out["default_maps"].shape == (3, 32, 32)
+
+
+@pytest.mark.parametrize("library", ["torchcam", "captum"])
+def test_torchcam_and_captum_through_keras_torch_backend_follow_their_declared_setups(tmp_path, library):
+    """Each library on the model as a torchvision-shaped module (a worker process): both modes equal
+    CAM through their declared setups, and a setup one step off (captum's nearest with half-pixel
+    coordinates; torchcam's default without its normalisation) is far from them."""
+    version, out, feats, w, k = _torch_worker_run(library, tmp_path)
     for spec in (p for p in registry.PEERS if p.library == library):
         got = out[f"{spec.mode}_maps"]
         assert _rel(got, expected_map(spec.setup, feats, w, k, (32, 32))) < 1e-5, spec.name
