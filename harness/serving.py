@@ -8,12 +8,21 @@ written atomically, on Keras' own export where it serves:
                     class_index)``, both returning ``{"probabilities", "cam"}``; they are its
                     signatures too
 ``onnx``            ``model.export(format="onnx")`` (tf2onnx): inputs ``image`` and
-                    ``class_index`` (-1 for the prediction; one graph carries one entry point),
-                    outputs ``cam`` and ``probabilities``
+                    ``class_index``, optional (default ``[-1]``, the prediction: feed
+                    ``{"image": x}`` alone), outputs ``cam`` and ``probabilities``
 ``litert``          a ``.tflite`` flatbuffer from the ``ExportArchive`` SavedModel through
                     TensorFlow's converter: signatures ``serving_default(image)`` and
                     ``serve_class(image, class_index)``, outputs ``cam`` and ``probabilities``
 ==================  =========================================================================
+
+ONNX's image-only entry is ONNX's own optional input: ``class_index`` is both a graph input and
+an initializer holding ``[-1]`` (IR version 4 and later), so a caller that feeds only ``image``
+gets the prediction's CAM and one that feeds ``class_index`` overrides it, in one graph. This
+needs no change to the Keras model (``keras.Input(optional=True)``, not tried, would leave a
+``None`` in the functional graph that tf2onnx's input signature has to express); a second,
+image-only graph would double what is shipped and converted. ONNX Runtime warns once per session
+that the overridable initializer is not constant-folded; the overridden input is one ``[B]``
+integer vector, so there is nothing to fold.
 
 LiteRT's image-only signature is ``serving_default`` rather than ``serve``: TensorFlow's converter
 folds a SavedModel that has a ``serve`` attribute into its one default signature, whatever keys it
@@ -25,6 +34,7 @@ same format, so a runtime's CAM cost is measured against its own forward pass.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from harness.atomic import atomic_dir, atomic_write
 from harness.errors import UsageError
@@ -139,16 +149,20 @@ def _forward_archive(model):
     return archive
 
 
-def _litert_bytes(archive, keys: list[str] | None) -> bytes:
+def _litert_bytes(archive, keys: list[str] | None, precision: str = "fp32", calibration=None) -> bytes:
     """A ``.tflite`` of ``archive``'s endpoints ``keys`` (its default one when None), converted
-    from a temporary SavedModel as Keras' own LiteRT export does."""
+    from a temporary SavedModel as Keras' own LiteRT export does, at ``precision``
+    (:mod:`harness.quantize`)."""
     import tempfile
 
-    import tensorflow as tf
+    import numpy as np
+
+    from harness.quantize import litert_converter_bytes
+    extra = {"serve_class": {"class_index": np.full(1, -1, np.int32)}}
+    signatures = {k: extra.get(k, {}) for k in keys} if keys else None
     with tempfile.TemporaryDirectory(prefix="cam-harness-litert-") as tmp:
         archive.write_out(tmp, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=keys)
-        return converter.convert()
+        return litert_converter_bytes(tmp, keys, precision, calibration, signatures)
 
 
 def _onnx(model, path: Path, input_signature) -> None:
@@ -158,9 +172,40 @@ def _onnx(model, path: Path, input_signature) -> None:
         model.export(str(path), format="onnx", verbose=False, input_signature=input_signature)
 
 
-def write_artifact(exported, fmt: str, out: Path) -> Path:
-    """``exported`` (``cam_model``'s output) written to ``out`` as ``fmt``, atomically."""
+def _onnx_class_index_optional(path: Path) -> None:
+    """Give the ONNX graph's ``class_index`` input a default of ``[-1]`` (an initializer of the
+    same name: ONNX's optional input, IR version 4 and later), so ``{"image": x}`` alone is the
+    image-only entry (the prediction's CAM); ``[-1]`` broadcasts over the batch."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    model = onnx.load(str(path))
+    if any(i.name == "class_index" for i in model.graph.input):
+        model.graph.initializer.append(numpy_helper.from_array(np.array([-1], np.int32), "class_index"))
+        onnx.save(model, str(path))
+
+
+def _onnx_file(precision: str, calibration, write_float: Callable[[Path], None], dest: Path) -> Path:
+    """Write an ONNX file at ``precision`` to ``dest``: the float32 export, then ONNX Runtime's
+    conversion of it (:mod:`harness.quantize`)."""
+    if precision == "fp32":
+        write_float(dest)
+        return dest
+    import tempfile
+
+    from harness.quantize import onnx_quantized
+    with tempfile.TemporaryDirectory(prefix="cam-harness-onnx-") as tmp:
+        source = Path(tmp) / "float32.onnx"
+        write_float(source)
+        return onnx_quantized(source, dest, precision, calibration)
+
+
+def write_artifact(exported, fmt: str, out: Path, precision: str = "fp32", calibration=None) -> Path:
+    """``exported`` (``cam_model``'s output) written to ``out`` as ``fmt`` at ``precision``
+    (:mod:`harness.quantize`; ``calibration``: the images ``int8`` is calibrated on), atomically."""
+    from harness.quantize import check_precision
     check_out(out, fmt)
+    check_precision(fmt, precision)
     image_spec, class_spec = _specs(exported)
     if fmt == "keras":
         return atomic_write(out, lambda tmp: exported.save(tmp))
@@ -170,15 +215,20 @@ def write_artifact(exported, fmt: str, out: Path) -> Path:
             archive.write_out(str(tmp), verbose=False)
         return Path(out)
     if fmt == "onnx":
-        return atomic_write(out, lambda tmp: _onnx(exported, tmp, [{"image": image_spec, "class_index": class_spec}]))
-    data = _litert_bytes(_archive(exported, LITERT_IMAGE_ONLY), [LITERT_IMAGE_ONLY, "serve_class"])
+        signature = [{"image": image_spec, "class_index": class_spec}]
+        return atomic_write(out, lambda dest: _onnx_class_index_optional(
+            _onnx_file(precision, calibration, lambda tmp: _onnx(exported, tmp, signature), dest)))
+    data = _litert_bytes(_archive(exported, LITERT_IMAGE_ONLY), [LITERT_IMAGE_ONLY, "serve_class"], precision,
+                         calibration)
     return atomic_write(out, lambda tmp: tmp.write_bytes(data))
 
 
-def forward_artifact(model, fmt: str, out: Path) -> Path:
-    """The model alone (``image`` -> ``probabilities``) in ``fmt`` at ``out``: the forward pass the
-    CAM's cost is measured against, through the same runtime."""
+def forward_artifact(model, fmt: str, out: Path, precision: str = "fp32", calibration=None) -> Path:
+    """The model alone (``image`` -> ``probabilities``) in ``fmt`` at ``out`` and ``precision``: the
+    forward pass the CAM's cost is measured against, through the same runtime."""
+    from harness.quantize import check_precision
     check_out(out, fmt)
+    check_precision(fmt, precision)
     if fmt == "keras":
         return atomic_write(out, lambda tmp: model.save(tmp))
     if fmt == "tf_saved_model":
@@ -189,6 +239,7 @@ def forward_artifact(model, fmt: str, out: Path) -> Path:
         import keras
         image = keras.Input(model.inputs[0].shape[1:], name="image")
         named = keras.Model(image, {"probabilities": keras.layers.Identity(name="probabilities")(model(image))})
-        return atomic_write(out, lambda tmp: _onnx(named, tmp, [_specs(model)[0]]))
-    data = _litert_bytes(_forward_archive(model), None)
+        return atomic_write(out, lambda dest: _onnx_file(precision, calibration,
+                                                         lambda tmp: _onnx(named, tmp, [_specs(model)[0]]), dest))
+    data = _litert_bytes(_forward_archive(model), None, precision, calibration)
     return atomic_write(out, lambda tmp: tmp.write_bytes(data))

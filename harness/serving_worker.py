@@ -10,9 +10,11 @@ artifact it runs every image through its runtime (``tf.saved_model.load(...).ser
 ``.serve_class``; ``onnxruntime.InferenceSession``; the LiteRT ``Interpreter``'s signature
 runners; Keras' ``load_model(safe_mode=True)``), batches of 32, with the image-only entry point
 and with ``class_index``, saves the outputs as ``<name>/<entry>/<output>`` in ``out.npz``, and
-times one call per batch size: the artifacts of one job (a forward-only export and the CAM
-exports, one runtime) in interleaved rounds, each round enough calls to last about 20 ms, so
-their ratio is not a drift of the machine.
+times one call per batch size: the artifacts of one job and precision (a forward-only export and
+the CAM exports, one runtime; an artifact's ``"group"``, else its ``"precision"``, else ``fp32``) in interleaved
+rounds, each round enough calls to last about 20 ms, so their ratio is not a drift of the machine;
+each precision's group has its own time budget, so a slow quantized runtime leaves the float32
+group's timings as they were.
 The ``.keras`` file is timed three ways: ``predict_on_batch``, a compiled call (``tf.function``)
 and the eager call. It prints one JSON object: ``{"harness_importable": false, "timings": [{"name",
 "format", "kind", "call", "batch", "median_s", "rounds_s"}], "entries": {name: [entry, ...]}}``.
@@ -91,15 +93,16 @@ def _onnx(path: str, kind: str) -> dict:
     providers = os.environ.get(PROVIDERS, "CPUExecutionProvider").split(",")
     session = ort.InferenceSession(path, providers=providers)
     names = [o.name for o in session.get_outputs()]
-    has_class = any(i.name == "class_index" for i in session.get_inputs())
+    required = any(i.name == "class_index" for i in session.get_inputs())
+    optional = any(i.name == "class_index" for i in session.get_overridable_initializers())
 
     def call(image, k=None):
         feed = {"image": image}
-        if has_class:
+        if required or (optional and k is not None):
             feed["class_index"] = np.full(len(image), -1, np.int32) if k is None else k
         return dict(zip(names, session.run(None, feed)))
 
-    entries = {"image_only": lambda image, k=None: call(image)}  # class_index -1: the prediction
+    entries = {"image_only": lambda image, k=None: call(image)}  # image alone (or class_index -1): the prediction
     if kind == "cam":
         entries["class_index"] = call
     return {"entries": entries, "timed": {"run": call}}
@@ -170,9 +173,9 @@ def main(argv: list[str]) -> int:
             for key, value in _run_all(fn, images, class_index).items():
                 saved[f"{art['name']}/{entry}/{key}"] = value
         for call, fn in loaded["timed"].items():
-            timed.setdefault(call, {})[art["name"]] = fn
+            timed.setdefault((call, art.get("group", art.get("precision", "fp32"))), {})[art["name"]] = fn
     min_rounds, budget = job.get("min_rounds", 5), job.get("time_budget_s")
-    for call, fns in timed.items():
+    for (call, _), fns in timed.items():  # one precision's artifacts together: its forward and its CAMs
         per_image = None
         for batch in job.get("batches", []):
             where = [{"name": name, "format": arts[name]["format"], "kind": arts[name]["kind"], "call": call,
