@@ -333,3 +333,4 @@ def recommend(agreement: dict, latency: dict, localization: dict, reference: str
             "ship_it": ship_it(agreement, latency, cpu_pick),
             "verdict": verdict(agreement, localization, per_device, speed_table(latency), _geometry(_cam_rows(latency)),
                                reference, goals, ctx["same_function"])}
+

@@ -114,10 +114,10 @@ def test_a_format_that_cannot_take_the_model_is_recorded_and_the_others_still_ru
     from harness.runners.served import serve_check
     real = serving.write_artifact
 
-    def refuse_onnx(exported, fmt, out):
+    def refuse_onnx(exported, fmt, out, *rest):
         if fmt == "onnx":
             raise ValueError("op not supported by the converter")
-        return real(exported, fmt, out)
+        return real(exported, fmt, out, *rest)
     monkeypatch.setattr(serving, "write_artifact", refuse_onnx)
     model = keras.saving.load_model(model_file)
     images = np.random.default_rng(2).random((3, 48, 48, 3), dtype=np.float32)
@@ -139,7 +139,8 @@ def test_a_run_converts_each_artifact_once_and_every_stage_runs_the_same_files(m
     from harness.runners.served import ArtifactStore, serve_check
     written = []
     real = serving.write_artifact
-    monkeypatch.setattr(serving, "write_artifact", lambda e, fmt, out: written.append(out) or real(e, fmt, out))
+    monkeypatch.setattr(serving, "write_artifact", lambda e, fmt, out, *rest: written.append(out) or real(e, fmt, out,
+                                                                                                       *rest))
     model = keras.saving.load_model(model_file)
     images = np.random.default_rng(2).random((3, 48, 48, 3), dtype=np.float32)
     feats = build.cam_view(model)(images, training=False)[0].numpy()
@@ -153,7 +154,8 @@ def test_a_run_converts_each_artifact_once_and_every_stage_runs_the_same_files(m
         assert [r["max_rel"] for r in timed["served_models"]] == [r["max_rel"] for r in first["served_models"]]
         assert {t["name"] for t in timed["timings"]} == {"forward", *conventions}
         kept = serve_check(*args, (48, 48), conventions, ["litert"], [1], 0.0, store=store, timings_only=True)
-        assert store.worker_runs == 2 and kept == {"served_models": [], "timings": timed["timings"], "skipped": []}
+        assert store.worker_runs == 2 and kept == {"served_models": [], "served_quantized": [],
+                                                 "timings": timed["timings"], "skipped": []}
         retimed = serve_check(*args, (48, 48), conventions, ["litert"], [2], 0.0, store=store, timings_only=True)
         assert store.worker_runs == 3 and {t["batch"] for t in retimed["timings"]} == {2}  # other batches: timed anew
         other = serve_check(*args, (40, 56), ["seed"], ["litert"], [], store=store)

@@ -153,6 +153,24 @@ def _agreement(run: _Run, results: dict, baseline: dict, gpu_only: set[str]) -> 
                   _without(gpu_only, baseline["agreement"]["equivalence_classes"]))
 
 
+def _served_quantized(run: _Run, results: dict, baseline: dict) -> None:
+    """Each reduced-precision artifact the baseline checked: its largest CAM error (share of the
+    range) and the share of trials whose pointing hit changed against float32 may not grow past
+    the policy's limits (``serving.cam_error``, ``serving.hits_changed``)."""
+    def rows(doc: dict) -> dict:
+        return _index(doc["agreement"].get("served_quantized", []), lambda r: (r["impl"],), "served_quantized row")
+    cur = rows(results)
+    for (impl,), base in rows(baseline).items():
+        if (impl,) not in cur:
+            run.missing("serving.cam_error", impl)
+            run.missing("serving.hits_changed", impl)
+            continue
+        now = cur[(impl,)]
+        run.check("serving.cam_error", f"cam_error_max {impl}", now["cam_error_max"], base["cam_error_max"])
+        run.check("serving.hits_changed", f"hits_changed share {impl}", now["hits_changed"] / now["n"],
+                  base["hits_changed"] / base["n"])
+
+
 def _measure(run: _Run, m: Measure, results: dict, baseline: dict, gpu_only: set[str]) -> None:
     """Each gated field of every row of ``m`` the baseline measured (a baseline without the
     measure's rows, or a row without the field, gates nothing there)."""
@@ -204,6 +222,7 @@ def compare(results: dict, baseline: dict, policy: Policy) -> GateOutcome:
                            "latency with the baseline's commit on this machine")
     _latency(run, results, baseline, out.latency_gated, gpu_only)
     _agreement(run, results, baseline, gpu_only)
+    _served_quantized(run, results, baseline)
     for m in declared():
         _measure(run, m, results, baseline, gpu_only)
     _test_accuracy(run, results, baseline)

@@ -22,11 +22,12 @@ from pathlib import Path
 
 from harness.errors import UsageError
 from harness.metrics.measure import gated_checks
+from harness.ship import KEEP_POINTING
 
 DIRECTIONS = ("lower_is_better", "higher_is_better", "equal")
 MODES = ("ratio", "abs")
 FIXED = ("latency.rel_to_calibration", "agreement.verdict", "agreement.equivalence_classes", "agreement.pearson",
-         "model.test_accuracy", "ab.ratio")
+         "serving.cam_error", "serving.hits_changed", "model.test_accuracy", "ab.ratio")
 CATEGORICAL = ("agreement.verdict", "agreement.equivalence_classes")
 RATIO_ONLY = ("latency.rel_to_calibration", "ab.ratio")
 REQUIRED = ("ab.ratio",)
@@ -35,11 +36,12 @@ REQUIRED = ("ab.ratio",)
 def known_metrics() -> tuple[str, ...]:
     """What a check may name: the fixed ones and every declared measure's gated fields
     (:func:`harness.metrics.measure.gated_checks`)."""
-    return FIXED[:4] + tuple(g.metric for g in gated_checks()) + FIXED[4:]
+    return FIXED[:6] + tuple(g.metric for g in gated_checks()) + FIXED[6:]
 
 
 def _abs_only() -> tuple[str, ...]:
-    return ("agreement.pearson", "model.test_accuracy", *(g.metric for g in gated_checks()))
+    return ("agreement.pearson", "serving.cam_error", "serving.hits_changed", "model.test_accuracy",
+            *(g.metric for g in gated_checks()))
 
 
 @dataclass(frozen=True)
@@ -135,9 +137,23 @@ class AbSettings:
 
 
 @dataclass(frozen=True)
+class ShipSettings:
+    """The "Ship it" choice (:func:`harness.ship.ship_it`): a reduced-precision artifact is
+    shippable when its pointing hit is unchanged on at least ``keep_pointing`` of the trials."""
+
+    keep_pointing: float = KEEP_POINTING
+
+    def __post_init__(self):
+        v = self.keep_pointing
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+            raise UsageError(f"ship.keep_pointing must be a share in (0, 1], got {v!r}")
+
+
+@dataclass(frozen=True)
 class Policy:
     checks: tuple[Check, ...]
     ab: AbSettings = field(default_factory=AbSettings)
+    ship: ShipSettings = field(default_factory=ShipSettings)
 
     def __post_init__(self):
         metrics = [c.metric for c in self.checks]
@@ -154,7 +170,7 @@ class Policy:
         return next((c for c in self.checks if c.metric == metric), None)
 
     def as_dict(self) -> dict:
-        return {"checks": [asdict(c) for c in self.checks], "ab": asdict(self.ab)}
+        return {"checks": [asdict(c) for c in self.checks], "ab": asdict(self.ab), "ship": asdict(self.ship)}
 
 
 def default_policy() -> Policy:
@@ -167,6 +183,8 @@ def default_policy() -> Policy:
         Check("agreement.equivalence_classes", "equal"),
         Check("agreement.pearson", "higher_is_better", "abs", 0.01),
         *(Check(g.metric, g.direction, "abs", g.limit) for g in gated_checks() if g.limit is not None),
+        Check("serving.cam_error", "lower_is_better", "abs", 0.01),
+        Check("serving.hits_changed", "lower_is_better", "abs", 0.05),
         Check("model.test_accuracy", "higher_is_better", "abs", 0.03),
         Check("ab.ratio", "lower_is_better", "ratio", 1.2),
     ))
@@ -177,7 +195,8 @@ def load_policy(path: str | Path) -> Policy:
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
-        return Policy(tuple(Check(**c) for c in doc["checks"]), AbSettings(**doc.get("ab", {})))
+        return Policy(tuple(Check(**c) for c in doc["checks"]), AbSettings(**doc.get("ab", {})),
+                      ShipSettings(**doc.get("ship", {})))
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise UsageError(f"policy file {path} is unusable ({type(exc).__name__}: {exc}); "
                          "expected {\"checks\": [{\"metric\", \"direction\", \"mode\", \"limit\"}]}") from None

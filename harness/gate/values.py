@@ -108,6 +108,12 @@ def _agreement_values(source: str, agreement: dict) -> None:
     classes = agreement.get("equivalence_classes", [])
     if not isinstance(classes, list) or not all(isinstance(c, list) and all(isinstance(m, str) for m in c) for c in classes):
         raise ResultsError(f"{source}: agreement.equivalence_classes must be a list of lists of names")
+    for row in _rows(source, agreement, "served_quantized"):
+        where = f"agreement.served_quantized {row.get('impl')}"
+        _text(source, where, row, ("impl",))
+        _number(source, where, "cam_error_max", row.get("cam_error_max"), 0.0)
+        n = _number(source, where, "n", row.get("n"), 1)
+        _number(source, where, "hits_changed", row.get("hits_changed"), 0, n)
     for key, flag in CHECKED_ROWS:
         for row in _rows(source, agreement, key):
             where = f"agreement.{key} {row.get('impl') or row.get('dot_first')}"

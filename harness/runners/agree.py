@@ -228,27 +228,38 @@ GRADCAM_IMAGES = 32
 KERAS_ONLY = ("the model is not a Keras model (an ONNX file): the Grad-CAM identity (Keras' autodiff), the exported "
               "Keras model and the serving formats (converted from Keras) were not checked")
 SERVED_CHECK_IMAGES = 64  # every kept image of the commonest size is checked against the oracle, as exported_models
+SERVED_PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")  # harness.quantize.PRECISIONS: every one, each run
 
 
-def served_models(ctx, ev, labels: np.ndarray, log, store=None, latency=None, progress: Progress = SILENT) -> dict:
+def served_models(ctx, ev, labels: np.ndarray, log, store=None, latency=None, progress: Progress = SILENT,
+                  tolerance_frac: float | None = None) -> dict:
     """``served_models`` and ``served_skipped``: every serving format of every convention, run in a
     fresh process without the harness on the run's first images of the most common size, against
     the oracle (:mod:`harness.runners.served`). With ``latency`` (the latency stage's
     :class:`~harness.config.LatencyConfig`, when that stage runs later in the same run) the same
-    worker run times the artifacts too and keeps the timings in ``store`` for that stage."""
+    worker run times the artifacts too and keeps the timings in ``store`` for that stage. The
+    reduced precisions (:data:`SERVED_PRECISIONS`) are checked against the float32 ones on the
+    same trials (``served_quantized``; pointing at ``tolerance_frac``, the profile's)."""
     from collections import Counter
 
     from harness.export import CONVENTIONS
-    from harness.runners.served import serve_check
+    from harness.metrics.pointing import tolerance_for
+    from harness.runners.served import CheckedTrials, serve_check
     from harness.serving import FORMATS
     sizes = [tuple(e.mask.shape) for e in ev.kept]
     size, _ = Counter(sizes).most_common(1)[0]
     keep = np.flatnonzero([s == size for s in sizes])[:SERVED_CHECK_IMAGES]
     batches, target = (list(latency.batches), latency.target_seconds) if latency else ([], 0.5)
+    checked = [ev.kept[i] for i in keep]
+    trials = None if tolerance_frac is None else CheckedTrials(
+        [e.mask for e in checked], [e.gt_boxes() for e in checked],
+        np.array([tolerance_for(e.mask.shape, tolerance_frac) for e in checked]))
     result = serve_check(ctx.model, ev.kept_inputs[keep], ev.kept_features[keep], ctx.weights, labels[keep], size,
                          list(CONVENTIONS), list(FORMATS), batches, target, log=log, store=store, progress=progress,
-                         time_budget_s=latency.time_budget_s if latency else None)
-    return {"served_models": result["served_models"], "served_skipped": result["skipped"]}
+                         time_budget_s=latency.time_budget_s if latency else None,
+                         precisions=SERVED_PRECISIONS if trials is not None else ("fp32",), trials=trials)
+    return {"served_models": result["served_models"], "served_quantized": result["served_quantized"],
+            "served_skipped": result["skipped"]}
 
 
 def stage(state) -> None:
@@ -260,7 +271,8 @@ def stage(state) -> None:
     kept_labels = ev.labels[: len(ev.kept)]
     k = min(len(ev.kept), GRADCAM_IMAGES)
     if ctx.model is None:
-        section.update(exported_models=[], served_models=[], served_skipped=[], model_checks_skipped=KERAS_ONLY)
+        section.update(exported_models=[], served_models=[], served_quantized=[], served_skipped=[],
+                       model_checks_skipped=KERAS_ONLY)
         state.doc["agreement"] = section
         return
     with measured(usage, "agree.gradcam_identity"):
@@ -271,5 +283,6 @@ def stage(state) -> None:
             section["equivalence_classes"], section["conventions"])
     with measured(usage, "agree.serving_formats"):
         section.update(served_models(ctx, ev, kept_labels, state.log, state.artifacts,
-                                     state.profile.latency if "latency" in state.stages else None, state.progress))
+                                     state.profile.latency if "latency" in state.stages else None, state.progress,
+                                     state.profile.tolerance_frac))
     state.doc["agreement"] = section

@@ -180,19 +180,23 @@ def exported_rows(model, image_size: int, out_size: tuple[int, int], cfg: Latenc
 def served_rows(model, images: np.ndarray, features: np.ndarray, weights: np.ndarray, labels: np.ndarray,
                 out_size: tuple[int, int], cfg: LatencyConfig, calibration_ms: float,
                 log: Callable[[str], None] = lambda s: None, store=None,
-                progress: Progress = SILENT) -> tuple[list[dict], list[dict], list[dict]]:
+                progress: Progress = SILENT, precisions: tuple[str, ...] | None = None
+                ) -> tuple[list[dict], list[dict], list[dict]]:
     """The exported model in every serving format, timed through its own runtime in a process
     without the harness (:mod:`harness.runners.served`): ``served`` rows for each convention and
     for the forward-only export of the same format, at every batch; the formats skipped; and the
     batches the time budget left out (``skipped`` rows of the latency section, as the CAM rows')."""
     from harness.export import CONVENTIONS
+    from harness.quantize import split_name
+    from harness.runners.agree import SERVED_PRECISIONS
     from harness.runners.served import serve_check
     from harness.serving import FORMATS
     result = serve_check(model, images, features, weights, labels, out_size, list(CONVENTIONS), list(FORMATS),
                          list(cfg.batches), cfg.target_seconds, log, store, timings_only=True, progress=progress,
-                         time_budget_s=cfg.time_budget_s)
+                         time_budget_s=cfg.time_budget_s, precisions=precisions or SERVED_PRECISIONS)
     rows = [_row("served", t["impl"], "cpu", "profile", t["batch"], t["rounds_s"], calibration_ms, format=t["format"],
-                 call=t["call"], export=t["name"], shape={"out_h": out_size[0], "out_w": out_size[1]})
+                 call=t["call"], export=split_name(t["name"])[0], precision=split_name(t["name"])[1],
+                 shape={"out_h": out_size[0], "out_w": out_size[1]})
             for t in result["timings"] if "skipped" not in t]
     over_budget = [{"kind": "served", "impl": t["impl"], "device": "cpu", "geometry": "profile", "batch": t["batch"],
                     "budget": "time", "reason": t["skipped"], "format": t["format"]}

@@ -9,6 +9,12 @@ Latency rows (``kind: "served"``): ``export_<format>_<convention>`` and the forw
 ``export_<format>_forward`` through the same runtime and call, per batch; the ``.keras`` file is
 timed through a compiled call (``export_keras_*``), ``predict_on_batch``
 (``export_keras_predict_*``) and the eager call (``export_keras_eager_*``).
+
+Reduced precisions (``precisions`` other than fp32, :mod:`harness.quantize`) add each format's
+fp16 and int8 artifacts of :data:`QUANTIZED_CONVENTIONS` (int8 calibrated on the first of the
+checked images), timed as ``export_<format>_<precision>_*``, and with ``trials`` (the checked
+images' masks, boxes and pointing tolerances) their ``served_quantized`` rows
+(:mod:`harness.metrics.quantized`).
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -25,24 +32,38 @@ import numpy as np
 from harness import agreement
 from harness.cams.oracles import oracle_cam
 from harness.progress import SILENT, Progress
+from harness.quantize import split_name
 
 TOLERANCE = 1e-5
 KERAS_CALLS = {"compiled": "", "predict_on_batch": "predict_", "eager": "eager_"}
 WORKER = Path(__file__).resolve().parent.parent / "serving_worker.py"
 
 
-def impl_name(fmt: str, what: str, call: str = "compiled") -> str:
-    return f"export_{fmt}_{KERAS_CALLS.get(call, '') if fmt == 'keras' else ''}{what}"
+QUANTIZED_CONVENTIONS = ("seed",)
+"""The conventions exported at reduced precision: the reference's (the CPU pick's convention on
+both built-in profiles). Quantization moves the features, which every convention resamples alike;
+one convention keeps CI's serving stage within its budget (docs/serving.md)."""
+
+
+def impl_name(fmt: str, name: str, call: str = "compiled") -> str:
+    """``export_<format>_<convention>`` (float32, as before precisions existed) or
+    ``export_<format>_<precision>_<convention>`` (``int8-dynamic`` written ``int8_dynamic``)."""
+    from harness.quantize import split_name
+    what, precision = split_name(name)
+    tag = "" if precision == "fp32" else precision.replace("-", "_") + "_"
+    return f"export_{fmt}_{KERAS_CALLS.get(call, '') if fmt == 'keras' else ''}{tag}{what}"
 
 
 def run_worker(work: Path, artifacts: list[dict], images: np.ndarray, class_index: np.ndarray,
-               batches: list[int], target_seconds: float, time_budget_s: float | None = None) -> tuple[dict, dict]:
+               batches: list[int], target_seconds: float, time_budget_s: float | None = None,
+               min_rounds: int = 5) -> tuple[dict, dict]:
     """The worker over ``artifacts``: its report and its outputs. With ``time_budget_s``, a batch
     whose timing the previous batch's speed says would take longer is not timed (the latency
     stage's rule): its timings say ``skipped`` and why."""
     np.savez(work / "in.npz", image=images.astype(np.float32), class_index=class_index.astype(np.int32))
     job = {"inputs": str(work / "in.npz"), "out": str(work / "out.npz"), "artifacts": artifacts,
-           "batches": batches, "target_seconds": target_seconds, "min_rounds": 5, "time_budget_s": time_budget_s}
+           "batches": batches, "target_seconds": target_seconds, "min_rounds": min_rounds,
+           "time_budget_s": time_budget_s}
     (work / "job.json").write_text(json.dumps(job))
     env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            **{k: os.environ[k] for k in ("HOME", "TMPDIR", "CAM_HARNESS_ORT_PROVIDERS") if k in os.environ}}
@@ -84,11 +105,10 @@ class ArtifactStore:
 
     def artifact(self, model, fmt: str, name: str, out_size: tuple[int, int], write: Callable[[Path], Path]) -> Path:
         """The path of that artifact, written by ``write(path)`` on first use."""
-        key = (id(model), fmt, name, None if name == "forward" else tuple(out_size))
+        key = (id(model), fmt, name, None if name.startswith("forward") else tuple(out_size))
         if key not in self._paths:
             from harness.serving import SUFFIXES
-            folder = Path(self._tmp.name) / f"{len(self._paths)}"
-            folder.mkdir()
+            folder = Path(tempfile.mkdtemp(dir=self._tmp.name))  # its own, even after a write that failed
             self._paths[key] = write(folder / f"{name}{SUFFIXES[fmt]}")
             self.written += 1
         return self._paths[key]
@@ -106,25 +126,33 @@ class ArtifactStore:
 
 
 def _artifacts(store: ArtifactStore, model, fmt: str, conventions: list[str], out_size: tuple[int, int],
-               forward: bool = True) -> list[dict]:
+               forward: bool = True, precisions: tuple[str, ...] = ("fp32",), calibration=None) -> list[dict]:
     """Each convention's CAM export in ``fmt``, after the forward-only export when ``forward`` (it
-    is only timed, as the CAM's baseline)."""
+    is only timed, as the CAM's baseline); then the same at each reduced precision ``fmt`` has,
+    for :data:`QUANTIZED_CONVENTIONS` (:mod:`harness.quantize`; ``calibration``: int8's images)."""
     from harness.export import cam_model
+    from harness.quantize import artifact_name, precisions_for
     from harness.serving import forward_artifact, write_artifact
-    out = [{"name": "forward", "format": fmt, "kind": "forward",
-            "path": str(store.artifact(model, fmt, "forward", out_size, lambda p: forward_artifact(model, fmt, p)))}
-           ] if forward else []
-    for c in conventions:
-        path = store.artifact(model, fmt, c, out_size, lambda p, c=c: write_artifact(cam_model(model, c, out_size),
-                                                                                       fmt, p))
-        out.append({"name": c, "format": fmt, "kind": "cam", "path": str(path)})
+    out = []
+    for p in precisions_for(fmt, precisions):
+        if forward:
+            name = artifact_name("forward", p)
+            path = store.artifact(model, fmt, name, out_size, lambda dest, p=p: forward_artifact(model, fmt, dest, p,
+                                                                                               calibration))
+            out.append({"name": name, "format": fmt, "kind": "forward", "precision": p, "path": str(path)})
+        for c in conventions if p == "fp32" else [c for c in conventions if c in QUANTIZED_CONVENTIONS]:
+            name = artifact_name(c, p)
+            path = store.artifact(model, fmt, name, out_size, lambda dest, c=c, p=p: write_artifact(
+                cam_model(model, c, out_size), fmt, dest, p, calibration))
+            out.append({"name": name, "format": fmt, "kind": "cam", "precision": p, "path": str(path)})
     return out
 
 
 def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.ndarray, labels: np.ndarray,
                 out_size: tuple[int, int], conventions: list[str], formats: list[str], batches: list[int],
                 target_seconds: float = 0.5, log=lambda s: None, store: ArtifactStore | None = None,
-                timings_only: bool = False, progress: Progress = SILENT, time_budget_s: float | None = None) -> dict:
+                timings_only: bool = False, progress: Progress = SILENT, time_budget_s: float | None = None,
+                precisions: tuple[str, ...] = ("fp32",), trials: "CheckedTrials | None" = None) -> dict:
     """``{"served_models": [...], "timings": [...], "skipped": [...]}`` for ``formats`` x
     ``conventions`` (see the module docstring); timings are the worker's, in seconds per call. The
     artifacts come from ``store`` (written there on first use; a store of this call's own without),
@@ -132,45 +160,87 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
     ``timings_only`` (it wants no ``served_models`` rows) takes the kept timings of the same
     files, batches and target instead of running the worker again (one worker run per format
     serves both the agree and the latency stage). A timing the time budget left out is in
-    ``timings`` with ``skipped`` (its reason) instead of ``rounds_s``."""
+    ``timings`` with ``skipped`` (its reason) instead of ``rounds_s``. ``precisions``, ``trials``: above."""
     from harness.serving import missing
     if store is None:
         with ArtifactStore() as own:
             return serve_check(model, images, features, weights, labels, out_size, conventions, formats, batches,
-                               target_seconds, log, own, timings_only, progress, time_budget_s)
-    rows, timings, skipped = [], [], []
+                               target_seconds, log, own, timings_only, progress, time_budget_s, precisions, trials)
+    rows, quantized, timings, skipped = [], [], [], []
     with (tempfile.TemporaryDirectory(prefix="cam-harness-serve-") as tmp,
           progress.stage("serving: " + ("timed" if timings_only else "checked") + " formats", len(formats),
                          "formats") as bar):
         for fmt in bar.counted(formats):
             if missing(fmt):
-                skipped.append({"format": fmt, "reason": f"{', '.join(missing(fmt))} not installed: "
-                                                          "pip install '.[export]'"})
+                skipped.append({"format": fmt, "reason": f"{', '.join(missing(fmt))} not installed: pip install '.[export]'"})
                 continue
-            key = (fmt, tuple(conventions), tuple(out_size), tuple(batches), float(target_seconds), time_budget_s)
+            key = (fmt, tuple(conventions), tuple(out_size), tuple(batches), float(target_seconds), time_budget_s,
+                   tuple(precisions))
             if timings_only and (kept := store.kept_timings(model, key)) is not None:
                 timings += kept
                 log(f"served {fmt}: timed in the same worker run that checked it")
                 continue
-            work = Path(tmp) / fmt
-            work.mkdir()
             try:
-                artifacts = _artifacts(store, model, fmt, conventions, out_size, forward=bool(batches))
-                report, out = store.ran(run_worker(work, artifacts, images, labels, batches, target_seconds,
-                                                   time_budget_s))
+                artifacts, report, out = _worker_run(store, model, fmt, conventions, out_size, batches, precisions,
+                                                     images, labels, target_seconds, time_budget_s, Path(tmp) / fmt)
             except Exception as exc:  # a model this format's converter or runtime cannot take: recorded
                 skipped.append({"format": fmt, "reason": f"{type(exc).__name__}: {str(exc)[:400]}"})
                 log(f"served {fmt}: skipped ({type(exc).__name__})")
                 continue
             log(f"served {fmt}: {len(artifacts)} artifacts checked" + (" and timed" if batches else ""))
-            fmt_timings = [{**t, "impl": impl_name(fmt, t["name"], t["call"])} for t in report["timings"]]
-            timings += fmt_timings
+            timings += (fmt_timings := [{**t, "impl": impl_name(fmt, t["name"], t["call"]),
+                                         "precision": split_name(t["name"])[1]} for t in report["timings"]])
             if batches:
                 store.keep_timings(model, key, fmt_timings)
             if timings_only:
                 continue
             rows += _served_rows(fmt, conventions, report, out, images, features, weights, labels, out_size)
-    return {"served_models": rows, "timings": timings, "skipped": skipped}
+            if trials is not None:
+                quantized += _quantized_rows(fmt, artifacts, out, features, weights, labels, out_size, trials)
+    return {"served_models": rows, "served_quantized": quantized, "timings": timings, "skipped": skipped}
+
+
+def _worker_run(store: ArtifactStore, model, fmt: str, conventions: list[str], out_size: tuple[int, int],
+                batches: list[int], precisions: tuple[str, ...], images: np.ndarray, labels: np.ndarray,
+                target_seconds: float, time_budget_s: float | None, work: Path) -> tuple[list[dict], dict, dict]:
+    """One format's artifacts (from ``store``) run by one worker: ``(artifacts, report, outputs)``."""
+    work.mkdir()
+    artifacts = _artifacts(store, model, fmt, conventions, out_size, bool(batches), tuple(precisions), images)
+    report, out = store.ran(run_worker(work, artifacts, images, labels, batches, target_seconds, time_budget_s))
+    return artifacts, report, out
+
+
+@dataclass(frozen=True)
+class CheckedTrials:
+    """The checked images' trials, for the pointing game and MaxBoxAccV2 of the quantized maps:
+    ``masks``, ``gt_boxes`` and ``tolerance_px``, one per image."""
+
+    masks: list
+    gt_boxes: list
+    tolerance_px: np.ndarray
+
+
+def _quantized_rows(fmt: str, artifacts: list[dict], out: dict, features: np.ndarray, weights: np.ndarray,
+                    labels: np.ndarray, out_size: tuple[int, int], trials: CheckedTrials) -> list[dict]:
+    """``served_quantized`` rows of one format's worker run: each reduced-precision CAM artifact
+    against the float32 oracle and the float32 artifact of its convention (same format)."""
+    from harness.export import CONVENTIONS
+    from harness.metrics.quantized import quantized_effect
+    from harness.quantize import CALIBRATION_IMAGES
+    rows = []
+    for art in artifacts:
+        what, precision = split_name(art["name"])
+        if art["kind"] != "cam" or precision == "fp32":
+            continue
+        oracle = oracle_cam(CONVENTIONS[what], features, weights, labels, out_size)
+        effect = quantized_effect(out[f"{art['name']}/class_index/cam"], out[f"{what}/class_index/cam"], oracle,
+                                  out[f"{art['name']}/image_only/probabilities"], out[f"{what}/image_only/probabilities"],
+                                  trials.masks, trials.gt_boxes, labels, trials.tolerance_px)
+        rows.append({"impl": impl_name(fmt, art["name"]), "format": fmt, "precision": precision,
+                     "convention": CONVENTIONS[what], "export": what, "out_size": list(out_size), **effect,
+                     "calibration_images": min(len(labels), CALIBRATION_IMAGES) if precision == "int8" else 0,
+                     "head": "float32", "verdict": "bounded"})
+    return rows
 
 
 def _served_rows(fmt: str, conventions: list[str], report: dict, out: dict, images: np.ndarray, features: np.ndarray,
@@ -196,15 +266,18 @@ def _served_rows(fmt: str, conventions: list[str], report: dict, out: dict, imag
 
 
 def overhead_table(timings: list[dict], conventions: list[str]) -> list[dict]:
-    """Per runtime (format and call), convention and batch: forward ms, forward + CAM ms, the
-    overhead in percent (CAM export over forward export, same runtime, same run)."""
+    """Per runtime (format and call), precision, convention and batch: forward ms, forward + CAM
+    ms, the overhead in percent (CAM export over forward export, same runtime, precision and run)."""
     timings = [t for t in timings if "skipped" not in t]
-    forward = {(t["format"], t["call"], t["batch"]): t["median_s"] for t in timings if t["name"] == "forward"}
+    forward = {(t["format"], t["call"], split_name(t["name"])[1], t["batch"]): t["median_s"] for t in timings
+               if split_name(t["name"])[0] == "forward"}
     out = []
     for t in timings:
-        if t["name"] in conventions and (t["format"], t["call"], t["batch"]) in forward:
-            f = forward[(t["format"], t["call"], t["batch"])]
-            out.append({"format": t["format"], "call": t["call"], "convention": t["name"], "batch": t["batch"],
-                        "forward_ms": 1e3 * f, "forward_cam_ms": 1e3 * t["median_s"],
+        what, precision = split_name(t["name"])
+        key = (t["format"], t["call"], precision, t["batch"])
+        if what in conventions and key in forward:
+            f = forward[key]
+            out.append({"format": t["format"], "call": t["call"], "precision": precision, "convention": what,
+                        "batch": t["batch"], "forward_ms": 1e3 * f, "forward_cam_ms": 1e3 * t["median_s"],
                         "overhead_pct": 100 * (t["median_s"] / f - 1)})
     return out

@@ -339,3 +339,32 @@ def test_a_bad_box_value_exits_2(doc, tmp_path, capsys, value):
     bad["localization"]["boxes"]["rows"][0]["maxboxacc_v2"] = value
     assert gate(write(tmp_path, "r.json", bad), write(tmp_path, "b.json", _with_boxes(doc))) == 2
     assert "maxboxacc_v2" in capsys.readouterr().err
+
+
+def _with_quantized(doc, error=0.009, hits_changed=1, n=64):
+    doc = copy.deepcopy(doc)
+    doc["agreement"]["served_quantized"] = [{"impl": "export_litert_int8_seed", "format": "litert",
+                                             "precision": "int8", "export": "seed", "n": n, "cam_error_max": error,
+                                             "cam_error_median": error / 2, "hits_changed": hits_changed}]
+    return doc
+
+
+def test_a_quantized_artifact_s_error_and_hit_changes_are_gated_like_pointing(doc):
+    base = _with_quantized(doc)
+    assert compare(_with_quantized(doc, error=0.018), base, default_policy()).passed  # +0.009 < 0.01
+    worse = compare(_with_quantized(doc, error=0.021), base, default_policy())
+    assert [f["metric"] for f in worse.failures] == ["serving.cam_error"]
+    flips = compare(_with_quantized(doc, hits_changed=5), base, default_policy())  # 1/64 -> 5/64: +0.0625
+    assert [f["metric"] for f in flips.failures] == ["serving.hits_changed"]
+    assert compare(_with_quantized(doc, hits_changed=0, error=0.001), base, default_policy()).passed
+    gone = compare(doc, base, default_policy())
+    assert {f["metric"] for f in gone.failures} == {"serving.cam_error", "serving.hits_changed"}
+    assert compare(base, doc, default_policy()).passed  # a baseline without the rows gates none of them
+
+
+@pytest.mark.parametrize("field, value", [("cam_error_max", float("nan")), ("hits_changed", 65), ("n", 0)])
+def test_a_bad_quantized_value_exits_2(doc, tmp_path, capsys, field, value):
+    bad = _with_quantized(doc)
+    bad["agreement"]["served_quantized"][0][field] = value
+    assert gate(write(tmp_path, "r.json", bad), FIXTURE) == 2
+    assert "served_quantized" in capsys.readouterr().err
