@@ -62,9 +62,12 @@ def ab(profile: Profile, geometries: dict, policy: Policy, out_dir: Path, base_r
        log: Callable[[str], None] = print, strict: bool = False, time_identical: bool = False) -> dict:
     """Export ``base_rev``, compare it with the working tree at ``repo``, write ``out_dir/ab.json``
     (``strict``: an undecided configuration fails; ``time_identical``: time the configurations
-    whose code is byte-identical in both trees too, as a measure of the machine's noise)."""
+    whose code is byte-identical in both trees too, as a measure of the machine's noise). The
+    served artifacts of the profile's pinned model (``baselines/<profile>.keras``) are compared
+    too (:mod:`harness.runners.served_ab`)."""
     from harness.atomic import atomic_write_json
     from harness.environment import environment
+    from harness.runners.served_ab import served_ab, with_served
     repo = Path(_git(repo, "rev-parse", "--show-toplevel"))
     with tempfile.TemporaryDirectory(prefix="cam-harness-ab-") as tmp:
         tmp = Path(tmp)
@@ -72,6 +75,8 @@ def ab(profile: Profile, geometries: dict, policy: Policy, out_dir: Path, base_r
         log(f"ab: base {base_rev} ({sha[:12]}) against the working tree {repo}")
         doc = run_ab(tmp / "base", repo, profile, geometries, policy, tmp, log, strict=strict,
                      time_identical=time_identical)
+        doc = with_served(doc, served_ab(tmp / "base", repo, profile, policy,
+                                         repo / "baselines" / f"{profile.name}.keras", tmp, log), strict)
     env = environment()
     doc = {**doc, "base": {"rev": base_rev, "sha": sha}, "head": {"tree": str(repo), **env["commit"]},
            "environment": env}

@@ -241,8 +241,48 @@ def test_ab_re_renders_the_report_beside_it_with_the_ab_section(tmp_path, monkey
                                                            "passed": True, "ratio_range": [1.01, 1.01],
                                                            "regressions": [], "only_in_base": [], "only_in_head": [],
                                                            "seconds": 1.0})
+    from harness.runners import served_ab
+    monkeypatch.setattr(served_ab, "served_ab", lambda *a, **k: ([], [], []))
     fixture = Path(__file__).parent.parent / "gate" / "fixtures" / "results_small.json"
     (tmp_path / "results.json").write_text(fixture.read_text())
     assert main(["ab", "--base", "HEAD", "--out", str(tmp_path)]) == 0
     html = (tmp_path / "index.html").read_text()
     assert 'id="ab-rows"' in html and "cv2_dot_resize" in html and "1.010" in html
+
+
+SMOKE_MODEL = Path(harness.__file__).resolve().parents[1] / "baselines" / "smoke.keras"
+
+
+def test_served_artifacts_whose_export_ran_identical_code_are_listed_and_not_exported_again(tmp_path):
+    """Issue 35: the head tree exports the served artifacts under a profiling hook; a base tree
+    whose files the export ran are byte-identical (another module changed) is not exported and
+    nothing is timed."""
+    pytest.importorskip("ai_edge_litert", reason="pip install '.[export]'")
+    from harness.runners.served_ab import served_ab
+    base, head = tree(tmp_path / "base"), tree(tmp_path / "head")
+    with open(base / "harness" / "report" / "__init__.py", "a") as fh:
+        fh.write("\n# changed\n")
+    rows, skipped, errors = served_ab(base, head, PROFILE, default_policy(), SMOKE_MODEL, tmp_path, lambda s: None,
+                                      formats=["litert"])
+    assert rows == [] and errors == [] and not (tmp_path / "served_base").exists()
+    assert {s["impl"] for s in skipped} == {"export_litert_seed", "export_litert_fp16_seed",
+                                            "export_litert_int8_dynamic_seed", "export_litert_int8_seed"}
+    assert all(s["identical"] and "identical code" in s["reason"] for s in skipped)
+
+
+@pytest.mark.timing
+def test_a_planted_1_5x_slowdown_of_the_served_artifacts_is_caught(tmp_path):
+    """The head's exported model runs half the backbone again (``planted_served_tree``: 17.5 of
+    35.9 million multiply-adds on the smoke model): every LiteRT precision is timed against the
+    base's in one worker and called slower, confirmed on pooled rounds."""
+    pytest.importorskip("ai_edge_litert", reason="pip install '.[export]'")
+    from harness.runners.served_ab import served_ab
+    from harness.timing.plant import planted_served_tree
+    base, head = tree(tmp_path / "base"), planted_served_tree(tmp_path / "head")
+    rows, skipped, errors = served_ab(base, head, PROFILE, default_policy(), SMOKE_MODEL, tmp_path, lambda s: None,
+                                      formats=["litert"])
+    seen = {r["impl"]: (r["verdict"], round(r["ratio"], 3), round(r["ci_low"], 3), round(r["ci_high"], 3))
+            for r in rows}
+    assert not errors and not skipped and len(rows) == 4, (seen, skipped, errors)
+    assert {r["verdict"] for r in rows} == {"slower"}, seen
+    assert all(1.2 < r["ratio"] < 2.5 and r["confirmed"] for r in rows), seen
