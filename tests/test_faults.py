@@ -145,7 +145,9 @@ def test_ab_that_compared_nothing_exits_2_and_keeps_its_reasons(tmp_path, monkey
     def nothing(*args, **kwargs):
         return {"rows": [], "skipped": [{"impl": "x", "reason": "over the budget"}], "errors": [], "passed": True}
 
+    from harness.runners import served_ab
     monkeypatch.setattr(ab_verb, "run_ab", nothing)
+    monkeypatch.setattr(served_ab, "served_ab", lambda *a, **k: ([], [], []))
     assert main(["ab", "--base", "HEAD", "--out", str(tmp_path)]) == 2
     assert "compared nothing" in capsys.readouterr().err
     assert json.loads((tmp_path / "ab.json").read_text())["skipped"][0]["reason"] == "over the budget"

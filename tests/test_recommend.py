@@ -236,5 +236,5 @@ def test_the_run_writes_the_ship_it_choice_with_the_cpu_pick_and_none_without_se
     doc = _ship_doc()
     out = rec(doc)
     assert out["ship_it"]["pick"] == out["per_device"]["cpu"]["pick"]
-    assert out["ship_it"]["fastest"] == {"format": "onnx", "call": "run"}
+    assert out["ship_it"]["fastest"] == {"format": "onnx", "call": "run", "precision": "fp32", "tied": []}
     assert rec()["ship_it"] is None

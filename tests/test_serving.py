@@ -189,6 +189,6 @@ def test_a_batch_the_time_budget_cannot_hold_is_recorded_as_skipped_not_timed(mo
     monkeypatch.setattr(serving, "FORMATS", ("litert",))
     cfg = LatencyConfig(batches=(1, 4), target_seconds=0.0, time_budget_s=1e-9)
     rows, _, over = served_rows(model, images, feats, build.cam_weights(model), np.array([0, 1, 2], np.int32),
-                                (48, 48), cfg, 1.0)
+                                (48, 48), cfg, 1.0, precisions=("fp32",))
     assert {r["batch"] for r in rows} == {1} and over and {s["batch"] for s in over} == {4}
     assert all(s["kind"] == "served" and s["budget"] == "time" and s["device"] == "cpu" for s in over)

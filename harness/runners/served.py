@@ -42,7 +42,7 @@ WORKER = Path(__file__).resolve().parent.parent / "serving_worker.py"
 QUANTIZED_CONVENTIONS = ("seed",)
 """The conventions exported at reduced precision: the reference's (the CPU pick's convention on
 both built-in profiles). Quantization moves the features, which every convention resamples alike;
-one convention keeps CI's serving stage within its budget (docs/serving.md)."""
+one convention keeps CI's serving stage within its budget (README, "Reduced precision")."""
 
 
 def impl_name(fmt: str, name: str, call: str = "compiled") -> str:

@@ -3,7 +3,9 @@ every serving format and precision, as the base tree exports it and as the head 
 against each other in one serving worker (``harness/serving_worker.py``, a process without the
 harness), interleaved round by round.
 
-1. **Identical code is not timed.** The head tree exports every artifact while a profiling hook
+1. **Identical code is not timed.** When both trees' ``harness/`` packages are byte-identical,
+   nothing is exported (a tree that changed only its docs or baselines, as CI's usually is against
+   the baseline's commit). Otherwise the head tree exports every artifact while a profiling hook
    records the harness files whose functions ran (:mod:`harness.timing.served_export`). When the
    base tree holds the same bytes at every one of those paths, its exports run the same code: the
    rows are listed as identical and nothing else runs (one export process, no timing).
@@ -41,12 +43,25 @@ CONVENTION = "seed"
 CHECK_IMAGES = 8
 
 
-def configurations(formats: list[str]) -> list[dict]:
-    """Every (format, precision) the head exports, of the ``seed`` convention."""
+def configurations(formats: list[str], precisions: tuple[str, ...] | None = None) -> list[dict]:
+    """Every (format, precision) the head exports (of ``precisions``, default all), of the ``seed``
+    convention."""
     from harness.quantize import PRECISIONS, precisions_for
     from harness.serving import SUFFIXES
     return [{"format": fmt, "precision": p, "convention": CONVENTION, "file": f"{fmt}_{p}_{CONVENTION}{SUFFIXES[fmt]}"}
-            for fmt in formats for p in precisions_for(fmt, PRECISIONS)]
+            for fmt in formats for p in precisions_for(fmt, precisions or PRECISIONS)]
+
+
+def same_package(base_tree: Path, head_tree: Path) -> str | None:
+    """A digest of ``harness/`` when both trees hold it byte for byte (every ``.py`` file the
+    same, none only in one), else None: then no export can differ, and none needs to run."""
+    def files(tree: Path) -> dict[str, bytes]:
+        root = tree / "harness"
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.py"))}
+    a, b = files(base_tree), files(head_tree)
+    if a != b:
+        return None
+    return hashlib.sha256(b"".join(k.encode() + hashlib.sha256(v).digest() for k, v in sorted(a.items()))).hexdigest()
 
 
 def _export(tree: Path, job: dict, work: Path, label: str) -> dict:
@@ -121,15 +136,19 @@ def _judged(pairs: list[tuple[dict, dict]], x: np.ndarray, batches: list[int], p
 
 
 def served_ab(base_tree: Path, head_tree: Path, profile, policy: Policy, model_path: Path, work: Path,
-              log: Callable[[str], None] = print, formats: list[str] | None = None
-              ) -> tuple[list[dict], list[dict], list[dict]]:
+              log: Callable[[str], None] = print, formats: list[str] | None = None,
+              precisions: tuple[str, ...] | None = None) -> tuple[list[dict], list[dict], list[dict]]:
     """``(rows, skipped, errors)`` of the served artifacts (see the module docstring), in every
-    installed format (or ``formats``)."""
+    installed format (or ``formats``) and precision (or ``precisions``)."""
     from harness.runners.export_stage import calibration_images
     from harness.serving import FORMATS, missing
     formats = [f for f in (formats or FORMATS) if not missing(f)]
-    configs = configurations(formats)
+    configs = configurations(formats, precisions)
     batches = list(profile.latency.batches)
+    if (package := same_package(base_tree, head_tree)) is not None:
+        log(f"ab served: the two trees' harness packages are identical (sha256 {package[:12]}), nothing exported")
+        reason = f"identical code in both trees: the harness packages are the same, byte for byte (sha256 {package[:12]})"
+        return [], [{**_where(c, "-", b), "reason": reason, "identical": True} for c in configs for b in batches], []
     if not Path(model_path).is_file():
         return [], [{**_where(c, "-", b), "reason": f"no pinned model at {model_path} to export"} for c in configs
                     for b in batches], []

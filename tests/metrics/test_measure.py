@@ -185,6 +185,7 @@ def test_the_default_policy_is_the_declared_one():
         ("localization.pxap", "higher_is_better", "abs", 0.03),
         ("localization.deletion_auc", "lower_is_better", "abs", 0.03),
         ("localization.insertion_auc", "higher_is_better", "abs", 0.03),
+        ("serving.cam_error", "lower_is_better", "abs", 0.01), ("serving.hits_changed", "lower_is_better", "abs", 0.05),
         ("model.test_accuracy", "higher_is_better", "abs", 0.03), ("ab.ratio", "lower_is_better", "ratio", 1.2)]
     Check("localization.pointing_acc", "higher_is_better", "abs", 0.05)  # declared, off by default, allowed
     with pytest.raises(UsageError, match="compared as a difference"):

@@ -27,6 +27,7 @@ def first_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
     with pytest.MonkeyPatch.context() as mp:
         worker_runs = _count_worker_runs(mp)
+        mp.setattr("harness.runners.agree.SERVED_PRECISIONS", ("fp32", "int8"))  # fp16 and int8-dynamic: test_quantize
         doc = run(MICRO, out, cache_dir=cache, log=lambda s: None)
     return doc, out, cache, worker_runs
 
@@ -105,6 +106,10 @@ def test_one_worker_run_per_serving_format_checks_and_times_it(first_run):
     served = {(r["impl"], r["batch"]) for r in doc["latency"]["rows"] if r["kind"] == "served"}
     assert {("export_onnx_seed", b) for b in MICRO.latency.batches} <= served or "onnx" not in formats
     assert len(doc["agreement"]["served_models"]) == len(CONVENTIONS) * len(formats)
+    quantized = {r["impl"]: r for r in doc["agreement"]["served_quantized"]}
+    assert set(quantized) == {f"export_{f}_int8_seed" for f in formats if f in ("onnx", "litert")}
+    assert all(r["verdict"] == "bounded" and r["n"] == 12 and r["head"] == "float32" for r in quantized.values())
+    assert {("export_litert_int8_seed", b) for b in MICRO.latency.batches} <= served or "litert" not in formats
 
 
 def test_second_run_hits_the_cache_and_repeats_the_numbers(first_run, tmp_path, monkeypatch):

@@ -27,7 +27,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
                         "file (LiteRT). Formats other than keras need pip install '.[export]'")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fp32 (default); fp16, int8-dynamic or int8 (calibrated) for onnx and litert: the backbone "
-                        "in reduced precision, the CAM head in float32 (docs/serving.md)")
+                        "in reduced precision, the CAM head in float32 (README, Reduced precision)")
     p.add_argument("--calibration-profile", default=None, choices=list(PROFILES),
                    help="--precision int8: the profile whose evaluation images (or --data's) calibrate it, with "
                         "its preprocessing (default: --profile)")
