@@ -52,18 +52,6 @@ def configurations(formats: list[str], precisions: tuple[str, ...] | None = None
             for fmt in formats for p in precisions_for(fmt, precisions or PRECISIONS)]
 
 
-def same_package(base_tree: Path, head_tree: Path) -> str | None:
-    """A digest of ``harness/`` when both trees hold it byte for byte (every ``.py`` file the
-    same, none only in one), else None: then no export can differ, and none needs to run."""
-    def files(tree: Path) -> dict[str, bytes]:
-        root = tree / "harness"
-        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.py"))}
-    a, b = files(base_tree), files(head_tree)
-    if a != b:
-        return None
-    return hashlib.sha256(b"".join(k.encode() + hashlib.sha256(v).digest() for k, v in sorted(a.items()))).hexdigest()
-
-
 def _export(tree: Path, job: dict, work: Path, label: str) -> dict:
     out_dir = work / label
     out_dir.mkdir()
@@ -145,6 +133,7 @@ def served_ab(base_tree: Path, head_tree: Path, profile, policy: Policy, model_p
     formats = [f for f in (formats or FORMATS) if not missing(f)]
     configs = configurations(formats, precisions)
     batches = list(profile.latency.batches)
+    from harness.timing.ab import same_package
     if (package := same_package(base_tree, head_tree)) is not None:
         log(f"ab served: the two trees' harness packages are identical (sha256 {package[:12]}), nothing exported")
         reason = f"identical code in both trees: the harness packages are the same, byte for byte (sha256 {package[:12]})"

@@ -14,6 +14,7 @@ byte-identical ``harness`` code on both sides is not timed at all (:func:`identi
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -279,12 +280,45 @@ def configurations(profile: Profile, geometries: dict[str, tuple[int, int, int, 
     return todo, skipped
 
 
+def same_package(base_tree: Path, head_tree: Path) -> str | None:
+    """A digest of ``harness/`` when both trees hold it byte for byte (every ``.py`` file the
+    same, none only in one), else None: then no export can differ, and none needs to run."""
+    def files(tree: Path) -> dict[str, bytes]:
+        root = tree / "harness"
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.py"))}
+    a, b = files(base_tree), files(head_tree)
+    if a != b:
+        return None
+    return hashlib.sha256(b"".join(k.encode() + hashlib.sha256(v).digest() for k, v in sorted(a.items()))).hexdigest()
+
+
+
+def _identical_package(package: str, profile: Profile, geometries: dict, only: set[str] | None,
+                       policy: Policy, strict: bool, log: Callable[[str], None]) -> dict:
+    """The document when both trees hold the same ``harness/``: every configuration the head has,
+    skipped as identical code, and no worker started."""
+    from harness.timing.worker import devices_for
+    shared = {(name, device) for name in cams.available() for device in devices_for(cams.spec(name).device)}
+    todo, skipped = configurations(profile, geometries, shared, only)
+    reason = (f"identical code in both trees: the harness packages are the same, byte for byte (sha256 "
+              f"{package[:12]}), so there is no change to time (--time-identical times it)")
+    skipped += [{**where, "reason": reason, "identical": True} for where, _ in todo]
+    log(f"ab: the two trees' harness packages are identical (sha256 {package[:12]}): {len(todo)} configurations "
+        "not timed, no worker started")
+    return {"schema_version": AB_SCHEMA_VERSION, "kind": "ab", "profile": profile.name, "pinned_cpu": None,
+            "policy": policy.as_dict(), "geometries": {k: list(v) for k, v in geometries.items()},
+            **outcome([], skipped, [], strict), "only_in_base": [], "only_in_head": [], "seconds": 0.0}
+
+
 def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict, policy: Policy, work_dir: Path,
            log: Callable[[str], None] = print, only: set[str] | None = None, strict: bool = False,
            time_identical: bool = False) -> dict:
     """Time every configuration both trees share; the ``ab.json`` document (without provenance).
     ``strict``: an ``undecided`` row fails the comparison, as a regression does. A configuration
-    whose code is byte-identical in both trees is skipped untimed unless ``time_identical``."""
+    whose code is byte-identical in both trees is skipped untimed unless ``time_identical``; when
+    the whole ``harness/`` package is, no worker starts at all."""
+    if not time_identical and (package := same_package(base_tree, head_tree)) is not None:
+        return _identical_package(package, profile, geometries, only, policy, strict, log)
     t0 = time.perf_counter()
     sides: dict[str, list[Side]] = {"base": [], "head": []}
     try:

@@ -106,7 +106,7 @@ def local_coco(tmp_path_factory):
         return spec, limit, profile, _sections(profile, root / "local", spec)
 
 
-@pytest.mark.parametrize("read", ["driver", "workers"])
+@pytest.mark.parametrize("read", [pytest.param("driver", marks=pytest.mark.extended), "workers"])
 def test_a_coco_set_on_ray_is_byte_identical_to_local(tmp_path, local_ray, local_coco, pass_only, read):
     spec, limit, profile, local = local_coco
     on_ray = _sections(profile, tmp_path / "ray", spec, EngineConfig.from_args("ray", workers=2, read=read))
@@ -190,6 +190,7 @@ def _descendants(pid: int) -> set[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.extended  # CI's 12-minute budget (issue 35): tox -e extended
 def test_ctrl_c_on_a_ray_pass_stops_every_ray_process_and_keeps_the_old_results(tmp_path):
     """The CLI in its own process starts its own Ray; SIGINT once an actor runs. Every process it
     started (the Ray head's, the actors) is gone by PID, exit 130, results.json unchanged."""

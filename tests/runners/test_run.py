@@ -27,7 +27,7 @@ def first_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
     with pytest.MonkeyPatch.context() as mp:
         worker_runs = _count_worker_runs(mp)
-        mp.setattr("harness.runners.agree.SERVED_PRECISIONS", ("fp32", "int8"))  # fp16 and int8-dynamic: test_quantize
+        mp.setattr("harness.runners.agree.SERVED_PRECISIONS", ("fp32", "int8"))  # the others: test_quantize, CI's smoke
         doc = run(MICRO, out, cache_dir=cache, log=lambda s: None)
     return doc, out, cache, worker_runs
 
