@@ -4,6 +4,8 @@
 # cam-bench). Artifacts are made on a machine with TensorFlow and the export extra, e.g.
 #   cam-harness export --profile smoke --convention seed --format onnx --out docs/device/cam_seed.onnx
 #   cam-harness export ... --format tf_saved_model --out docs/device/cam_seed_saved_model
+#   cam-harness export ... --format onnx --precision fp16 --out docs/device/cam_seed_fp16.onnx   (issue 35)
+# (all the artifacts given are timed together, interleaved, so fp16 against fp32 is one run's ratio)
 # Needs on the GPU machine: numpy, onnxruntime-gpu (CUDAExecutionProvider), optionally tensorflow.
 # Writes under $OUT (or ./device-out). Usage: tools/serving_gpu_check.sh ARTIFACT [ARTIFACT ...]
 set -uo pipefail
