@@ -73,9 +73,11 @@ def test_the_litert_int8_head_runs_in_float32_and_the_backbone_in_int8(tmp_path)
     assert main(["export", "--model", str(SMOKE_MODEL), "--convention", "seed", "--format", "litert", "--precision",
                  "int8", "--calibration-profile", "smoke", "--out", str(out)]) == 0
     ops = op_precisions(out)
-    head = [o for o in ops if any(k in n for n in o["outputs"] for k in ("class_weights", "channel_dot", "resample"))
-            and o["op"] in ("FULLY_CONNECTED", "BATCH_MATMUL")]
-    assert len(head) >= 3 and all(set(o["types"]) == {"float32"} for o in head), head
+    keys = ("class_weights", "channel_dot", "resample", "class_map", "grid_as_rows", "one_hot")
+    head = [o for o in ops if any(k in n for n in o["outputs"] for k in keys)]
+    products = [o for o in head if o["op"] in ("FULLY_CONNECTED", "BATCH_MATMUL")]
+    assert len(products) >= 3 and all(set(o["types"]) == {"float32"} for o in products), products
+    assert all(set(o["types"]) <= {"float32", "int32", "int64"} for o in head), head  # no int8 between them
     convs = [o for o in ops if o["op"] == "CONV_2D"]
     assert convs and all(o["types"][0] == "int8" for o in convs)
 
