@@ -315,26 +315,29 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
            time_identical: bool = False) -> dict:
     """Time every configuration both trees share; the ``ab.json`` document (without provenance).
     ``strict``: an ``undecided`` row fails the comparison, as a regression does. A configuration
-    whose code is byte-identical in both trees is skipped untimed unless ``time_identical``; when
-    the whole ``harness/`` package is, no worker starts at all."""
+    whose code is byte-identical in both trees is skipped untimed unless ``time_identical``: one
+    process per side checks every configuration first, and the others start only when one needs
+    timing; when the whole ``harness/`` package is identical, no worker starts at all."""
     if not time_identical and (package := same_package(base_tree, head_tree)) is not None:
         return _identical_package(package, profile, geometries, only, policy, strict, log)
     t0 = time.perf_counter()
     sides: dict[str, list[Side]] = {"base": [], "head": []}
     try:
         cpu = pinned_cpu() if policy.ab.pin_cpu else None
-        for i in range(int(policy.ab.processes)):
-            for label, tree in (("base", base_tree), ("head", head_tree)):
-                sides[label].append(Side(label, tree, work_dir / f"{label}{i}.log", wait=False, cpu=cpu))
-        for side in sides["base"] + sides["head"]:
-            side.ready()
+        _start(sides, 1, base_tree, head_tree, work_dir, cpu)
         base_configs, head_configs = sides["base"][0].configs, sides["head"][0].configs
         if not base_configs & head_configs:
             raise AbError(f"the two trees share no implementation (base: {sorted(c[0] for c in base_configs)}; "
                           f"head: {sorted(c[0] for c in head_configs)}), so there is nothing to compare; pass a --base "
                           "that has the head's implementations")
         todo, skipped = configurations(profile, geometries, base_configs & head_configs, only)
-        rows, errors = _time_all(sides, todo, skipped, policy, log, time_identical)
+        errors = []
+        if not time_identical:  # identical code first, in the first process of each side
+            todo, errors = _changed(sides, todo, skipped, log)
+        if todo:  # only then the other processes
+            _start(sides, int(policy.ab.processes), base_tree, head_tree, work_dir, cpu)
+        rows, timing_errors = _time_all(sides, todo, skipped, policy, log, time_identical=True)
+        errors += timing_errors
     except BaseException:  # interrupted (SIGINT, or SIGTERM through the CLI) or failed: no worker outlives it
         for side in sides["base"] + sides["head"]:
             side.kill()
@@ -347,6 +350,36 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
             "only_in_base": sorted(map(list, base_configs - head_configs)),
             "only_in_head": sorted(map(list, head_configs - base_configs)),
             "seconds": time.perf_counter() - t0}
+
+
+def _start(sides: dict[str, list[Side]], processes: int, base_tree: Path, head_tree: Path, work_dir: Path,
+           cpu: int | None) -> None:
+    """Start worker processes until each side has ``processes``, in parallel, and wait for them."""
+    new = []
+    for i in range(len(sides["base"]), processes):
+        for label, tree in (("base", base_tree), ("head", head_tree)):
+            sides[label].append(Side(label, tree, work_dir / f"{label}{i}.log", wait=False, cpu=cpu))
+            new.append(sides[label][-1])
+    for side in new:
+        side.ready()
+
+
+def _changed(sides: dict[str, list[Side]], todo: list, skipped: list,
+             log: Callable[[str], None]) -> tuple[list, list[dict]]:
+    """The configurations of ``todo`` whose code differs between the trees (:func:`identical_code`,
+    in the first process of each side), and the errors met; identical ones go to ``skipped``."""
+    changed, errors = [], []
+    for i, (where, shape) in enumerate(todo, 1):
+        same = identical_code(sides["base"][0], sides["head"][0], where, shape)
+        if same is None:
+            changed.append((where, shape))
+        elif "error" in same:
+            errors.append(same)
+        else:
+            skipped.append(same)
+            log(f"ab [{i}/{len(todo)}] {where['impl']} {where['device']} {where['geometry']} b{where['batch']}: "
+                "identical code in both trees, not timed")
+    return changed, errors
 
 
 def _time_all(sides: dict[str, list[Side]], todo: list, skipped: list, policy: Policy,

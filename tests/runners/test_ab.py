@@ -301,3 +301,15 @@ def test_trees_with_the_same_harness_package_export_nothing_and_start_no_worker(
     assert doc["passed"] and doc["rows"] == [] and doc["identical"] > 0
     assert all(s.get("identical") or "slow form" in s["reason"] for s in doc["skipped"])
     assert not list(tmp_path.glob("*.log"))  # no worker process wrote its log
+
+
+def test_when_every_configuration_ran_identical_code_only_one_process_per_side_starts(tmp_path):
+    """The trees differ (the report changed), so each configuration is traced; none ran changed
+    code, so the other timing processes never start."""
+    base, head = tree(tmp_path / "base"), tree(tmp_path / "head")
+    with open(head / "harness" / "report" / "__init__.py", "a") as fh:
+        fh.write("\n# changed\n")
+    doc = run_ab(base, head, PROFILE, GEOMETRIES, default_policy(), tmp_path, log=lambda s: None,
+                 only={"cv2_dot_resize", "tf_dot_resize"})
+    assert doc["passed"] and doc["rows"] == [] and doc["identical"] == 2
+    assert sorted(p.name for p in tmp_path.glob("*.log")) == ["base0.log", "head0.log"]
