@@ -106,7 +106,8 @@ def local_coco(tmp_path_factory):
         return spec, limit, profile, _sections(profile, root / "local", spec)
 
 
-@pytest.mark.parametrize("read", [pytest.param("driver", marks=pytest.mark.extended), "workers"])
+@pytest.mark.extended  # CI's 12-minute budget (issue 35): tox -e extended; smoke on Ray with an actor killed stays
+@pytest.mark.parametrize("read", ["driver", "workers"])
 def test_a_coco_set_on_ray_is_byte_identical_to_local(tmp_path, local_ray, local_coco, pass_only, read):
     spec, limit, profile, local = local_coco
     on_ray = _sections(profile, tmp_path / "ray", spec, EngineConfig.from_args("ray", workers=2, read=read))
@@ -137,6 +138,7 @@ def test_a_category_without_class_found_by_a_reading_worker_stops_the_run_naming
                   EngineConfig.from_args("ray", workers=1, read="workers"), stages=("localize",))
 
 
+@pytest.mark.extended  # CI's 12-minute budget (issue 35): tox -e extended
 def test_smoke_on_ray_with_an_actor_killed_mid_pass_is_byte_identical_to_local(tmp_path, local_ray, local_smoke,
                                                                                 pass_only, monkeypatch):
     """Smoke on two Ray actors gives the local engine's sections byte for byte, even when the

@@ -61,6 +61,7 @@ def _random_vgg16_notop_file(folder: Path) -> tuple[Path, object]:
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # CI's 12-minute budget (issue 35): tox -e extended
 def test_seed_profile_path_at_224_px_offline(tmp_path):
     """The seed's model (VGG16 at 224 px, 7x7x512 features) from a local weights file, scored on a
     small Oxford-IIIT Pet folder through pets: with the seed profile's settings, no network."""

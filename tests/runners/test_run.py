@@ -21,6 +21,9 @@ MICRO = dataclasses.replace(
                           end_to_end_batches=(1,)))
 
 
+SERVED_FORMATS = ("onnx", "litert")
+
+
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
@@ -28,6 +31,7 @@ def first_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         worker_runs = _count_worker_runs(mp)
         mp.setattr("harness.runners.agree.SERVED_PRECISIONS", ("fp32", "int8"))  # the others: test_quantize, CI's smoke
+        mp.setattr("harness.serving.FORMATS", SERVED_FORMATS)  # .keras and SavedModel: test_serving, CI's smoke
         doc = run(MICRO, out, cache_dir=cache, log=lambda s: None)
     return doc, out, cache, worker_runs
 
@@ -99,9 +103,9 @@ def test_one_worker_run_per_serving_format_checks_and_times_it(first_run):
     timed them in another. Now the agree stage's run times them too, and the latency stage's
     served rows are those timings."""
     from harness.export import CONVENTIONS
-    from harness.serving import FORMATS, missing
+    from harness.serving import missing
     doc, _, _, worker_runs = first_run
-    formats = [f for f in FORMATS if not missing(f)]
+    formats = [f for f in SERVED_FORMATS if not missing(f)]
     assert worker_runs == [{"format": f, "batches": list(MICRO.latency.batches)} for f in formats]
     served = {(r["impl"], r["batch"]) for r in doc["latency"]["rows"] if r["kind"] == "served"}
     assert {("export_onnx_seed", b) for b in MICRO.latency.batches} <= served or "onnx" not in formats
