@@ -32,7 +32,7 @@ from typing import Iterable
 from scipy.stats import binomtest
 
 from harness.cams import REFERENCE
-from harness.ship import ship_it
+from harness.ship import KEEP_POINTING, RESOLUTION, ship_it
 from harness.verdict import verdict
 
 MCNEMAR_ALPHA = 0.05
@@ -314,8 +314,10 @@ def _device(device: str, speeds: dict[str, float], ctx: dict) -> dict:
             "not_eligible": {m: _why_not(m, ctx["gaps"], ctx["banned"], agreement) for m in speeds if m not in eligible}}
 
 
-def recommend(agreement: dict, latency: dict, localization: dict, reference: str | None = None) -> dict:
-    """The recommendation; ``reference`` defaults to the one the agreement section names."""
+def recommend(agreement: dict, latency: dict, localization: dict, reference: str | None = None,
+              keep_pointing: float = KEEP_POINTING, resolution: float = RESOLUTION) -> dict:
+    """The recommendation; ``reference`` defaults to the one the agreement section names;
+    ``keep_pointing`` and ``resolution`` are Ship it's (:func:`harness.ship.ship_it`, the policy's)."""
     reference = reference or agreement.get("reference") or REFERENCE
     classes = agreement.get("equivalence_classes", [])
     banned = disagreeing(agreement)
@@ -330,7 +332,7 @@ def recommend(agreement: dict, latency: dict, localization: dict, reference: str
     goals = targets(latency, classes, reference, cpu_pick)
     return {"reference": reference, "reference_class": _class_of(classes, reference), "per_device": per_device,
             "findings": agreement.get("findings", []), "targets": goals,
-            "ship_it": ship_it(agreement, latency, cpu_pick),
+            "ship_it": ship_it(agreement, latency, cpu_pick, keep_pointing, resolution),
             "verdict": verdict(agreement, localization, per_device, speed_table(latency), _geometry(_cam_rows(latency)),
                                reference, goals, ctx["same_function"])}
 

@@ -238,3 +238,29 @@ def test_the_run_writes_the_ship_it_choice_with_the_cpu_pick_and_none_without_se
     assert out["ship_it"]["pick"] == out["per_device"]["cpu"]["pick"]
     assert out["ship_it"]["fastest"] == {"format": "onnx", "call": "run", "precision": "fp32", "tied": []}
     assert rec()["ship_it"] is None
+
+
+def test_the_policy_s_ship_share_and_resolution_reach_the_ship_it_choice():
+    """``run --policy``: its ``ship.keep_pointing`` and ``ab.ratio`` decide Ship it."""
+    from tests.report.test_report import _ship_doc
+    doc = _ship_doc()
+    doc["agreement"]["served_quantized"] = [{"impl": "export_onnx_int8_seed", "format": "onnx", "precision": "int8",
+                                             "export": "seed", "n": 64, "cam_error_max": 0.01, "cam_error_median": 0.005,
+                                             "hits_changed": 1, "keeps_pointing": 63 / 64}]
+    doc["latency"]["rows"] += [{"kind": "served", "impl": f"export_onnx_int8_{what}", "format": "onnx", "call": "run",
+                                "export": what, "precision": "int8", "batch": 1, "median_ms": ms, "device": "cpu",
+                                "geometry": "profile"} for what, ms in (("forward", 0.15), ("seed", 0.17))]
+    args = (doc["agreement"], doc["latency"], doc["localization"])
+    assert recommend(*args)["ship_it"]["fastest"]["precision"] == "fp32"  # 63/64 < 0.99: not named
+    relaxed = recommend(*args, keep_pointing=0.98)["ship_it"]["fastest"]
+    assert (relaxed["format"], relaxed["precision"], relaxed["tied"]) == ("onnx", "int8", [])
+    wide = recommend(*args, keep_pointing=0.98, resolution=3.0)["ship_it"]["fastest"]
+    assert [t["precision"] for t in wide["tied"] if t["format"] == "onnx"] == ["fp32"]  # 0.39 ms within 3x of 0.17
+
+
+def test_run_refuses_an_unusable_policy_before_it_starts(tmp_path, capsys):
+    from harness.cli import main
+    (tmp_path / "bad.json").write_text('{"checks": [{"metric": "ab.ratio", "direction": "lower_is_better", '
+                                       '"mode": "ratio", "limit": 1.2}], "ship": {"keep_pointing": 1.5}}')
+    assert main(["run", "--profile", "smoke", "--out", str(tmp_path / "o"), "--policy", str(tmp_path / "bad.json")]) == 2
+    assert "keep_pointing" in capsys.readouterr().err and not (tmp_path / "o").exists()

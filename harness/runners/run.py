@@ -59,12 +59,12 @@ class RunState:
     usage: dict[str, dict] = field(default_factory=dict)
 
 
-def _gate(doc: dict, baseline: Path) -> dict:
+def _gate(doc: dict, baseline: Path, policy) -> dict:
     """The gate's outcome for the report; an unusable baseline is recorded, not raised, so the
     results are still written (``cam-harness gate`` is what fails CI)."""
-    from harness.gate import compare, default_policy
+    from harness.gate import compare
     try:
-        return {"baseline": str(baseline), **compare(doc, load_results(baseline), default_policy()).as_dict()}
+        return {"baseline": str(baseline), **compare(doc, load_results(baseline), policy).as_dict()}
     except Exception as exc:  # whatever the baseline holds, the run's results are kept
         return {"baseline": str(baseline), "passed": False, "compared": 0, "failures": [], "notes": [], "error": str(exc)}
 
@@ -129,12 +129,17 @@ STAGE_RUNNERS: dict[str, Callable[[RunState], None]] = {
 def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...] = STAGES, cache_dir: Path | None = None,
         data_dir: Path | None = None, download: bool = True, render: bool = True, baseline: Path | None = None,
         model_path: Path | str | None = None, force: bool = False, data_spec: str | None = None,
-        log: Callable[[str], None] = print, engine: EngineConfig = EngineConfig(), progress: Progress = SILENT) -> dict:
+        log: Callable[[str], None] = print, engine: EngineConfig = EngineConfig(), progress: Progress = SILENT,
+        policy=None) -> dict:
     """Every stage in ``stages`` on the profile's model: trained (or taken from the cache), or the
     model file at ``model_path`` (never trained; a pinned baseline model, or the user's own).
     ``data_spec`` (``--data``, else the profile's ``data``) evaluates on files from disk
     (:mod:`harness.data.readers`) instead of the profile's built-in evaluation set. ``engine``
-    runs the evaluation pass here or on Ray (:mod:`harness.evaluation.ray_engine`)."""
+    runs the evaluation pass here or on Ray (:mod:`harness.evaluation.ray_engine`). ``policy``
+    (:class:`harness.gate.Policy`, the built-in one by default) gates ``baseline`` and sets the
+    Ship it share (``ship.keep_pointing``) and resolution (``sqrt(ab.ratio)``)."""
+    from harness.gate import default_policy
+    policy = policy or default_policy()
     profile = get_profile(profile_name)
     doc = ResultsDocument.start(Path(out_dir), profile.name, environment(), set(stages) != set(STAGES), stages, force)
     enable_determinism()
@@ -156,11 +161,13 @@ def run(profile_name: str | Profile, out_dir: str | Path, stages: tuple[str, ...
     finally:
         state.artifacts.close()
     _child_usage(state)
-    doc["recommendation"] = recommend(doc["agreement"], doc["latency"], doc["localization"])
+    doc["recommendation"] = recommend(doc["agreement"], doc["latency"], doc["localization"],
+                                      keep_pointing=policy.ship.keep_pointing,
+                                      resolution=policy.check("ab.ratio").limit ** 0.5)
     state.clock["total"] = time.perf_counter() - t0
     doc["timings_s"] = state.clock
     if baseline is not None:
-        doc["gate"] = _gate(doc.doc, baseline)
+        doc["gate"] = _gate(doc.doc, baseline, policy)
     from harness.report import render_html
     doc["environment"]["stages"] = state.usage
     doc.save(render_html if render else None)

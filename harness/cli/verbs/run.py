@@ -11,6 +11,8 @@ from harness.cli.verbs.base import (
     Verb,
     default_cache,
     model_source_args,
+    policy_of,
+    policy_preflight,
     profile_arg,
     profile_of,
     profile_preflight,
@@ -28,6 +30,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("reports"), help="folder for results.json and index.html")
     model_source_args(p)
     p.add_argument("--baseline", type=Path, default=None, help="gate the results against this baseline too")
+    p.add_argument("--policy", type=Path, default=None,
+                   help="policy JSON (as for gate): its checks gate --baseline, its ship.keep_pointing decides Ship it "
+                        "(default: the built-in policy)")
     p.add_argument("--model", default=None, metavar="PATH",
                    help="evaluate this model instead of training one: a .keras file (e.g. the pinned "
                         "baselines/smoke.keras), a full-model .h5, keras.applications.<Name>:<weights.h5>, or an "
@@ -81,6 +86,7 @@ def _latency_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_preflight(args) -> None:
+    policy_preflight(args)
     preflight.results_target(args.out, "results.json")
     preflight.writable_dir(args.cache_dir or default_cache(), "--cache-dir")
     if args.baseline is not None:
@@ -103,7 +109,8 @@ def _run(args) -> int:
         return EXIT_OK
     stages = STAGES if args.verb == "run" else (args.verb,)
     run(args.profile, args.out, stages, args.cache_dir, args.data_dir, not args.no_download, baseline=args.baseline,
-        model_path=args.model, force=args.force, data_spec=args.data, engine=engine_config(args), progress=Progress())
+        model_path=args.model, force=args.force, data_spec=args.data, engine=engine_config(args), progress=Progress(),
+        policy=policy_of(args))
     return EXIT_OK
 
 
