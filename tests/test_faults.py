@@ -171,7 +171,7 @@ def _run_without_work(monkeypatch, tmp_path):
     monkeypatch.setattr(run_module, "_model", lambda state, cache_dir, model_path: None)
     monkeypatch.setattr(run_module, "_evaluation", lambda state: None)
     monkeypatch.setattr(run_module, "STAGE_RUNNERS", {s: (lambda state: None) for s in run_module.STAGES})
-    monkeypatch.setattr(run_module, "recommend", lambda *sections: {})
+    monkeypatch.setattr(run_module, "recommend", lambda *sections, **options: {})
     out = tmp_path / "out"
     out.mkdir()
     (out / "results.json").write_text(FIXTURE.read_text())
