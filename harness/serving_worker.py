@@ -135,7 +135,11 @@ def _run_all(fn, images, class_index) -> dict:
 def _interleaved(fns: dict, x, target_seconds: float, min_rounds: int) -> dict[str, list[float]]:
     """Seconds per call of each of ``fns`` on ``x``, measured in interleaved rounds (one round of
     each in turn, ``number`` calls a round, about 20 ms), so that a drift of the machine's speed
-    falls on all of them alike and their ratios hold (as ``cam-harness ab`` does)."""
+    falls on all of them alike and their ratios hold (as ``cam-harness ab`` does). The order
+    within a round is reversed every other round: a runtime's thread pool spins for a while after
+    its call and slows whatever runs next, so a fixed order made the second artifact look slower
+    (an identical ONNX int8-dynamic pair measured 1.22x [1.16, 1.30] at batch 1 with a fixed
+    order)."""
     number = {}
     for name, fn in fns.items():
         fn(x)  # the first call traces, compiles or allocates
@@ -148,8 +152,9 @@ def _interleaved(fns: dict, x, target_seconds: float, min_rounds: int) -> dict[s
         number[name] = max(1, int(0.02 / max(took, 1e-6)))
     rounds: dict[str, list[float]] = {name: [] for name in fns}
     start = time.perf_counter()
+    order = list(fns.items())
     while len(rounds[next(iter(fns))]) < min_rounds or time.perf_counter() - start < target_seconds * len(fns):
-        for name, fn in fns.items():
+        for name, fn in order if len(rounds[order[0][0]]) % 2 == 0 else order[::-1]:
             t0 = time.perf_counter()
             for _ in range(number[name]):
                 fn(x)
