@@ -122,6 +122,17 @@ def _head_nodes(model) -> list[str]:
     return [n for n in names if BACKBONE_SCOPE not in n]
 
 
+class _Calibration:
+    """ONNX Runtime's ``CalibrationDataReader``: one image (and ``class_index`` -1) per call."""
+
+    def __init__(self, batches: list[np.ndarray], with_class: bool):
+        self._feeds = iter([{"image": x, **({"class_index": np.full(1, -1, np.int32)} if with_class else {})}
+                            for x in batches])
+
+    def get_next(self):
+        return next(self._feeds, None)
+
+
 def onnx_quantized(source: Path, out: Path, precision: str, calibration: np.ndarray | None) -> Path:
     """The float32 ONNX model at ``source`` written at ``precision`` to ``out`` (see the module
     docstring); the head's nodes excluded. ONNX Runtime's advice to pre-process the model first
@@ -155,13 +166,8 @@ def _onnx_quantized(source: Path, out: Path, precision: str, calibration: np.nda
     if precision == "int8-dynamic":
         quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, nodes_to_exclude=head)
         return out
-    feeds = iter([{"image": x, **({"class_index": np.full(1, -1, np.int32)} if with_class else {})}
-                  for x in calibration_batches(calibration)])
-
-    class Reader(CalibrationDataReader):  # one image (and class_index -1) per call
-        def get_next(self):
-            return next(feeds, None)
-    quantize_static(str(source), str(out), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+    reader = type("Reader", (_Calibration, CalibrationDataReader), {})(calibration_batches(calibration), with_class)
+    quantize_static(str(source), str(out), reader, quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
                     weight_type=QuantType.QInt8, nodes_to_exclude=head)
     return out
 
