@@ -96,9 +96,13 @@ def code_digest(package_dir: str, files: set[str] | None = None) -> str:
     if files is None:
         files = {getattr(module, "__file__", None) for name, module in list(sys.modules.items())
                  if name == "harness" or name.startswith("harness.")}
+    script = os.path.abspath(getattr(sys.modules["__main__"], "__file__", None) or os.devnull)
     for path in files:
         if not path or not os.path.abspath(path).startswith(root) or not os.path.isfile(path):
-            continue  # this script (the head's copy, ``__main__``) runs on both sides and is not the code timed
+            continue
+        if os.path.abspath(path) == script:
+            continue  # this script (the head's copy) runs on both sides and is not the code timed; it lies inside
+            # the head's tree when the driver runs from a checkout (an editable install, ``python -m harness``)
         if path not in _FILE_DIGESTS:
             with open(path, "rb") as fh:
                 _FILE_DIGESTS[path] = hashlib.sha256(fh.read()).hexdigest()

@@ -95,6 +95,26 @@ def test_identical_code_is_told_from_a_changed_module_the_worker_loaded(tmp_path
             side.close()
 
 
+def test_the_worker_script_inside_the_head_tree_is_not_counted_as_code_timed(tmp_path, monkeypatch):
+    """Run from a checkout (an editable install, ``python -m harness``), the worker script both
+    sides run is the head tree's own file: the head's digest must not count it while the base's
+    cannot, or every configuration of two identical trees would be timed."""
+    import harness.timing.ab as ab_module
+    from harness.timing.ab import identical_code
+    trees = {name: tree(tmp_path / name) for name in ("base", "head")}
+    monkeypatch.setattr(ab_module, "WORKER", trees["head"] / "harness" / "timing" / "worker.py")
+    sides = {name: Side(name, t, tmp_path / f"{name}.log", wait=False) for name, t in trees.items()}
+    try:
+        for side in sides.values():
+            side.ready()
+        skip = identical_code(sides["base"], sides["head"], {"impl": "cv2_dot_resize", "device": "cpu"},
+                              [1, 7, 7, 64, 56, 56])
+        assert skip is not None and skip["identical"]
+    finally:
+        for side in sides.values():
+            side.close()
+
+
 def test_a_tree_without_harness_is_refused(tmp_path):
     """The worker would import the installed package instead; the side notices and refuses."""
     (tmp_path / "empty").mkdir()
