@@ -17,6 +17,11 @@ collections traverse only what the conversion made, and one more collection at t
 last copies. It patches the ``copy`` name of ``tf2onnx.optimizer`` for the duration only, and
 leaves tf2onnx as it is when that name is not the ``copy`` module (another tf2onnx version): the
 conversion then runs unpatched.
+
+The harness's own conversions run inside it: every artifact of a run (``ArtifactStore.artifact``)
+and ``cam-harness export``. :func:`harness.serving.write_artifact` itself does not enter it: a
+library call should not freeze its caller's collector, and the process that converts is the one
+that knows it holds a large model.
 """
 from __future__ import annotations
 

@@ -166,13 +166,9 @@ def _litert_bytes(archive, keys: list[str] | None, precision: str = "fp32", cali
 
 
 def _onnx(model, path: Path, input_signature) -> None:
-    """Keras' ONNX export (tf2onnx), its optimizer's discarded graph copies collected as it goes
-    (:mod:`harness.onnx_conversion`: 5.5 GB to 2.3 GB peak for the default VGG16)."""
     import contextlib
     import io
-
-    from harness.onnx_conversion import collected_copies
-    with contextlib.redirect_stdout(io.StringIO()), collected_copies():
+    with contextlib.redirect_stdout(io.StringIO()):
         model.export(str(path), format="onnx", verbose=False, input_signature=input_signature)
 
 

@@ -47,3 +47,25 @@ def test_another_tf2onnx_whose_optimizer_does_not_copy_through_copy_is_left_alon
     patched = optimizer.copy
     with collected_copies() as applied:
         assert not applied and optimizer.copy is patched
+
+
+def test_a_runs_artifacts_are_converted_inside_the_collection():
+    from harness.runners.served import ArtifactStore
+    store, seen = ArtifactStore(), []
+    try:
+        store.artifact(object(), "onnx", "seed", (8, 8), lambda dest: seen.append(optimizer.copy is not copy) or dest)
+    finally:
+        store.close()
+    assert seen == [True] and optimizer.copy is copy
+
+
+def test_the_export_verb_converts_inside_the_collection(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import harness.serving
+    from harness.runners.export_stage import export
+    seen = []
+    monkeypatch.setattr(harness.serving, "write_artifact", lambda *a, **k: seen.append(optimizer.copy is not copy))
+    smoke = Path(__file__).resolve().parent.parent / "baselines" / "smoke.keras"
+    export(tmp_path / "m.onnx", "seed", None, model_path=smoke, fmt="onnx")
+    assert seen == [True] and optimizer.copy is copy

@@ -39,13 +39,15 @@ def export(out: Path, convention: str, out_size: tuple[int, int] | None, model_p
     from harness.export import cam_model
     from harness.model.files import load_model_file
     from harness.model.trained import trained_model
+    from harness.onnx_conversion import collected_copies
     from harness.profiles import get_profile
     from harness.serving import write_artifact
     model = load_model_file(model_path) if model_path else trained_model(get_profile(profile), cache_dir).model
     exported = cam_model(model, convention, out_size)
     calibration = (calibration_images(get_profile(calibration_profile or profile), data_spec)
                    if precision == "int8" else None)
-    write_artifact(exported, fmt, Path(out), precision, calibration)
+    with collected_copies():
+        write_artifact(exported, fmt, Path(out), precision, calibration)
     cam = exported.output["cam"].shape[1:]
     return (f"wrote {out} ({fmt}, {precision}): image {tuple(exported.input['image'].shape[1:])} -> probabilities and the "
             f"{convention} CAM {tuple(cam)} of the predicted class (class_index -1) or of class_index; load it with "

@@ -104,12 +104,15 @@ class ArtifactStore:
         return self._timings.get((id(model), *key))
 
     def artifact(self, model, fmt: str, name: str, out_size: tuple[int, int], write: Callable[[Path], Path]) -> Path:
-        """The path of that artifact, written by ``write(path)`` on first use."""
+        """The path of that artifact, written by ``write(path)`` on first use, with tf2onnx's
+        discarded graph copies collected as it converts (:mod:`harness.onnx_conversion`)."""
         key = (id(model), fmt, name, None if name.startswith("forward") else tuple(out_size))
         if key not in self._paths:
+            from harness.onnx_conversion import collected_copies
             from harness.serving import SUFFIXES
             folder = Path(tempfile.mkdtemp(dir=self._tmp.name))  # its own, even after a write that failed
-            self._paths[key] = write(folder / f"{name}{SUFFIXES[fmt]}")
+            with collected_copies():
+                self._paths[key] = write(folder / f"{name}{SUFFIXES[fmt]}")
             self.written += 1
         return self._paths[key]
 
