@@ -90,9 +90,10 @@ def prefetched_blocks(examples: Iterable[Example], size: int, cost: PassCost | N
 
 
 def evaluate_block(ctx: ModelContext, block: list[Example], start: int, profile: Profile, impls: list[str],
-                   measures: measure.PassMeasures) -> BlockResult:
+                   measures: measure.PassMeasures, trial_done: Callable[[], None] | None = None) -> BlockResult:
     """The model and every implementation over one block of trials, the first being trial
-    ``start`` of the pass (so the slow forms' prefix and the kept trials are the pass's own)."""
+    ``start`` of the pass (so the slow forms' prefix and the kept trials are the pass's own);
+    ``trial_done`` is the model probe's (:class:`harness.metrics.ModelProbe`)."""
     limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
     cost = PassCost()
     sweeper = Sweeper(impls, ctx.weights, limits, metrics=measures.constructors, start=start,
@@ -105,7 +106,8 @@ def evaluate_block(ctx: ModelContext, block: list[Example], start: int, profile:
     right = np.argmax(scores, axis=1) == k
     trials = TrialBatch([e.mask for e in block], np.array([tolerance_for(e.mask.shape, profile.tolerance_frac)
                                                            for e in block]), k, [e.gt_boxes() for e in block], right,
-                        first=start, model=ModelProbe(x, feats, ctx.weights, np.argmax(scores, axis=1), ctx.probabilities))
+                        first=start, model=ModelProbe(x, feats, ctx.weights, np.argmax(scores, axis=1), ctx.probabilities,
+                                                      trial_done))
     sweeper.feed(feats, k, [e.mask.shape for e in block], trials.masks, trials.tolerances_px, trials.boxes, right)
     baselines = measures.baselines()
     measure.observe(baselines, trials, lambda name: cost.part(measures.cost_parts[name]))
@@ -176,11 +178,21 @@ def evaluate(ctx: ModelContext, examples: Iterable[Example], card: DataCard, pro
     Every declared measure but ``skip_measures`` is taken (to time what one costs)."""
     merger = PassMerger(log, progress, profile.eval_examples or None)
     metrics, start, decode = measure.for_pass(profile, skip_measures), 0, PassCost()
-    for block in prefetched_blocks(examples, BLOCK, decode):
-        merger.add(evaluate_block(ctx, block, start, profile, impls, metrics))
-        start += len(block)
+    with _faithfulness_progress(profile, metrics, progress) as curves:
+        for block in prefetched_blocks(examples, BLOCK, decode):
+            merger.add(evaluate_block(ctx, block, start, profile, impls, metrics, curves.update))
+            start += len(block)
     merger.cost.add(decode)
     return merger.evaluation(card)
+
+
+def _faithfulness_progress(profile: Profile, metrics: measure.PassMeasures, progress: Progress):
+    """A progress line of its own for the faithfulness curves (seconds a trial, all in the first
+    blocks: the pass's line alone would stand still for minutes), or a silent one."""
+    if "faithfulness" not in metrics.cost_parts or not profile.faithfulness_trials:
+        return SILENT.stage("", None)
+    total = min(profile.faithfulness_trials, profile.eval_examples or profile.faithfulness_trials)
+    return progress.stage("faithfulness curves", total, "trials")
 
 
 LOCAL_ENGINE = {"engine": "local", "ray_version": None, "workers": 1, "resources_per_actor": None, "read": "driver"}

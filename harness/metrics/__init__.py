@@ -21,16 +21,20 @@ class ModelProbe:
     their ``features`` ``[N, h, w, C]``, the CAM head's ``weights`` ``[C, K]``, the class the model
     ``predicted`` on each, and ``predict``, from an ``[M, H, W, C]`` batch of inputs to ``[M, K]``
     class probabilities. Not kept by any accumulator (an actor's accumulators travel back without
-    the model)."""
+    the model). ``trial_done``, where the pass gives one, is called by a measure that queries the
+    model once per trial after each trial it finished (the run's progress line: faithfulness
+    spends minutes inside one block)."""
 
     inputs: np.ndarray
     features: np.ndarray
     weights: np.ndarray
     predicted: np.ndarray
     predict: Callable[[np.ndarray], np.ndarray]
+    trial_done: Callable[[], None] | None = None
 
     def __getitem__(self, span: slice) -> "ModelProbe":
-        return ModelProbe(self.inputs[span], self.features[span], self.weights, self.predicted[span], self.predict)
+        return ModelProbe(self.inputs[span], self.features[span], self.weights, self.predicted[span], self.predict,
+                          self.trial_done)
 
 
 @dataclass(frozen=True)

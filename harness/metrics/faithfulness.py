@@ -229,6 +229,8 @@ class Faithfulness(Accumulated):
                              "pass the probe, or set faithfulness_trials = 0 in the profile, or skip the measure")
         for j in range(room):
             self.records.append(self._trial(trials.first + j, int(trials.labels[j]), probe[j:j + 1]))
+            if probe.trial_done is not None:
+                probe.trial_done()
 
     def _trial(self, index: int, label: int, probe) -> FaithfulnessTrial:
         from harness.cams.oracles import oracle_cam

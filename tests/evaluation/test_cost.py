@@ -23,3 +23,30 @@ def test_a_part_times_its_block_even_when_it_raises():
         time.sleep(0.02)
         raise ValueError
     assert cost.seconds["oracles"] >= 0.02
+
+
+def test_the_faithfulness_curves_get_a_progress_line_of_their_own_only_when_measured():
+    import dataclasses
+    import io
+
+    from harness.evaluation.local import _faithfulness_progress
+    from harness.metrics import measure
+    from harness.profiles import PROFILES
+    from harness.progress import Progress
+    out = io.StringIO()
+    progress = Progress(out, terminal=False, clock=lambda: 0.0)
+    smoke = PROFILES["smoke"]
+    with _faithfulness_progress(smoke, measure.for_pass(smoke), progress) as bar:
+        bar.update(16)
+    assert out.getvalue().splitlines() == ["faithfulness curves: 0/16 trials [00:00<?, ?trials/s]",
+                                           "faithfulness curves: 16/16 trials [00:00<?, ?trials/s]"]
+    few = dataclasses.replace(smoke, eval_examples=5)
+    with _faithfulness_progress(few, measure.for_pass(few), progress) as bar:
+        assert bar.total == 5
+    out.truncate(0)
+    out.seek(0)
+    for silent in (dataclasses.replace(smoke, faithfulness_trials=0), smoke):
+        skip = () if silent.faithfulness_trials == 0 else ("faithfulness",)
+        with _faithfulness_progress(silent, measure.for_pass(silent, skip), progress) as bar:
+            bar.update()
+    assert out.getvalue() == ""

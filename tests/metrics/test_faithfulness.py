@@ -194,3 +194,18 @@ def test_the_section_names_each_convention_s_members_and_its_effect_against_the_
     assert section["curves"]["fraction"] == [0.0, 0.5, 1.0] and section["forwards_per_trial"] == 9
     assert section["steps"] == 2 and section["step"] == 16
 
+
+
+def test_the_probe_is_told_of_each_trial_the_measure_finished():
+    """The run's progress line for the curves: one call per measured trial, none past the limit."""
+    rng = np.random.default_rng(4)
+    done = []
+    probe = ModelProbe(rng.random((4, 8, 8, 3)).astype(np.float32), rng.random((4, 2, 2, 4)).astype(np.float32),
+                       rng.normal(size=(4, 2)), np.array([0, 1, 0, 1]),
+                       lambda batch: np.stack([batch[..., 0].mean(axis=(1, 2)), 1 - batch[..., 0].mean(axis=(1, 2))], 1),
+                       lambda: done.append(len(acc.records)))
+    trials = TrialBatch([np.ones((8, 8), bool)] * 4, np.zeros(4), np.array([0, 1, 1, 0]), model=probe)
+    acc = Faithfulness(convention_rows(cams.REFERENCE), trials=3, step=16, seed=0)
+    acc.accumulate_trials(trials[0:2])
+    acc.accumulate_trials(trials[2:4])
+    assert done == [1, 2, 3]  # after each record, and trial 3 is past the limit
