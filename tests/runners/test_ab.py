@@ -71,13 +71,17 @@ def test_each_side_imports_its_own_tree_and_every_thread_is_pinned(tmp_path):
         side.close()
 
 
-def test_identical_code_is_told_from_a_changed_module_the_worker_loaded(tmp_path):
+def test_identical_code_is_told_from_a_changed_module_the_worker_loaded(tmp_path, monkeypatch):
     """Real workers: a copy of the tree with another family's module changed (SciPy's: loaded, but
     none of its code ran for an OpenCV form) ran identical code; a copy with a comment appended to
     the OpenCV family's module did not. (A module the workers never load, the report, is the
-    one-process test below.)"""
+    one-process test below.) The worker script both sides run is the SciPy copy's own file, as
+    when ``ab`` runs from a checkout (an editable install, ``python -m harness``): that side's
+    digest must not count it while the base's cannot, or every configuration would be timed."""
+    import harness.timing.ab as ab_module
     from harness.timing.ab import identical_code
     trees = {name: tree(tmp_path / name) for name in ("base", "scipy_changed", "cams_changed")}
+    monkeypatch.setattr(ab_module, "WORKER", trees["scipy_changed"] / "harness" / "timing" / "worker.py")
     with open(trees["scipy_changed"] / "harness" / "cams" / "scipy_zoom.py", "a") as fh:
         fh.write("\n# changed\n")
     with open(trees["cams_changed"] / "harness" / "cams" / "cv2_resize.py", "a") as fh:
@@ -90,26 +94,6 @@ def test_identical_code_is_told_from_a_changed_module_the_worker_loaded(tmp_path
         skip = identical_code(sides["base"], sides["scipy_changed"], where, shape)
         assert skip["identical"] and "identical code" in skip["reason"]
         assert identical_code(sides["base"], sides["cams_changed"], where, shape) is None
-    finally:
-        for side in sides.values():
-            side.close()
-
-
-def test_the_worker_script_inside_the_head_tree_is_not_counted_as_code_timed(tmp_path, monkeypatch):
-    """Run from a checkout (an editable install, ``python -m harness``), the worker script both
-    sides run is the head tree's own file: the head's digest must not count it while the base's
-    cannot, or every configuration of two identical trees would be timed."""
-    import harness.timing.ab as ab_module
-    from harness.timing.ab import identical_code
-    trees = {name: tree(tmp_path / name) for name in ("base", "head")}
-    monkeypatch.setattr(ab_module, "WORKER", trees["head"] / "harness" / "timing" / "worker.py")
-    sides = {name: Side(name, t, tmp_path / f"{name}.log", wait=False) for name, t in trees.items()}
-    try:
-        for side in sides.values():
-            side.ready()
-        skip = identical_code(sides["base"], sides["head"], {"impl": "cv2_dot_resize", "device": "cpu"},
-                              [1, 7, 7, 64, 56, 56])
-        assert skip is not None and skip["identical"]
     finally:
         for side in sides.values():
             side.close()
