@@ -19,6 +19,15 @@ harness), interleaved round by round.
    rounds and judged on the pooled rounds: a burst of load on one measurement is diluted, a
    regression is in both.
 
+**A stored record spares the head's export.** ``baselines/<profile>.served-code.json``
+(:func:`write_record`, ``tools/served_code_record.py``) holds the harness files, with their
+sha256, that an export of every configuration ran, the configurations and the libraries' versions.
+When the configurations and versions are this run's and both trees hold those bytes at every one
+of those paths, nothing is exported: the export is deterministic given its code, libraries and
+inputs (the pinned model and calibration images, the same for both trees), so a tree that holds
+the same bytes at every file the recorded export ran runs the same functions in the same order
+and so the same files. Otherwise the head's export runs as above (about 30 s on smoke).
+
 Rows: ``kind: "served"``, ``impl`` as the run names it (``export_<format>_[<precision>_]seed``,
 Keras' calls ``export_keras_predict_seed``...), ``device`` ``cpu``, ``geometry`` ``served``,
 ``batch``, ``format``, ``precision``, ``call``, and the judgement.
@@ -72,6 +81,75 @@ def same_code(code: dict[str, str], other_tree: Path) -> bool:
         if not f.is_file() or hashlib.sha256(f.read_bytes()).hexdigest() != digest:
             return False
     return True
+
+
+RECORD_LIBRARIES = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "ml-dtypes")
+
+
+def library_versions() -> dict[str, str | None]:
+    """The installed versions of the libraries an export runs (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+    out = {}
+    for name in RECORD_LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def record_path(tree: Path, profile_name: str) -> Path:
+    return Path(tree) / "baselines" / f"{profile_name}.served-code.json"
+
+
+def recorded_code(path: Path, configs: list[dict]) -> dict[str, str] | None:
+    """The record's ``{relative path: sha256}`` when it holds these configurations, exported in
+    this environment (the same library versions), else None."""
+    if not Path(path).is_file():
+        return None
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("artifacts") != configs or record.get("versions") != library_versions():
+        return None
+    code = record.get("code")
+    return code if isinstance(code, dict) and code else None
+
+
+def write_record(tree: Path, profile, model_path: Path, out: Path, formats: list[str] | None = None) -> dict:
+    """Export every configuration with ``tree``'s harness under the profiling hook and write the
+    record :func:`recorded_code` reads to ``out`` (atomically); return it."""
+    from harness.atomic import atomic_write_json
+    from harness.runners.export_stage import calibration_images
+    from harness.serving import FORMATS, missing
+    configs = configurations([f for f in (formats or FORMATS) if not missing(f)])
+    with tempfile.TemporaryDirectory(prefix="cam-harness-record-") as work:
+        work = Path(work)
+        images = calibration_images(profile)
+        np.savez(work / "calibration.npz", image=images)
+        job = {"model": str(model_path), "calibration": str(work / "calibration.npz"),
+               "out_size": list(images.shape[1:3]), "artifacts": configs}
+        exported = _export(Path(tree), job, work, "record")
+    record = {"artifacts": configs, "versions": library_versions(), "code": exported["code"]}
+    atomic_write_json(Path(out), record)
+    return record
+
+
+def _identical(configs: list[dict], batches: list[int], reason: str) -> list[dict]:
+    return [{**_where(c, "-", b), "reason": reason, "identical": True} for c in configs for b in batches]
+
+
+def _recorded_identical(base_tree: Path, head_tree: Path, profile_name: str, configs: list[dict],
+                        log: Callable[[str], None]) -> str | None:
+    """Why nothing needs exporting, when the stored record holds and both trees have its bytes."""
+    recorded = recorded_code(record_path(head_tree, profile_name), configs)
+    if recorded is None or not same_code(recorded, base_tree) or not same_code(recorded, head_tree):
+        return None
+    digest = hashlib.sha256(json.dumps(recorded, sort_keys=True).encode()).hexdigest()[:12]
+    log(f"ab served: both trees hold the recorded export code ({len(recorded)} files, sha256 {digest}), nothing exported")
+    return (f"identical code in both trees: both hold the bytes of every harness file the recorded export ran "
+            f"({record_path(head_tree, profile_name).name}, sha256 {digest})")
 
 
 def _impl(art: dict, call: str) -> str:
@@ -137,10 +215,12 @@ def served_ab(base_tree: Path, head_tree: Path, profile, policy: Policy, model_p
     if (package := same_package(base_tree, head_tree)) is not None:
         log(f"ab served: the two trees' harness packages are identical (sha256 {package[:12]}), nothing exported")
         reason = f"identical code in both trees: the harness packages are the same, byte for byte (sha256 {package[:12]})"
-        return [], [{**_where(c, "-", b), "reason": reason, "identical": True} for c in configs for b in batches], []
+        return [], _identical(configs, batches, reason), []
     if not Path(model_path).is_file():
         return [], [{**_where(c, "-", b), "reason": f"no pinned model at {model_path} to export"} for c in configs
                     for b in batches], []
+    if (reason := _recorded_identical(base_tree, head_tree, profile.name, configs, log)) is not None:
+        return [], _identical(configs, batches, reason), []
     images = calibration_images(profile)
     np.savez(work / "calibration.npz", image=images)
     job = {"model": str(model_path), "calibration": str(work / "calibration.npz"),
@@ -154,7 +234,7 @@ def served_ab(base_tree: Path, head_tree: Path, profile, policy: Policy, model_p
         log(f"ab served: identical export code in both trees ({len(head['code'])} files, sha256 {digest}), not timed")
         reason = (f"identical code in both trees: the export ran the same harness files, byte for byte (sha256 "
                   f"{digest}), so the served artifacts are the same to time")
-        return [], [{**_where(c, "-", b), "reason": reason, "identical": True} for c in configs for b in batches], []
+        return [], _identical(configs, batches, reason), []
     try:
         base = _export(base_tree, job, work, "served_base")
     except RuntimeError as exc:

@@ -314,3 +314,69 @@ def test_when_every_configuration_ran_identical_code_only_one_process_per_side_s
                  only={"cv2_dot_resize", "tf_dot_resize"})
     assert doc["passed"] and doc["rows"] == [] and doc["identical"] == 2
     assert sorted(p.name for p in tmp_path.glob("*.log")) == ["base0.log", "head0.log"]
+
+
+def _record(head: Path, configs: list[dict], paths: list[str], **changes) -> Path:
+    import hashlib
+
+    from harness.runners.served_ab import library_versions, record_path
+    record = {"artifacts": configs, "versions": library_versions(),
+              "code": {p: hashlib.sha256((head / p).read_bytes()).hexdigest() for p in paths}, **changes}
+    path = record_path(head, PROFILE.name)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_a_stored_record_of_the_export_code_spares_the_heads_export_when_both_trees_hold_its_bytes(tmp_path,
+                                                                                                   monkeypatch):
+    """The record names the files an export ran; both trees hold those bytes (another module
+    changed), so nothing is exported. A recorded file changed in the head, another library
+    version, or other configurations: the record is not used and the head exports."""
+    import harness.runners.served_ab as sab
+    base, head = tree(tmp_path / "base"), tree(tmp_path / "head")
+    with open(head / "harness" / "report" / "__init__.py", "a") as fh:
+        fh.write("\n# changed\n")
+    configs = sab.configurations(["litert"], ("fp32", "int8"))
+    paths = ["harness/serving.py", "harness/quantize.py", "harness/export.py"]
+
+    def exported(*a):
+        raise RuntimeError("exported")
+
+    monkeypatch.setattr(sab, "_export", exported)
+
+    def ab():
+        return sab.served_ab(base, head, PROFILE, default_policy(), SMOKE_MODEL, tmp_path, lambda s: None,
+                             formats=["litert"], precisions=("fp32", "int8"))
+
+    _record(head, configs, paths)
+    rows, skipped, errors = ab()
+    assert rows == [] and errors == [] and len(skipped) == 2 * len(PROFILE.latency.batches)
+    assert all(s["identical"] and "recorded export" in s["reason"] for s in skipped)
+    for changes in ({"versions": {"tensorflow": "0.0"}}, {"artifacts": configs[:1]}):
+        _record(head, configs, paths, **changes)
+        assert "exported" in ab()[2][0]["error"]
+    for side in (base, head):  # a recorded file changed in either tree
+        _record(head, configs, paths)
+        original = (side / "harness" / "quantize.py").read_bytes()
+        (side / "harness" / "quantize.py").write_bytes(original + b"\n# changed\n")
+        assert "exported" in ab()[2][0]["error"], side
+        (side / "harness" / "quantize.py").write_bytes(original)
+
+
+def test_the_record_holds_what_the_export_ran_and_reads_back(tmp_path, monkeypatch):
+    import harness.runners.served_ab as sab
+    seen = {}
+
+    def exported(tree, job, work, label):
+        seen.update(job=job, label=label)
+        return {"artifacts": [], "code": {"harness/serving.py": "ab" * 32}}
+
+    monkeypatch.setattr(sab, "_export", exported)
+    out = tmp_path / "baselines" / "smoke.served-code.json"
+    record = sab.write_record(tmp_path, PROFILE, SMOKE_MODEL, out, formats=["litert"])
+    assert seen["job"]["artifacts"] == sab.configurations(["litert"]) == record["artifacts"]
+    assert sab.recorded_code(out, record["artifacts"]) == {"harness/serving.py": "ab" * 32}
+    assert sab.recorded_code(out, sab.configurations(["litert"], ("fp32",))) is None
+    out.write_text("{not json")
+    assert sab.recorded_code(out, record["artifacts"]) is None
