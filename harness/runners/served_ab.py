@@ -61,6 +61,27 @@ def configurations(formats: list[str], precisions: tuple[str, ...] | None = None
             for fmt in formats for p in precisions_for(fmt, precisions or PRECISIONS)]
 
 
+def installed_configurations(formats: list[str] | None = None,
+                             precisions: tuple[str, ...] | None = None) -> list[dict]:
+    """:func:`configurations` of the formats (default all) whose runtimes are installed."""
+    from harness.serving import FORMATS, missing
+    return configurations([f for f in (formats or FORMATS) if not missing(f)], precisions)
+
+
+def _job(profile, model_path: Path, configs: list[dict], work: Path) -> tuple[dict, np.ndarray]:
+    """The export job of ``configs`` (calibrated on the profile's first images, saved in ``work``)
+    and those images."""
+    from harness.runners.export_stage import calibration_images
+    images = calibration_images(profile)
+    np.savez(work / "calibration.npz", image=images)
+    return ({"model": str(model_path), "calibration": str(work / "calibration.npz"),
+             "out_size": list(images.shape[1:3]), "artifacts": configs}, images)
+
+
+def _digest(code: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(code, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def _export(tree: Path, job: dict, work: Path, label: str) -> dict:
     out_dir = work / label
     out_dir.mkdir()
@@ -121,16 +142,10 @@ def write_record(tree: Path, profile, model_path: Path, out: Path, formats: list
     """Export every configuration with ``tree``'s harness under the profiling hook and write the
     record :func:`recorded_code` reads to ``out`` (atomically); return it."""
     from harness.atomic import atomic_write_json
-    from harness.runners.export_stage import calibration_images
-    from harness.serving import FORMATS, missing
-    configs = configurations([f for f in (formats or FORMATS) if not missing(f)])
+    configs = installed_configurations(formats)
     with tempfile.TemporaryDirectory(prefix="cam-harness-record-") as work:
-        work = Path(work)
-        images = calibration_images(profile)
-        np.savez(work / "calibration.npz", image=images)
-        job = {"model": str(model_path), "calibration": str(work / "calibration.npz"),
-               "out_size": list(images.shape[1:3]), "artifacts": configs}
-        exported = _export(Path(tree), job, work, "record")
+        job, _ = _job(profile, model_path, configs, Path(work))
+        exported = _export(Path(tree), job, Path(work), "record")
     record = {"artifacts": configs, "versions": library_versions(), "code": exported["code"]}
     atomic_write_json(Path(out), record)
     return record
@@ -146,7 +161,7 @@ def _recorded_identical(base_tree: Path, head_tree: Path, profile_name: str, con
     recorded = recorded_code(record_path(head_tree, profile_name), configs)
     if recorded is None or not same_code(recorded, base_tree) or not same_code(recorded, head_tree):
         return None
-    digest = hashlib.sha256(json.dumps(recorded, sort_keys=True).encode()).hexdigest()[:12]
+    digest = _digest(recorded)
     log(f"ab served: both trees hold the recorded export code ({len(recorded)} files, sha256 {digest}), nothing exported")
     return (f"identical code in both trees: both hold the bytes of every harness file the recorded export ran "
             f"({record_path(head_tree, profile_name).name}, sha256 {digest})")
@@ -206,10 +221,7 @@ def served_ab(base_tree: Path, head_tree: Path, profile, policy: Policy, model_p
               precisions: tuple[str, ...] | None = None) -> tuple[list[dict], list[dict], list[dict]]:
     """``(rows, skipped, errors)`` of the served artifacts (see the module docstring), in every
     installed format (or ``formats``) and precision (or ``precisions``)."""
-    from harness.runners.export_stage import calibration_images
-    from harness.serving import FORMATS, missing
-    formats = [f for f in (formats or FORMATS) if not missing(f)]
-    configs = configurations(formats, precisions)
+    configs = installed_configurations(formats, precisions)
     batches = list(profile.latency.batches)
     from harness.timing.ab import same_package
     if (package := same_package(base_tree, head_tree)) is not None:
@@ -221,16 +233,13 @@ def served_ab(base_tree: Path, head_tree: Path, profile, policy: Policy, model_p
                     for b in batches], []
     if (reason := _recorded_identical(base_tree, head_tree, profile.name, configs, log)) is not None:
         return [], _identical(configs, batches, reason), []
-    images = calibration_images(profile)
-    np.savez(work / "calibration.npz", image=images)
-    job = {"model": str(model_path), "calibration": str(work / "calibration.npz"),
-           "out_size": list(images.shape[1:3]), "artifacts": configs}
+    job, images = _job(profile, model_path, configs, work)
     try:
         head = _export(head_tree, job, work, "served_head")
     except RuntimeError as exc:
         return [], [], [{**_where(c, "-", b), "side": "head", "error": str(exc)} for c in configs for b in batches]
     if same_code(head["code"], base_tree):
-        digest = hashlib.sha256(json.dumps(head["code"], sort_keys=True).encode()).hexdigest()[:12]
+        digest = _digest(head["code"])
         log(f"ab served: identical export code in both trees ({len(head['code'])} files, sha256 {digest}), not timed")
         reason = (f"identical code in both trees: the export ran the same harness files, byte for byte (sha256 "
                   f"{digest}), so the served artifacts are the same to time")

@@ -292,7 +292,6 @@ def same_package(base_tree: Path, head_tree: Path) -> str | None:
     return hashlib.sha256(b"".join(k.encode() + hashlib.sha256(v).digest() for k, v in sorted(a.items()))).hexdigest()
 
 
-
 def _identical_package(package: str, profile: Profile, geometries: dict, only: set[str] | None,
                        policy: Policy, strict: bool, log: Callable[[str], None]) -> dict:
     """The document when both trees hold the same ``harness/``: every configuration the head has,
