@@ -20,7 +20,7 @@ harness), interleaved round by round.
    regression is in both.
 
 **A stored record spares the head's export.** ``baselines/<profile>.served-code.json``
-(:func:`write_record`, ``tools/served_code_record.py``) holds the harness files, with their
+(:func:`write_record`, ``tools/ab_code_records.py``) holds the harness files, with their
 sha256, that an export of every configuration ran, the configurations and the libraries' versions.
 When the configurations and versions are this run's and both trees hold those bytes at every one
 of those paths, nothing is exported: the export is deterministic given its code, libraries and

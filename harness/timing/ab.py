@@ -14,7 +14,6 @@ byte-identical ``harness`` code on both sides is not timed at all (:func:`identi
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -29,6 +28,7 @@ from harness.config import Profile
 from harness.errors import HarnessError
 from harness.gate.ab_stats import ab_verdict, look_confidence, ratio_estimate
 from harness.gate.policy import Policy
+from harness.timing.ab_record import CamCodeRecord, load_record, package_digest, record_path
 from harness.timing.clock import memory_skip
 from harness.timing.worker import PIN_VARIABLE
 
@@ -283,30 +283,73 @@ def configurations(profile: Profile, geometries: dict[str, tuple[int, int, int, 
 def same_package(base_tree: Path, head_tree: Path) -> str | None:
     """A digest of ``harness/`` when both trees hold it byte for byte (every ``.py`` file the
     same, none only in one), else None: then no export can differ, and none needs to run."""
-    def files(tree: Path) -> dict[str, bytes]:
-        root = tree / "harness"
-        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.py"))}
-    a, b = files(base_tree), files(head_tree)
-    if a != b:
-        return None
-    return hashlib.sha256(b"".join(k.encode() + hashlib.sha256(v).digest() for k, v in sorted(a.items()))).hexdigest()
+    digest = package_digest(base_tree)
+    return digest if digest == package_digest(head_tree) else None
+
+
+def _in_process_configs() -> set[tuple[str, str]]:
+    """The ``[impl, device]`` pairs this process's ``harness`` offers (what its worker would say)."""
+    from harness.timing.worker import devices_for
+    return {(name, device) for name in cams.available() for device in devices_for(cams.spec(name).device)}
+
+
+def _document(profile: Profile, geometries: dict, policy: Policy, found: tuple[list, list, list], strict: bool,
+              cpu: int | None, configs: tuple[set, set], t0: float) -> dict:
+    base_configs, head_configs = configs
+    return {"schema_version": AB_SCHEMA_VERSION, "kind": "ab", "profile": profile.name, "pinned_cpu": cpu,
+            "policy": policy.as_dict(), "geometries": {k: list(v) for k, v in geometries.items()},
+            **outcome(*found, strict),
+            "only_in_base": sorted(map(list, base_configs - head_configs)),
+            "only_in_head": sorted(map(list, head_configs - base_configs)),
+            "seconds": time.perf_counter() - t0}
 
 
 def _identical_package(package: str, profile: Profile, geometries: dict, only: set[str] | None,
                        policy: Policy, strict: bool, log: Callable[[str], None]) -> dict:
     """The document when both trees hold the same ``harness/``: every configuration the head has,
     skipped as identical code, and no worker started."""
-    from harness.timing.worker import devices_for
-    shared = {(name, device) for name in cams.available() for device in devices_for(cams.spec(name).device)}
+    t0, shared = time.perf_counter(), _in_process_configs()
     todo, skipped = configurations(profile, geometries, shared, only)
     reason = (f"identical code in both trees: the harness packages are the same, byte for byte (sha256 "
               f"{package[:12]}), so there is no change to time (--time-identical times it)")
     skipped += [{**where, "reason": reason, "identical": True} for where, _ in todo]
     log(f"ab: the two trees' harness packages are identical (sha256 {package[:12]}): {len(todo)} configurations "
         "not timed, no worker started")
-    return {"schema_version": AB_SCHEMA_VERSION, "kind": "ab", "profile": profile.name, "pinned_cpu": None,
-            "policy": policy.as_dict(), "geometries": {k: list(v) for k, v in geometries.items()},
-            **outcome([], skipped, [], strict), "only_in_base": [], "only_in_head": [], "seconds": 0.0}
+    return {**_document(profile, geometries, policy, ([], skipped, []), strict, None, (set(), set()), t0), "seconds": 0.0}
+
+
+RECORDED = ("identical code in both trees: both hold the bytes of every harness file this call ran at the base "
+            "revision ({record}, sha256 {digest}), so there is no change to time (--time-identical times it)")
+
+
+def _recorded_skips(record: CamCodeRecord, todo: list, skipped: list, head_tree: Path,
+                    log: Callable[[str], None]) -> list:
+    """The configurations of ``todo`` the stored record does not show identical; those it does go
+    to ``skipped``."""
+    same, rest = record.split(todo, head_tree)
+    skipped += [{**_skip(where, RECORDED.format(record=record.path.name, digest=digest[:12])), "identical": True}
+                for where, _, digest in same]
+    if same:
+        log(f"ab: {len(same)} of {len(todo)} configurations ran the same files in both trees "
+            f"({record.path.name}), not timed")
+    return rest
+
+
+def _all_recorded(record: CamCodeRecord, head_tree: Path, profile: Profile, geometries: dict, only: set[str] | None,
+                  policy: Policy, strict: bool, log: Callable[[str], None]) -> dict | None:
+    """The document, with no worker started, when the head tree is this process's package and the
+    record shows every shared configuration identical; else None."""
+    import harness
+    t0 = time.perf_counter()
+    if package_digest(Path(harness.__file__).parent.parent) != package_digest(head_tree):
+        return None
+    head_configs = _in_process_configs()
+    todo, skipped = configurations(profile, geometries, set(record.configs) & head_configs, only)
+    if _recorded_skips(record, todo, skipped, head_tree, lambda _: None):
+        return None
+    log(f"ab: every one of {len(todo)} configurations ran the same files in both trees ({record.path.name}): "
+        "none timed, no worker started")
+    return _document(profile, geometries, policy, ([], skipped, []), strict, None, (set(record.configs), head_configs), t0)
 
 
 def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict, policy: Policy, work_dir: Path,
@@ -314,11 +357,17 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
            time_identical: bool = False) -> dict:
     """Time every configuration both trees share; the ``ab.json`` document (without provenance).
     ``strict``: an ``undecided`` row fails the comparison, as a regression does. A configuration
-    whose code is byte-identical in both trees is skipped untimed unless ``time_identical``: one
-    process per side checks every configuration first, and the others start only when one needs
-    timing; when the whole ``harness/`` package is identical, no worker starts at all."""
+    whose code is byte-identical in both trees is skipped untimed unless ``time_identical``: the
+    stored record (:mod:`harness.timing.ab_record`) tells it where it holds, one process per side
+    checks the others first, and the other processes start only when one needs timing; when the
+    whole ``harness/`` package is identical, or the record covers every configuration, no worker
+    starts at all."""
     if not time_identical and (package := same_package(base_tree, head_tree)) is not None:
         return _identical_package(package, profile, geometries, only, policy, strict, log)
+    record = None if time_identical else load_record(record_path(head_tree, profile.name), base_tree)
+    if record is not None and (doc := _all_recorded(record, head_tree, profile, geometries, only, policy, strict,
+                                                    log)) is not None:
+        return doc
     t0 = time.perf_counter()
     sides: dict[str, list[Side]] = {"base": [], "head": []}
     try:
@@ -331,6 +380,8 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
                           "that has the head's implementations")
         todo, skipped = configurations(profile, geometries, base_configs & head_configs, only)
         errors = []
+        if record is not None:
+            todo = _recorded_skips(record, todo, skipped, head_tree, log)
         if not time_identical:  # identical code first, in the first process of each side
             todo, errors = _changed(sides, todo, skipped, log)
         if todo:  # only then the other processes
@@ -343,12 +394,7 @@ def run_ab(base_tree: Path, head_tree: Path, profile: Profile, geometries: dict,
         raise
     for side in sides["base"] + sides["head"]:
         side.close()
-    return {"schema_version": AB_SCHEMA_VERSION, "kind": "ab", "profile": profile.name, "pinned_cpu": cpu,
-            "policy": policy.as_dict(), "geometries": {k: list(v) for k, v in geometries.items()},
-            **outcome(rows, skipped, errors, strict),
-            "only_in_base": sorted(map(list, base_configs - head_configs)),
-            "only_in_head": sorted(map(list, head_configs - base_configs)),
-            "seconds": time.perf_counter() - t0}
+    return _document(profile, geometries, policy, (rows, skipped, errors), strict, cpu, (base_configs, head_configs), t0)
 
 
 def _start(sides: dict[str, list[Side]], processes: int, base_tree: Path, head_tree: Path, work_dir: Path,

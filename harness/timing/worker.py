@@ -10,8 +10,8 @@ stdin/stdout:
 * ``{"op": "prepare", "impl", "device", "shape": [b, h, w, c, H, W]}``: build inputs, call once
   (warm-up: tracing, compilation, caches), answer ``{"call_s": seconds, "code": digest}``
   (:func:`code_digest` of the harness modules loaded); with ``"trace": true`` answer
-  ``{"code": digest}`` of the harness files whose code ran during that call (the A/B's
-  identical-code check);
+  ``{"code": digest, "files": {path inside the package: sha256}}`` of the harness files whose
+  code ran during that call (the A/B's identical-code check, and its stored record);
 * ``{"op": "time", "number": k}``: call ``k`` times, answer ``{"seconds": per call}``;
 * ``{"op": "quit"}``.
 
@@ -87,12 +87,11 @@ def pin_every_thread(cpu: int) -> None:
 _FILE_DIGESTS: dict[str, str] = {}
 
 
-def code_digest(package_dir: str, files: set[str] | None = None) -> str:
-    """sha256 over harness modules (each one's path inside the package and the sha256 of its
-    bytes): the ``files`` given (those whose code ran during a call, :func:`executed_files`), or
-    every module of the ``harness`` package loaded in this process. Two trees whose digests match
-    ran byte-identical harness code (libraries are shared: both sides run in one environment)."""
-    root, parts = os.path.abspath(package_dir) + os.sep, []
+def code_files(package_dir: str, files: set[str] | None = None) -> dict[str, str]:
+    """``{path inside the package: sha256 of its bytes}`` of harness modules: the ``files`` given
+    (those whose code ran during a call, :func:`executed_files`), or every module of the
+    ``harness`` package loaded in this process."""
+    root, out = os.path.abspath(package_dir) + os.sep, {}
     if files is None:
         files = {getattr(module, "__file__", None) for name, module in list(sys.modules.items())
                  if name == "harness" or name.startswith("harness.")}
@@ -106,8 +105,19 @@ def code_digest(package_dir: str, files: set[str] | None = None) -> str:
         if path not in _FILE_DIGESTS:
             with open(path, "rb") as fh:
                 _FILE_DIGESTS[path] = hashlib.sha256(fh.read()).hexdigest()
-        parts.append(f"{os.path.relpath(path, root)} {_FILE_DIGESTS[path]}")
-    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
+        out[os.path.relpath(path, root)] = _FILE_DIGESTS[path]
+    return out
+
+
+def digest_of(code: dict[str, str]) -> str:
+    """sha256 over ``{path: sha256}`` pairs (one line each, sorted)."""
+    return hashlib.sha256("\n".join(sorted(f"{rel} {digest}" for rel, digest in code.items())).encode()).hexdigest()
+
+
+def code_digest(package_dir: str, files: set[str] | None = None) -> str:
+    """:func:`digest_of` :func:`code_files`. Two trees whose digests match ran byte-identical
+    harness code (libraries are shared: both sides run in one environment)."""
+    return digest_of(code_files(package_dir, files))
 
 
 def _clear_harness_caches() -> None:
@@ -173,7 +183,8 @@ def main() -> None:
 
                 package = os.path.dirname(harness.__file__)
                 if msg.get("trace"):  # the identical-code check: the files whose code this configuration ran
-                    reply = {"code": code_digest(package, executed_files(call))}
+                    ran = code_files(package, executed_files(call))
+                    reply = {"code": digest_of(ran), "files": ran}
                 else:
                     t0 = time.perf_counter()
                     call()
