@@ -49,13 +49,14 @@ def test_another_tf2onnx_whose_optimizer_does_not_copy_through_copy_is_left_alon
         assert not applied and optimizer.copy is patched
 
 
-def test_a_runs_artifacts_are_converted_inside_the_collection():
-    from harness.runners.served import ArtifactStore
-    store, seen = ArtifactStore(), []
-    try:
-        store.artifact(object(), "onnx", "seed", (8, 8), lambda dest: seen.append(optimizer.copy is not copy) or dest)
-    finally:
-        store.close()
+def test_the_conversion_worker_converts_inside_the_collection(monkeypatch):
+    """The run's artifacts are written by :func:`harness.conversion_worker.write` (in the worker,
+    or here where it cannot start): inside the block."""
+    import harness.serving
+    from harness.conversion_worker import write
+    seen = []
+    monkeypatch.setattr(harness.serving, "forward_artifact", lambda *a, **k: seen.append(optimizer.copy is not copy) or "p")
+    assert write(object(), {"format": "onnx", "kind": "forward", "precision": "fp32", "path": "x.onnx"}, {}) == "p"
     assert seen == [True] and optimizer.copy is copy
 
 

@@ -110,9 +110,16 @@ def test_a_saved_model_folder_that_is_not_empty_is_refused(model_file, tmp_path,
 
 
 def test_a_format_that_cannot_take_the_model_is_recorded_and_the_others_still_run(model_file, monkeypatch):
+    """Converted in this process (the conversion worker refused to start, as for a model whose file
+    cannot be rebuilt alone), where the refusal can be planted."""
     from harness import serving
+    from harness.runners import served
     from harness.runners.served import serve_check
     real = serving.write_artifact
+
+    def no_worker(*args):
+        raise RuntimeError("the conversion worker exited with code 1")
+    monkeypatch.setattr(served, "_Converter", no_worker)
 
     def refuse_onnx(exported, fmt, out, *rest):
         if fmt == "onnx":
@@ -134,13 +141,16 @@ def test_a_run_converts_each_artifact_once_and_every_stage_runs_the_same_files(m
     exported and converted twice, in two worker runs. Through one store: an untimed check writes
     the conventions' exports only; a timed one adds the forward-only export, reuses the others and
     keeps its timings; the latency stage's call (``timings_only``) takes those timings without a
-    worker run; another output size is another model."""
-    from harness import serving
+    worker run; another output size is another model. The artifacts are written by a conversion
+    worker that has ended before any serving worker starts (their memory never held at once)."""
+    from harness.runners import served
     from harness.runners.served import ArtifactStore, serve_check
-    written = []
-    real = serving.write_artifact
-    monkeypatch.setattr(serving, "write_artifact", lambda e, fmt, out, *rest: written.append(out) or real(e, fmt, out,
-                                                                                                       *rest))
+    converters_alive, real_run = [], served.run_worker
+
+    def run_worker(*args, **kwargs):
+        converters_alive.append(store._converter is not None)
+        return real_run(*args, **kwargs)
+    monkeypatch.setattr(served, "run_worker", run_worker)
     model = keras.saving.load_model(model_file)
     images = np.random.default_rng(2).random((3, 48, 48, 3), dtype=np.float32)
     feats = build.cam_view(model)(images, training=False)[0].numpy()
@@ -148,9 +158,9 @@ def test_a_run_converts_each_artifact_once_and_every_stage_runs_the_same_files(m
     conventions = ["seed", "halfpixel_bilinear"]
     with ArtifactStore() as store:
         first = serve_check(*args, (48, 48), conventions, ["litert"], [], store=store)
-        assert store.written == 2 and len(written) == 2 and first["timings"] == []  # no forward-only export
+        assert store.written == 2 and first["timings"] == []  # no forward-only export
         timed = serve_check(*args, (48, 48), conventions, ["litert"], [1], 0.0, store=store)
-        assert store.written == 3 and len(written) == 2 and store.worker_runs == 2  # + the forward-only model
+        assert store.written == 3 and store.worker_runs == 2  # + the forward-only model
         assert [r["max_rel"] for r in timed["served_models"]] == [r["max_rel"] for r in first["served_models"]]
         assert {t["name"] for t in timed["timings"]} == {"forward", *conventions}
         kept = serve_check(*args, (48, 48), conventions, ["litert"], [1], 0.0, store=store, timings_only=True)
@@ -160,8 +170,31 @@ def test_a_run_converts_each_artifact_once_and_every_stage_runs_the_same_files(m
         assert store.worker_runs == 3 and {t["batch"] for t in retimed["timings"]} == {2}  # other batches: timed anew
         other = serve_check(*args, (40, 56), ["seed"], ["litert"], [], store=store)
         assert store.written == 4 and other["served_models"][0]["out_size"] == [40, 56] and other["served_models"][0]["matches"]
-        folder = Path(written[0]).parent.parent
-    assert not folder.exists()  # closing the store removes its files
+        folder = Path(store._tmp.name)
+        assert store.converted_here is None and store.converter_peak_rss_mb > 0
+        assert converters_alive == [False] * store.worker_runs
+        store.artifact(model, "litert", "halfpixel_spline2", (48, 48), {"kind": "cam", "convention": "halfpixel_spline2",
+                                                                        "precision": "fp32"})
+        worker = store._converter[1].proc
+    assert not folder.exists() and worker.poll() is not None  # closing the store ends the worker, removes its files
+
+
+def test_what_the_conversion_worker_raises_comes_back_with_its_class_and_the_worker_goes_on(model_file):
+    """An artifact the worker cannot write is refused with the exception's class name and message
+    (the skipped format's reason reads as if converted here); the next request still converts,
+    and a worker that died is started again."""
+    from harness.runners.served import ArtifactStore, ConversionFailed
+    model = keras.saving.load_model(model_file)
+    with ArtifactStore() as store:
+        with pytest.raises(ConversionFailed) as refused:
+            store.artifact(model, "keras", "x", (48, 48), {"kind": "cam", "convention": "no_such", "precision": "fp32"})
+        assert refused.value.type_name == "UsageError" and "no_such" in str(refused.value)
+        assert store.artifact(model, "keras", "seed", (48, 48),
+                              {"kind": "cam", "convention": "seed", "precision": "fp32"}).is_file()
+        store._converter[1].proc.kill()
+        store._converter[1].proc.wait()
+        assert store.artifact(model, "keras", "forward", (48, 48), {"kind": "forward", "precision": "fp32"}).is_file()
+        assert store.written == 2 and store.converted_here is None
 
 
 def test_a_batch_the_time_budget_cannot_hold_is_recorded_as_skipped_not_timed(model_file, monkeypatch):

@@ -101,13 +101,16 @@ def _model(state: RunState, cache_dir: Path | None, model_path: Path | str | Non
 
 def _child_usage(state: RunState) -> None:
     """The child processes' entries in ``environment.stages``: the training process (when this
-    run trained) and the serving workers (their largest peak)."""
+    run trained), the serving workers (their largest peak) and the conversion worker."""
     model = state.doc["model"] or {}
     if model.get("training_process_peak_rss_mb") is not None:
         state.usage["training_process"] = child(model.get("train_seconds"), model["training_process_peak_rss_mb"])
     if state.artifacts.worker_runs:
         state.usage["serving_workers"] = child(None, state.artifacts.worker_peak_rss_mb,
                                                runs=state.artifacts.worker_runs)
+    if state.artifacts.converter_peak_rss_mb is not None or state.artifacts.converted_here:
+        here = {"converted_here": state.artifacts.converted_here} if state.artifacts.converted_here else {}
+        state.usage["conversion_worker"] = child(None, state.artifacts.converter_peak_rss_mb, **here)
 
 
 def _evaluation(state: RunState) -> None:

@@ -25,7 +25,6 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from harness import agreement
 from harness.cams.oracles import oracle_cam
 from harness.progress import SILENT, Progress
 from harness.quantize import split_name
+from harness.serving import missing
 
 TOLERANCE = 1e-5
 KERAS_CALLS = {"compiled": "", "predict_on_batch": "predict_", "eager": "eager_"}
@@ -74,19 +74,83 @@ def run_worker(work: Path, artifacts: list[dict], images: np.ndarray, class_inde
     return json.loads(res.stdout.strip().splitlines()[-1]), dict(np.load(work / "out.npz"))
 
 
+class ConversionFailed(RuntimeError):
+    """An artifact the conversion worker could not write: its message, and the class name of what
+    it raised (``type_name``), which the skipped format's reason names as if raised here."""
+
+    def __init__(self, type_name: str, message: str):
+        super().__init__(message)
+        self.type_name = type_name
+
+
+def _raised(exc: Exception) -> str:
+    """The class name of what was raised, here or in the conversion worker."""
+    return getattr(exc, "type_name", type(exc).__name__)
+
+
+class _Converter:
+    """One conversion worker (:mod:`harness.conversion_worker`) for one model, saved for it."""
+
+    def __init__(self, model, work: Path):
+        import harness
+        work.mkdir()
+        model.save(work / "model.keras")
+        self._log = open(work / "converter.log", "w")
+        package_root = str(Path(harness.__file__).resolve().parent.parent)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+               "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        self.proc = subprocess.Popen([sys.executable, "-P", "-m", "harness.conversion_worker", str(work / "model.keras")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
+        self._read()
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            self._log.flush()
+            tail = Path(self._log.name).read_text(errors="replace")[-1500:]
+            raise RuntimeError(f"the conversion worker exited with code {self.proc.returncode}: {tail}")
+        return json.loads(line)
+
+    def ask(self, request: dict) -> dict:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> float | None:
+        """End the worker; its peak resident set (MiB), None when it had already ended."""
+        peak = None
+        if self.proc.poll() is None:
+            try:
+                peak = self.ask({"op": "quit"}).get("peak_rss_mb")
+                self.proc.wait(timeout=60)
+            except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return peak
+
+
 class ArtifactStore:
     """The serving artifacts of one run, each exported and converted once and reused by every
     stage that runs it (the agree stage checks them, the latency stage times them): keyed by the
-    model, the format, the export (``forward`` or a convention) and the CAM's output size. Closing
-    the store removes the files."""
+    model, the format, the export (``forward`` or a convention) and the CAM's output size. They
+    are written by a conversion worker of the model's own (:mod:`harness.conversion_worker`: a
+    conversion's memory is never the run's), started on first use; where that worker cannot start
+    (a model the saved file cannot rebuild alone), in this process, and ``converted_here`` says
+    why. Closing the store ends the worker and removes the files."""
 
     def __init__(self):
         self._tmp = tempfile.TemporaryDirectory(prefix="cam-harness-artifacts-")
         self._paths: dict[tuple, Path] = {}
         self._timings: dict[tuple, list[dict]] = {}
+        self._calibrations: dict[str, str] = {}
+        self._converter: tuple[int, _Converter | None] | None = None
         self.written = 0
         self.worker_runs = 0
         self.worker_peak_rss_mb = 0.0
+        self.converter_peak_rss_mb: float | None = None
+        self.converted_here: str | None = None
 
     def keep_timings(self, model, key: tuple, timings: list[dict]) -> None:
         """Remember the timings of one worker run of ``model`` under ``key`` (format, conventions,
@@ -103,20 +167,63 @@ class ArtifactStore:
     def kept_timings(self, model, key: tuple) -> list[dict] | None:
         return self._timings.get((id(model), *key))
 
-    def artifact(self, model, fmt: str, name: str, out_size: tuple[int, int], write: Callable[[Path], Path]) -> Path:
-        """The path of that artifact, written by ``write(path)`` on first use, with tf2onnx's
-        discarded graph copies collected as it converts (:mod:`harness.onnx_conversion`)."""
+    def artifact(self, model, fmt: str, name: str, out_size: tuple[int, int], request: dict,
+                 calibration: np.ndarray | None = None) -> Path:
+        """The path of that artifact, written on first use from ``request`` (``kind``: ``forward``
+        or ``cam``, ``convention``, ``precision``; :mod:`harness.conversion_worker`), int8
+        calibrated on ``calibration``."""
         key = (id(model), fmt, name, None if name.startswith("forward") else tuple(out_size))
         if key not in self._paths:
-            from harness.onnx_conversion import collected_copies
             from harness.serving import SUFFIXES
             folder = Path(tempfile.mkdtemp(dir=self._tmp.name))  # its own, even after a write that failed
-            with collected_copies():
-                self._paths[key] = write(folder / f"{name}{SUFFIXES[fmt]}")
+            request = {**request, "format": fmt, "out_size": list(out_size), "path": str(folder / f"{name}{SUFFIXES[fmt]}"),
+                       "calibration": self._calibration(calibration)}
+            self._paths[key] = self._write(model, request)
             self.written += 1
         return self._paths[key]
 
+    def _calibration(self, images: np.ndarray | None) -> str | None:
+        if images is None:
+            return None
+        import hashlib
+        digest = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]
+        if digest not in self._calibrations:
+            path = Path(self._tmp.name) / f"calibration-{digest}.npz"
+            np.savez(path, image=images)
+            self._calibrations[digest] = str(path)
+        return self._calibrations[digest]
+
+    def _write(self, model, request: dict) -> Path:
+        converter = self._converter_for(model)
+        if converter is None:
+            from harness.conversion_worker import write
+            return Path(write(model, request, {}))
+        reply = converter.ask(request)
+        if "error" in reply:
+            raise ConversionFailed(reply["type"], reply["error"])
+        return Path(reply["path"])
+
+    def _converter_for(self, model) -> "_Converter | None":
+        ended = self._converter is not None and self._converter[1] is not None and self._converter[1].proc.poll() is not None
+        if self._converter is None or self._converter[0] != id(model) or ended:  # a new model, or it died
+            self.end_converter()
+            try:
+                converter = _Converter(model, Path(tempfile.mkdtemp(dir=self._tmp.name)) / "converter")
+            except Exception as exc:  # a model that needs this process's registrations to load: convert here
+                self.converted_here, converter = f"{type(exc).__name__}: {str(exc)[:300]}", None
+            self._converter = (id(model), converter)
+        return self._converter[1]
+
+    def end_converter(self) -> None:
+        """End the conversion worker, keeping its peak; the next artifact written starts another."""
+        if self._converter is not None and self._converter[1] is not None:
+            peak = self._converter[1].close()
+            if peak is not None:
+                self.converter_peak_rss_mb = max(self.converter_peak_rss_mb or 0.0, peak)
+        self._converter = None
+
     def close(self) -> None:
+        self.end_converter()
         self._paths.clear()
         self._timings.clear()
         self._tmp.cleanup()
@@ -133,20 +240,17 @@ def _artifacts(store: ArtifactStore, model, fmt: str, conventions: list[str], ou
     """Each convention's CAM export in ``fmt``, after the forward-only export when ``forward`` (it
     is only timed, as the CAM's baseline); then the same at each reduced precision ``fmt`` has,
     for :data:`QUANTIZED_CONVENTIONS` (:mod:`harness.quantize`; ``calibration``: int8's images)."""
-    from harness.export import cam_model
     from harness.quantize import artifact_name, precisions_for
-    from harness.serving import forward_artifact, write_artifact
     out = []
     for p in precisions_for(fmt, precisions):
         if forward:
             name = artifact_name("forward", p)
-            path = store.artifact(model, fmt, name, out_size, lambda dest, p=p: forward_artifact(model, fmt, dest, p,
-                                                                                               calibration))
+            path = store.artifact(model, fmt, name, out_size, {"kind": "forward", "precision": p}, calibration)
             out.append({"name": name, "format": fmt, "kind": "forward", "precision": p, "path": str(path)})
         for c in conventions if p == "fp32" else [c for c in conventions if c in QUANTIZED_CONVENTIONS]:
             name = artifact_name(c, p)
-            path = store.artifact(model, fmt, name, out_size, lambda dest, c=c, p=p: write_artifact(
-                cam_model(model, c, out_size), fmt, dest, p, calibration))
+            path = store.artifact(model, fmt, name, out_size, {"kind": "cam", "convention": c, "precision": p},
+                                  calibration)
             out.append({"name": name, "format": fmt, "kind": "cam", "precision": p, "path": str(path)})
     return out
 
@@ -157,19 +261,21 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
                 timings_only: bool = False, progress: Progress = SILENT, time_budget_s: float | None = None,
                 precisions: tuple[str, ...] = ("fp32",), trials: "CheckedTrials | None" = None) -> dict:
     """``{"served_models": [...], "timings": [...], "skipped": [...]}`` for ``formats`` x
-    ``conventions`` (see the module docstring); timings are the worker's, in seconds per call. The
-    artifacts come from ``store`` (written there on first use; a store of this call's own without),
-    and so do timings: a worker run that timed ``batches`` keeps them there, and a call with
-    ``timings_only`` (it wants no ``served_models`` rows) takes the kept timings of the same
-    files, batches and target instead of running the worker again (one worker run per format
-    serves both the agree and the latency stage). A timing the time budget left out is in
-    ``timings`` with ``skipped`` (its reason) instead of ``rounds_s``. ``precisions``, ``trials``: above."""
-    from harness.serving import missing
+    ``conventions`` (module docstring); timings are the worker's, seconds per call. Artifacts and
+    timings come from ``store`` (a store of this call's own without): every artifact is written
+    first (:func:`_convert_first`); a worker run that timed ``batches`` keeps its timings, which a
+    ``timings_only`` call (no ``served_models`` rows) takes for the same files, batches and target
+    (one worker run per format serves the agree and the latency stage). A timing the time budget
+    left out has ``skipped`` (why) instead of ``rounds_s``. ``precisions``, ``trials``: above."""
     if store is None:
         with ArtifactStore() as own:
             return serve_check(model, images, features, weights, labels, out_size, conventions, formats, batches,
                                target_seconds, log, own, timings_only, progress, time_budget_s, precisions, trials)
     rows, quantized, timings, skipped = [], [], [], []
+    keys = {fmt: (fmt, tuple(conventions), tuple(out_size), tuple(batches), float(target_seconds), time_budget_s,
+                  tuple(precisions)) for fmt in formats}
+    kept, refused = _convert_first(store, model, formats, keys if timings_only else None, conventions, out_size,
+                                   bool(batches), tuple(precisions), images, progress)
     with (tempfile.TemporaryDirectory(prefix="cam-harness-serve-") as tmp,
           progress.stage("serving: " + ("timed" if timings_only else "checked") + " formats", len(formats),
                          "formats") as bar):
@@ -177,24 +283,22 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
             if missing(fmt):
                 skipped.append({"format": fmt, "reason": f"{', '.join(missing(fmt))} not installed: pip install '.[export]'"})
                 continue
-            key = (fmt, tuple(conventions), tuple(out_size), tuple(batches), float(target_seconds), time_budget_s,
-                   tuple(precisions))
-            if timings_only and (kept := store.kept_timings(model, key)) is not None:
-                timings += kept
+            if fmt in kept:
+                timings += kept[fmt]
                 log(f"served {fmt}: timed in the same worker run that checked it")
                 continue
             try:
-                artifacts, report, out = _worker_run(store, model, fmt, conventions, out_size, batches, precisions,
-                                                     images, labels, target_seconds, time_budget_s, Path(tmp) / fmt)
+                artifacts, report, out = _worker_run(store, model, fmt, conventions, out_size, batches, precisions, images,
+                                                     labels, target_seconds, time_budget_s, Path(tmp) / fmt, refused.get(fmt))
             except Exception as exc:  # a model this format's converter or runtime cannot take: recorded
-                skipped.append({"format": fmt, "reason": f"{type(exc).__name__}: {str(exc)[:400]}"})
-                log(f"served {fmt}: skipped ({type(exc).__name__})")
+                skipped.append({"format": fmt, "reason": f"{_raised(exc)}: {str(exc)[:400]}"})
+                log(f"served {fmt}: skipped ({_raised(exc)})")
                 continue
             log(f"served {fmt}: {len(artifacts)} artifacts checked" + (" and timed" if batches else ""))
             timings += (fmt_timings := [{**t, "impl": impl_name(fmt, t["name"], t["call"]),
                                          "precision": split_name(t["name"])[1]} for t in report["timings"]])
             if batches:
-                store.keep_timings(model, key, fmt_timings)
+                store.keep_timings(model, keys[fmt], fmt_timings)
             if timings_only:
                 continue
             rows += _served_rows(fmt, conventions, report, out, images, features, weights, labels, out_size)
@@ -203,10 +307,35 @@ def serve_check(model, images: np.ndarray, features: np.ndarray, weights: np.nda
     return {"served_models": rows, "served_quantized": quantized, "timings": timings, "skipped": skipped}
 
 
+def _convert_first(store: ArtifactStore, model, formats: list[str], keys: dict | None, conventions: list[str],
+                   out_size: tuple[int, int], forward: bool, precisions: tuple[str, ...], calibration: np.ndarray,
+                   progress: Progress) -> tuple[dict[str, list[dict]], dict[str, Exception]]:
+    """The timings ``store`` kept under ``keys`` (a ``timings_only`` call; None: none taken), and
+    every artifact of the other installed formats written before any serving worker runs, in one
+    conversion worker, which then ends: it and a serving worker never hold their memory at once
+    (the default profile: 2.2 and 2.8 GB beside the main process's 3.3). ``(kept, refused)``:
+    refused maps a format whose conversion failed to what it raised."""
+    kept = {f: k for f in formats if keys is not None and (k := store.kept_timings(model, keys[f])) is not None}
+    todo, refused = [f for f in formats if not missing(f) and f not in kept], {}
+    if todo:
+        with progress.stage("serving: converted formats", len(todo), "formats") as bar:
+            for fmt in bar.counted(todo):
+                try:
+                    _artifacts(store, model, fmt, conventions, out_size, forward, precisions, calibration)
+                except Exception as exc:  # recorded with the format when its turn comes
+                    refused[fmt] = exc
+        store.end_converter()
+    return kept, refused
+
+
 def _worker_run(store: ArtifactStore, model, fmt: str, conventions: list[str], out_size: tuple[int, int],
                 batches: list[int], precisions: tuple[str, ...], images: np.ndarray, labels: np.ndarray,
-                target_seconds: float, time_budget_s: float | None, work: Path) -> tuple[list[dict], dict, dict]:
-    """One format's artifacts (from ``store``) run by one worker: ``(artifacts, report, outputs)``."""
+                target_seconds: float, time_budget_s: float | None, work: Path,
+                refused: Exception | None = None) -> tuple[list[dict], dict, dict]:
+    """One format's artifacts (from ``store``) run by one worker: ``(artifacts, report, outputs)``;
+    ``refused``: what their conversion raised, raised again."""
+    if refused is not None:
+        raise refused
     work.mkdir()
     artifacts = _artifacts(store, model, fmt, conventions, out_size, bool(batches), tuple(precisions), images)
     report, out = store.ran(run_worker(work, artifacts, images, labels, batches, target_seconds, time_budget_s))

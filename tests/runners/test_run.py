@@ -91,11 +91,12 @@ def test_the_run_records_its_cost_and_each_stage_s_time_and_peak_memory(first_ru
                                                   if k not in ("decode", "forward", "faithfulness")), abs=0.01)
     stages = env["stages"]
     assert {"model", "evaluation", "agree", "localize", "latency", "peers", "training_process",
-            "serving_workers"} <= set(stages)
+            "serving_workers", "conversion_worker"} <= set(stages)
     assert all(s["peak_rss_mb"] > 50 for s in stages.values()), stages
     assert stages["training_process"]["peak_scope"] == "child"
     assert stages["training_process"]["peak_rss_mb"] == doc["model"]["training_process_peak_rss_mb"]
     assert stages["serving_workers"]["runs"] == len(worker_runs)
+    assert stages["conversion_worker"]["peak_scope"] == "child" and "converted_here" not in stages["conversion_worker"]
 
 
 def test_one_worker_run_per_serving_format_checks_and_times_it(first_run):
