@@ -114,7 +114,7 @@ def test_a_format_that_cannot_take_the_model_is_recorded_and_the_others_still_ru
     cannot be rebuilt alone), where the refusal can be planted."""
     from harness import serving
     from harness.runners import served
-    from harness.runners.served import serve_check
+    from harness.runners.served import ArtifactStore, serve_check
     real = serving.write_artifact
 
     def no_worker(*args):
@@ -129,8 +129,10 @@ def test_a_format_that_cannot_take_the_model_is_recorded_and_the_others_still_ru
     model = keras.saving.load_model(model_file)
     images = np.random.default_rng(2).random((3, 48, 48, 3), dtype=np.float32)
     feats = build.cam_view(model)(images, training=False)[0].numpy()
-    result = serve_check(model, images, feats, build.cam_weights(model), np.array([0, 1, 2], np.int32), (48, 48),
-                         ["seed"], ["keras", "onnx"], [])
+    with ArtifactStore() as store:
+        result = serve_check(model, images, feats, build.cam_weights(model), np.array([0, 1, 2], np.int32), (48, 48),
+                             ["seed"], ["keras", "onnx"], [], store=store)
+    assert store.converted_here == "RuntimeError: the conversion worker exited with code 1"
     assert result["skipped"] == [{"format": "onnx", "reason": "ValueError: op not supported by the converter"}]
     (row,) = result["served_models"]
     assert row["format"] == "keras" and row["matches"] and row["harness_importable"] is False
