@@ -10,14 +10,17 @@ on top of TensorFlow and the model alone.
     python -m harness.conversion_worker MODEL.keras
 
 ``MODEL.keras`` is the run's model, saved by the run (so it is loaded with ``safe_mode`` off:
-the file is the run's own). It speaks JSON lines: on start ``{"ready": true}``; then per request
-``{"format", "kind": "forward" | "cam", "convention", "precision", "out_size": [H, W],
-"calibration": .npz with "image" or null, "path"}`` it writes that artifact
-(:func:`harness.serving.forward_artifact` or :func:`harness.serving.write_artifact` of
-:func:`harness.export.cam_model`, inside :func:`harness.onnx_conversion.collected_copies`) and
-answers ``{"path"}``, or ``{"error", "type"}`` (the exception's message and class name); on
-``{"op": "quit"}`` it answers ``{"peak_rss_mb"}`` and ends. The protocol has its own file
-descriptor: anything a converter prints to standard output goes to standard error.
+the file is the run's own). The run starts it with no GPU visible (``CUDA_VISIBLE_DEVICES`` empty):
+TensorFlow in the main process has taken the GPU's memory, and converting needs none.
+
+It speaks JSON lines: on start ``{"ready": true}``; then per request ``{"format", "kind":
+"forward" | "cam", "convention", "precision", "out_size": [H, W], "calibration": .npz with
+"image" or null, "path"}`` it writes that artifact (:func:`harness.serving.forward_artifact` or
+:func:`harness.serving.write_artifact` of :func:`harness.export.cam_model`, inside
+:func:`harness.onnx_conversion.collected_copies`) and answers ``{"path"}``, or ``{"error",
+"type"}`` (the exception's message and class name); on ``{"op": "quit"}`` it answers
+``{"peak_rss_mb"}`` and ends. The protocol has its own file descriptor: anything a converter
+prints to standard output goes to standard error.
 """
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ class _Converter:
         model.save(work / "model.keras")
         self._log = open(work / "converter.log", "w")
         package_root = str(Path(harness.__file__).resolve().parent.parent)
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",  # the main process holds the GPU
                "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         self.proc = subprocess.Popen([sys.executable, "-P", "-m", "harness.conversion_worker", str(work / "model.keras")],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
