@@ -345,8 +345,8 @@ def _all_recorded(record: CamCodeRecord, head_tree: Path, profile: Profile, geom
         return None
     head_configs = _in_process_configs()
     todo, skipped = configurations(profile, geometries, set(record.configs) & head_configs, only)
-    if _recorded_skips(record, todo, skipped, head_tree, lambda _: None):
-        return None
+    if not todo or _recorded_skips(record, todo, skipped, head_tree, lambda _: None):
+        return None  # nothing shared (the workers' check says why) or a call whose files changed
     log(f"ab: every one of {len(todo)} configurations ran the same files in both trees ({record.path.name}): "
         "none timed, no worker started")
     return _document(profile, geometries, policy, ([], skipped, []), strict, None, (set(record.configs), head_configs), t0)
