@@ -114,6 +114,7 @@ def test_one_worker_run_per_serving_format_checks_and_times_it(first_run):
     quantized = {r["impl"]: r for r in doc["agreement"]["served_quantized"]}
     assert set(quantized) == {f"export_{f}_int8_seed" for f in formats if f in ("onnx", "litert")}
     assert all(r["verdict"] == "bounded" and r["n"] == 12 and r["head"] == "float32" for r in quantized.values())
+    assert all(r["cam_error_max"] > 1e-4 for r in quantized.values())  # int8, not a float32 file under its name
     assert {("export_litert_int8_seed", b) for b in MICRO.latency.batches} <= served or "litert" not in formats
 
 
