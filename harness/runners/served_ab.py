@@ -46,6 +46,7 @@ from typing import Callable
 import numpy as np
 
 from harness.gate.policy import Policy
+from harness.timing.ab_record import same_code
 
 EXPORT_SCRIPT = Path(__file__).resolve().parent.parent / "timing" / "served_export.py"
 CONVENTION = "seed"
@@ -93,15 +94,6 @@ def _export(tree: Path, job: dict, work: Path, label: str) -> dict:
     if res.returncode != 0:
         raise RuntimeError(f"the {label} tree's export failed (exit {res.returncode}): {res.stderr[-1200:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
-
-
-def same_code(code: dict[str, str], other_tree: Path) -> bool:
-    """``other_tree`` holds the same bytes at every path of ``code`` (``{relative path: sha256}``)."""
-    for rel, digest in code.items():
-        f = other_tree / rel
-        if not f.is_file() or hashlib.sha256(f.read_bytes()).hexdigest() != digest:
-            return False
-    return True
 
 
 RECORD_LIBRARIES = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy", "ml-dtypes")

@@ -69,22 +69,24 @@ class CamCodeRecord:
         """``todo`` parted into the configurations this record shows identical in ``head_tree`` (it
         holds the recorded bytes at every file the call ran; each with the digest of those files,
         as the live check reports it) and the rest, in order."""
-        sha: dict[str, str | None] = {}
-
-        def head_sha(rel: str) -> str | None:
-            if rel not in sha:
-                f = Path(head_tree) / rel
-                sha[rel] = hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else None
-            return sha[rel]
-
         same, rest = [], []
         for where, shape in todo:
             files = self.calls.get(_call_key(where, shape))
-            if files is not None and all(head_sha(rel) == self.code[rel] for rel in files):
-                same.append((where, shape, digest_of({rel.removeprefix("harness/"): self.code[rel] for rel in files})))
+            ran = {rel: self.code[rel] for rel in files or ()}
+            if files is not None and same_code(ran, head_tree):
+                same.append((where, shape, digest_of({rel.removeprefix("harness/"): d for rel, d in ran.items()})))
             else:
                 rest.append((where, shape))
         return same, rest
+
+
+def same_code(code: dict[str, str], tree: Path) -> bool:
+    """``tree`` holds the same bytes at every path of ``code`` (``{relative path: sha256}``)."""
+    for rel, digest in code.items():
+        f = Path(tree) / rel
+        if not f.is_file() or hashlib.sha256(f.read_bytes()).hexdigest() != digest:
+            return False
+    return True
 
 
 def load_record(path: Path, base_tree: Path) -> CamCodeRecord | None:
@@ -95,8 +97,7 @@ def load_record(path: Path, base_tree: Path) -> CamCodeRecord | None:
         if record.get("package") != package_digest(base_tree) or record.get("environment") != environment_key():
             return None
         code = {str(k): str(v) for k, v in record["code"].items()}
-        calls = {(c["impl"], c["device"], c["geometry"], int(c["batch"]), tuple(int(s) for s in c["shape"])):
-                 tuple(c["files"]) for c in record["calls"]}
+        calls = {_call_key(c, c["shape"]): tuple(c["files"]) for c in record["calls"]}
         configs = frozenset((str(i), str(d)) for i, d in record["configs"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
