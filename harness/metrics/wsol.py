@@ -104,24 +104,49 @@ def boxes_at_levels(q: np.ndarray, thresholds: Sequence[float], multi_contour: b
 def _level_boxes(q: np.ndarray, thresholds: Sequence[float], multi_contour: bool = True
                  ) -> tuple[np.ndarray, list[int]]:
     """Every threshold's candidate boxes stacked ``[N, 4]``, and how many each threshold has (at
-    least one: a threshold with no contour has the box ``(0, 0, 0, 0)``)."""
+    least one: a threshold with no contour has the box ``(0, 0, 0, 0)``).
+
+    Each threshold's contours are traced on the smallest rectangle that holds its foreground (from
+    the rows' and columns' maxima), with ``findContours``' ``offset`` putting them back in place.
+    OpenCV pads its input with a zero border before tracing, and outside that rectangle the binary
+    map is zero, so the contours, their order and their boxes are the whole map's."""
     import cv2
     height, width = q.shape
-    top = int(q.max())
+    row_top, col_top = q.max(axis=1), q.max(axis=0)
     rects, counts = [], []
-    for t in thresholds:
-        _, binary = cv2.threshold(q, int(t * top), 255, cv2.THRESH_BINARY)
-        contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[-2]
-        if len(contours) == 0:
+    for level in levels(q, thresholds).tolist():
+        rows, cols = np.flatnonzero(row_top > level), np.flatnonzero(col_top > level)
+        if len(rows) == 0:
             rects.append((0, 0, 0, 0))
             counts.append(1)
             continue
+        y0, x0 = int(rows[0]), int(cols[0])
+        _, binary = cv2.threshold(q[y0:rows[-1] + 1, x0:cols[-1] + 1], level, 255, cv2.THRESH_BINARY)
+        contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0))[-2]
         if not multi_contour:
             contours = [max(contours, key=cv2.contourArea)]
         rects += [cv2.boundingRect(c) for c in contours]
         counts.append(len(contours))
     x, y, w, h = np.array(rects, dtype=np.int64).reshape(-1, 4).T
     return np.stack([x, y, np.minimum(x + w, width - 1), np.minimum(y + h, height - 1)], axis=1), counts
+
+
+def levels(q: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """The 8-bit level of each CAM threshold on the quantised map ``q``: ``int(t * max8)``."""
+    return (np.asarray(thresholds, dtype=np.float64) * int(q.max())).astype(np.int64)
+
+
+def changed_levels(a: np.ndarray, b: np.ndarray, at: np.ndarray, most: int | None = None) -> np.ndarray | None:
+    """Which of the 8-bit levels ``at`` give ``a > level`` and ``b > level`` different foregrounds
+    (two quantised maps of one shape): a pixel where the two differ changes exactly the levels
+    ``min(a, b) <= level < max(a, b)``. At a level no pixel changes, the two binary maps are the
+    same array, so their contours and boxes are too. None when more than ``most`` pixels differ."""
+    differ = a != b
+    if most is not None and np.count_nonzero(differ) > most:
+        return None
+    lo, hi = np.minimum(a[differ], b[differ]), np.maximum(a[differ], b[differ])
+    covered = np.cumsum(np.bincount(lo, minlength=257) - np.bincount(hi, minlength=257)) > 0
+    return covered[np.asarray(at, dtype=np.int64)]
 
 
 def best_ious(q: np.ndarray, gt_boxes: np.ndarray, thresholds: Sequence[float], multi_contour: bool = True

@@ -116,3 +116,51 @@ def test_histogram_matches_numpy_on_its_edges():
     values = np.concatenate([bins, np.nextafter(bins, -1), np.nextafter(bins, 9), [-1.0, 3.5],
                              np.random.default_rng(0).random(1000)])
     assert np.array_equal(wsol.histogram(values, bins), np.histogram(values, bins)[0])
+
+
+def whole_map_boxes(q, thresholds, multi_contour=True):
+    """The protocol as wsolevaluation writes it: each threshold on the whole 8-bit map."""
+    import cv2
+    out = []
+    for t in thresholds:
+        _, binary = cv2.threshold(q, int(t * q.max()), 255, cv2.THRESH_BINARY)
+        contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[-2]
+        if not contours:
+            out.append([[0, 0, 0, 0]])
+            continue
+        if not multi_contour:
+            contours = [max(contours, key=cv2.contourArea)]
+        rects = [cv2.boundingRect(c) for c in contours]
+        out.append([[x, y, min(x + w, q.shape[1] - 1), min(y + h, q.shape[0] - 1)] for x, y, w, h in rects])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tracing_each_threshold_on_its_foregrounds_rectangle_gives_the_whole_maps_boxes(seed):
+    # blobs against the borders, holes, plateaus (ties of contour area) and a single pixel
+    import cv2
+    rng = np.random.default_rng(seed)
+    H, W = (31, 47) if seed % 2 else (64, 40)
+    m = cv2.resize(rng.random((5, 6)), (W, H), interpolation=cv2.INTER_CUBIC).clip(0, None)
+    if seed % 3 == 1:
+        m = np.round(m * 3) / 3
+    m[m < np.quantile(m, 0.3)] = 0
+    m[H // 2, 0] = m.max()
+    q = wsol.quantize(m / m.max())
+    thresholds = wsol.cam_thresholds(0.01)
+    for multi in (True, False):
+        got = [b.tolist() for b in wsol.boxes_at_levels(q, thresholds, multi)]
+        assert got == whole_map_boxes(q, thresholds, multi)
+
+
+def test_changed_levels_are_those_a_differing_pixel_crosses():
+    a = np.full((4, 4), 50, np.uint8)
+    b = a.copy()
+    b[1, 2] = 53   # levels 50, 51, 52 see a > level differ there
+    b[3, 3] = 49   # level 49
+    at = np.arange(40, 60)
+    want = [any(((a > v) != (b > v)).ravel()) for v in at]
+    assert wsol.changed_levels(a, b, at).tolist() == want == [v in (49, 50, 51, 52) for v in at]
+    assert not wsol.changed_levels(a, a, at).any()
+    assert wsol.changed_levels(a, b, at, most=1) is None  # two pixels differ
+    assert wsol.levels(np.array([[0, 200]], np.uint8), [0.0, 0.5, 0.99]).tolist() == [0, 100, 198]
