@@ -187,7 +187,9 @@ def ours(maps: list[np.ndarray], boxes: list[np.ndarray], masks: list[np.ndarray
                                    "auc": 100 * wsol.pxap(maps, masks, cam_curve_interval=interval)}
     thresholds = wsol.cam_thresholds(0.01)
     out["boxes_001"] = [[b.tolist() for b in wsol.boxes_at_thresholds(m, thresholds)] for m in maps]
-    records = [box_measures.trial_record(m, g, b, thresholds, wsol.pxap_bins(0.01)) for m, g, b in zip(maps, masks, boxes)]
+    shared = box_measures.OutcomeCache()  # the run's path: outcomes shared between maps where provably equal
+    records = [box_measures.trial_record(m, g, b, thresholds, wsol.pxap_bins(0.01), shared)
+               for m, g, b in zip(maps, masks, boxes)]
     hits = box_measures.box_hits(records, len(thresholds))
     out["accumulator_num_correct"] = {str(d): hits[:, j].sum(axis=0).tolist() for j, d in enumerate(wsol.IOU_THRESHOLDS)}
     out["ious"] = wsol.iou_matrix(pairs["a"], pairs["b"]).tolist()

@@ -64,14 +64,18 @@ def normalize(raw: np.ndarray) -> np.ndarray:
 
 def largest_component_box(foreground: np.ndarray) -> np.ndarray | None:
     """Inclusive ``(x0, y0, x1, y1)`` of the largest 8-connected component of ``foreground``, or
-    None when nothing is foreground."""
+    None when nothing is foreground. The components are labelled on the smallest rectangle that
+    holds the foreground: the same components in the same raster order (a tie goes to the first)."""
     import cv2
-    count, _, stats, _ = cv2.connectedComponentsWithStats(foreground.astype(np.uint8), connectivity=8)
-    if count <= 1:
+    rows, cols = np.flatnonzero(foreground.any(axis=1)), np.flatnonzero(foreground.any(axis=0))
+    if len(rows) == 0:
         return None
+    y0, x0 = int(rows[0]), int(cols[0])
+    crop = foreground[y0:rows[-1] + 1, x0:cols[-1] + 1].astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
     k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     x, y, w, h = (int(stats[k, c]) for c in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
-    return np.array([x, y, x + w - 1, y + h - 1], dtype=np.int64)
+    return np.array([x0 + x, y0 + y, x0 + x + w - 1, y0 + y + h - 1], dtype=np.int64)
 
 
 def boxes_mask(shape: tuple[int, int], gt_boxes: np.ndarray) -> np.ndarray:
@@ -88,32 +92,102 @@ def energy_share(normalised: np.ndarray, gt_boxes: np.ndarray) -> float:
     return float(normalised[boxes_mask(normalised.shape, gt_boxes)].sum()) / total if total > 0 else 0.0
 
 
-class BestIouCache:
-    """Per-threshold best IoUs keyed by the quantised map and the boxes. Implementations of one
-    convention give the same 8-bit map almost always, so the contour sweep runs once per distinct
-    map; the key is the exact bytes' digest, so a hit returns what the sweep would compute."""
+def _digest(*parts: np.ndarray) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        digest.update(np.asarray(part.shape, dtype=np.int64).tobytes())
+        digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.digest()
 
-    def __init__(self, size: int = 4096):
-        self.size, self.store, self.hits, self.misses = size, OrderedDict(), 0, 0
+
+@dataclass(frozen=True)
+class _Traced:
+    """A quantised map whose every threshold was traced, kept as a reference for its trial."""
+
+    q: np.ndarray
+    top: int
+    best: np.ndarray
+
+
+class OutcomeCache:
+    """Localization outcomes shared between the implementations of one pass, only where they are
+    provably the same answer. Implementations of one convention give maps equal within float error,
+    which differ in a few pixels once quantised or thresholded:
+
+    - **per-threshold best IoUs** (the contour sweep): a quantised map seen before returns its
+      value (keyed by the exact bytes, the shape, the boxes and the thresholds). Otherwise the
+      trial's fully traced maps of the same maximum are references: at a threshold where no pixel
+      crosses the level between the two (:func:`wsol.changed_levels`), the binary maps are the same
+      array, so the reference's best IoU is this map's. Only the other thresholds are traced.
+    - **the CAM paper's box** (:func:`largest_component_box`): keyed by the foreground's exact bits.
+
+    Which reference answers does not change a number, so the results do not depend on the order
+    the implementations (or threads) come in."""
+
+    def __init__(self, size: int = 4096, trials: int = 32, per_trial: int = 8):
+        self.size, self.trials, self.per_trial = size, trials, per_trial
+        self.store, self.boxes, self.references = OrderedDict(), OrderedDict(), OrderedDict()
+        self.hits = self.misses = self.levels_traced = self.levels_reused = self.box_hits = 0
         self.lock = threading.Lock()  # the sweep measures several implementations at once
 
     def best_ious(self, q: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-        digest = hashlib.blake2b(q.tobytes(), digest_size=16)
-        for part in (np.asarray(q.shape, dtype=np.int64), gt_boxes, thresholds):
-            digest.update(np.ascontiguousarray(part).tobytes())
-        key = digest.digest()
+        trial = _digest(gt_boxes, thresholds, np.asarray(q.shape))
+        key = _digest(q) + trial
         with self.lock:
             if key in self.store:
                 self.hits += 1
                 self.store.move_to_end(key)
                 return self.store[key]
             self.misses += 1
-        value = wsol.best_ious(q, gt_boxes, thresholds)
+        value = self._traced(q, gt_boxes, thresholds, trial)
         with self.lock:
-            self.store[key] = value
-            if len(self.store) > self.size:
-                self.store.popitem(last=False)
+            _put(self.store, key, value, self.size)
         return value
+
+    def _traced(self, q: np.ndarray, gt_boxes: np.ndarray, thresholds: np.ndarray, trial: bytes) -> np.ndarray:
+        top, at = int(q.max()), wsol.levels(q, thresholds)
+        with self.lock:
+            references = [r for r in self.references.get(trial, ()) if r.top == top]
+        reference, changed = None, None
+        for ref in reversed(references):
+            c = wsol.changed_levels(ref.q, q, at, most=q.size // 8)
+            if c is not None and (changed is None or c.sum() < changed.sum()):
+                reference, changed = ref, c
+        if reference is None:
+            value = wsol.best_ious(q, gt_boxes, thresholds)
+            with self.lock:
+                self.levels_traced += len(thresholds)
+                kept = self.references.setdefault(trial, [])
+                kept[:] = (kept + [_Traced(q, top, value)])[-self.per_trial:]
+                self.references.move_to_end(trial)
+                while len(self.references) > self.trials:
+                    self.references.popitem(last=False)
+            return value
+        value = reference.best.copy()
+        if changed.any():
+            value[changed] = wsol.best_ious(q, gt_boxes, thresholds[changed])
+        with self.lock:
+            self.levels_traced += int(changed.sum())
+            self.levels_reused += int(len(changed) - changed.sum())
+        return value
+
+    def largest_box(self, foreground: np.ndarray) -> np.ndarray | None:
+        key = _digest(np.packbits(foreground)) + np.asarray(foreground.shape, dtype=np.int64).tobytes()
+        with self.lock:
+            if key in self.boxes:
+                self.box_hits += 1
+                return self.boxes[key]
+        box = largest_component_box(foreground)
+        with self.lock:
+            _put(self.boxes, key, box, self.size)
+        return box
+
+
+def _put(store: OrderedDict, key: bytes, value, size: int) -> None:
+    store[key] = value
+    store.move_to_end(key)
+    if len(store) > size:
+        store.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -128,9 +202,10 @@ class TrialRecord:
 
 
 def trial_record(normalised: np.ndarray, mask: np.ndarray | None, gt_boxes: np.ndarray, thresholds: np.ndarray,
-                 bins: np.ndarray, cache: BestIouCache | None = None) -> TrialRecord:
+                 bins: np.ndarray, cache: OutcomeCache | None = None) -> TrialRecord:
     """Every box measure of one normalised map against its trial's boxes (and mask, for PxAP)."""
-    box = largest_component_box(normalised > CAM_PAPER_THRESHOLD)
+    foreground = normalised > CAM_PAPER_THRESHOLD
+    box = cache.largest_box(foreground) if cache else largest_component_box(foreground)
     cam_iou = 0.0 if box is None else float(wsol.iou_matrix(box[None], gt_boxes).max())
     q = wsol.quantize(normalised)
     best = cache.best_ious(q, gt_boxes, thresholds) if cache else wsol.best_ious(q, gt_boxes, thresholds)
@@ -166,7 +241,7 @@ class BoxLocalization(Accumulated):
 
     name = "boxes"
 
-    def __init__(self, interval: float = BOX_INTERVAL, cache: BestIouCache | None = None):
+    def __init__(self, interval: float = BOX_INTERVAL, cache: OutcomeCache | None = None):
         self.cache = cache
         self.add_state("thresholds", wsol.cam_thresholds(interval), "same")
         self.add_state("bins", wsol.pxap_bins(interval), "same")

@@ -15,9 +15,9 @@ from harness.metrics.boxes import (
     CAM_PAPER_IOU,
     CAM_PAPER_THRESHOLD,
     POSTPROCESS,
-    BestIouCache,
     BoxBaselines,
     BoxLocalization,
+    OutcomeCache,
     box_curve,
     box_hits,
 )
@@ -206,8 +206,8 @@ def _box_section(inputs: SectionInputs) -> dict:
 
 
 def _box_accumulators(profile) -> Callable[[], BoxLocalization]:
-    """One contour-sweep cache shared by every implementation of the pass."""
-    return partial(BoxLocalization, cache=BestIouCache())
+    """One outcome cache (contour sweeps, CAM-paper boxes) shared by every implementation of the pass."""
+    return partial(BoxLocalization, cache=OutcomeCache())
 
 
 POINTING = register(Measure(

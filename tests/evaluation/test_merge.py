@@ -13,7 +13,7 @@ import pytest
 from harness import cams
 from harness.evaluation.local import BlockResult, PassMerger
 from harness.evaluation.sweep import Sweeper
-from harness.metrics.boxes import BestIouCache, BoxBaselines, BoxLocalization
+from harness.metrics.boxes import BoxBaselines, BoxLocalization, OutcomeCache
 from harness.metrics.localization import MaskSummaries
 from harness.metrics.pointing import PointingGame
 
@@ -51,7 +51,7 @@ MARK = 123.25
 
 
 def _metrics():
-    return PointingGame, partial(BoxLocalization, cache=BestIouCache())
+    return PointingGame, partial(BoxLocalization, cache=OutcomeCache())
 
 
 def _feed(sweeper, f, k, masks, boxes, correct, lo, hi):

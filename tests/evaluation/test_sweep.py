@@ -187,8 +187,9 @@ def test_a_form_whose_one_image_exceeds_the_memory_budget_is_capped_with_its_rea
 
 
 def test_a_copy_whose_peak_moved_one_pixel_gets_its_own_localization_outcomes(rng, monkeypatch):
-    """The box measures share work between forms through one contour cache keyed by the exact
-    8-bit map. A copy of a form that moves each map's peak by one pixel must not be handed the
+    """The box measures share work between forms through one outcome cache (a contour sweep per
+    exact 8-bit map, its levels shared with a near copy where no pixel crosses them; a CAM-paper
+    box per exact foreground). A copy of a form that moves each map's peak by one pixel must not be handed the
     original's outcomes: its peaks are the moved ones, its box records are the ones it gets alone,
     and the original's are the ones it gets alone."""
     import dataclasses

@@ -5,9 +5,9 @@ import pytest
 
 from harness.metrics import TrialBatch, wsol
 from harness.metrics.boxes import (
-    BestIouCache,
     BoxBaselines,
     BoxLocalization,
+    OutcomeCache,
     center_gaussian,
     energy_share,
     largest_component_box,
@@ -67,7 +67,7 @@ def test_the_accumulator_counts_what_max_box_acc_counts():
     raws = [ndimage.gaussian_filter(rng.normal(size=(40, 50)), 4) for _ in range(12)]
     boxes = [np.array([[5 + i, 4, 30, 20 + i]]) for i in range(12)]
     masks = [wsol_mask(b, (40, 50)) for b in boxes]
-    acc = BoxLocalization(cache=BestIouCache())
+    acc = BoxLocalization(cache=OutcomeCache())
     acc.accumulate(np.stack(raws), batch(masks, boxes, [0] * 12, [True] * 12))
     out = acc.compute()
     expected = wsol.max_box_acc([normalize(r) for r in raws], boxes, cam_curve_interval=0.01)
@@ -132,7 +132,7 @@ def test_baselines():
 
 def test_the_cache_returns_what_the_sweep_computes():
     rng = np.random.default_rng(0)
-    cache, thresholds = BestIouCache(size=2), wsol.cam_thresholds(0.05)
+    cache, thresholds = OutcomeCache(size=2), wsol.cam_thresholds(0.05)
     qs = [wsol.quantize(rng.random((16, 16))) for _ in range(3)]
     box = np.array([[2, 2, 9, 9]])
     for q in qs + [qs[2], qs[1], qs[0]]:  # an LRU of 2: the first two repeats hit, the third was evicted
@@ -140,3 +140,39 @@ def test_the_cache_returns_what_the_sweep_computes():
     other = np.array([[0, 0, 3, 3]])
     assert np.array_equal(cache.best_ious(qs[2], other, thresholds), wsol.best_ious(qs[2], other, thresholds))
     assert (cache.hits, cache.misses, len(cache.store)) == (2, 5, 2)  # other boxes: another key
+
+
+def test_the_outcome_cache_traces_only_the_levels_a_near_copy_changes():
+    """A map and a copy a few pixels off: the copy's best IoUs are the sweep's own, though most of
+    its thresholds come from the first map's trace. A map whose change moves contours at many
+    levels gets those levels' own answers (a reference handed over unchecked would give the first
+    map's)."""
+    import cv2
+    rng = np.random.default_rng(3)
+    q = wsol.quantize(normalize(cv2.resize(rng.random((4, 5)), (50, 40), interpolation=cv2.INTER_CUBIC)))
+    gt, thresholds = np.array([[5, 5, 20, 30]]), wsol.cam_thresholds(0.01)
+    at = wsol.levels(q, thresholds)
+    near = q.copy()
+    near.ravel()[np.flatnonzero(np.isin(q, at[10:90]))[:5]] += 1  # five pixels one level up
+    crossed = sum(bool(((q > v) != (near > v)).any()) for v in at)
+    apart = q.copy()
+    apart[0, :] = apart[-1, :] = 255  # two bars at every level: new boxes
+    cache = OutcomeCache()
+    for x in (q, near, apart):
+        assert np.array_equal(cache.best_ious(x, gt, thresholds), wsol.best_ious(x, gt, thresholds))
+        if x is near:
+            assert (cache.levels_traced, cache.levels_reused) == (100 + crossed, 100 - crossed)
+    assert 0 < crossed <= 5 and cache.misses == 3
+    assert not np.array_equal(wsol.best_ious(apart, gt, thresholds), wsol.best_ious(q, gt, thresholds))
+
+
+def test_the_outcome_cache_shares_a_cam_paper_box_only_for_the_same_foreground():
+    fg = np.zeros((12, 12), bool)
+    fg[2:6, 2:6] = True
+    moved = fg.copy()
+    moved[6, 6] = True  # 8-connected to the block: the box grows by one pixel
+    cache = OutcomeCache()
+    assert cache.largest_box(fg).tolist() == [2, 2, 5, 5]
+    assert cache.largest_box(moved).tolist() == [2, 2, 6, 6]
+    assert cache.largest_box(fg.copy()).tolist() == [2, 2, 5, 5] and cache.box_hits == 1
+    assert cache.largest_box(np.zeros((12, 12), bool)) is None
