@@ -73,26 +73,31 @@ def map_batch(maps: np.ndarray) -> MapBatch:
         raise ValueError(f"agreement needs maps with pixels, got shape {m.shape}")
     mean = flat.mean(axis=1)
     centered = flat - mean[:, None]
-    std = np.sqrt(np.mean(centered * centered, axis=1))  # ndarray.std's own steps, sharing the centred rows
+    std = np.sqrt(np.einsum("ij,ij->i", centered, centered) / flat.shape[1])  # ndarray.std, without a temporary
     peak_rc = np.stack(np.unravel_index(np.argmax(flat, axis=1), m.shape[1:]), axis=1)
-    return MapBatch(m.shape, flat, centered, flat.max(axis=1) - flat.min(axis=1), np.linalg.norm(flat, axis=1), mean,
-                    std, peak_rc)
+    return MapBatch(m.shape, flat, centered, flat.max(axis=1) - flat.min(axis=1),
+                    np.sqrt(np.einsum("ij,ij->i", flat, flat)), mean, std, peak_rc)
 
 
 def batch_stats(a: MapBatch, b: MapBatch) -> dict[str, np.ndarray]:
-    """Each statistic for each map of two batches of one shape (``a`` the reference side)."""
+    """Each statistic for each map of two batches of one shape (``a`` the reference side).
+
+    Three passes over the pixels: the difference, its extremes, and two row-wise dot products
+    (``einsum``: the squared difference's sum for ``rel_l2`` and the centred maps' for Pearson r,
+    without a temporary). They sum in another order than ``np.linalg.norm`` and ``np.mean``: equal
+    to theirs to about 1e-15 relative, not bit for bit."""
     if a.shape != b.shape:
         raise ValueError(f"agreement needs two [B, H, W] batches of one shape, got {a.shape} and {b.shape}")
     diff = a.flat - b.flat
-    max_abs = np.abs(diff).max(axis=1)
+    max_abs = np.maximum(diff.max(axis=1), -diff.min(axis=1)) + 0.0  # + 0.0: equal maps give 0.0, not -0.0
     both = (a.std != 0) & (b.std != 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.mean(a.centered * b.centered, axis=1) / (a.std * b.std)
-    flat_pair = ~both & (a.std == b.std) & np.all(a.flat == b.flat, axis=1)
+        r = np.einsum("ij,ij->i", a.centered, b.centered) / a.flat.shape[1] / (a.std * b.std)
+    flat_pair = ~both & (a.std == b.std) & (max_abs == 0)
     return {
         "max_abs": max_abs,
         "max_rel": max_abs / np.where(a.span > 0, a.span, 1.0),
-        "rel_l2": np.linalg.norm(diff, axis=1) / np.where(a.norm > 0, a.norm, 1.0),
+        "rel_l2": np.sqrt(np.einsum("ij,ij->i", diff, diff)) / np.where(a.norm > 0, a.norm, 1.0),
         "pearson": np.where(both, r, np.where(flat_pair, 1.0, 0.0)),
         "peak_shift_px": np.hypot(*(a.peak_rc - b.peak_rc).T.astype(np.float64)),
     }

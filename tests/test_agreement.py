@@ -54,3 +54,11 @@ def test_verdicts():
 def test_equivalence_classes_are_connected_components_in_order():
     classes = agreement.equivalence_classes(["a", "b", "c", "d", "e"], [("a", "c"), ("c", "e"), ("b", "d")])
     assert classes == [["a", "c", "e"], ["b", "d"]]
+
+
+def test_equal_maps_differ_by_a_positive_zero():
+    # max |a - b| from the difference's two extremes: for equal maps they are 0.0 and -0.0, and the
+    # verdict's text must read 0.0e+00 as it always did, not -0.0e+00
+    m = np.random.default_rng(1).random((2, 5, 6))
+    for key in ("max_abs", "max_rel", "rel_l2"):
+        assert not np.signbit(agreement.per_map_stats(m, m.copy())[key]).any(), key
