@@ -124,8 +124,8 @@ class OutcomeCache:
     Which reference answers does not change a number, so the results do not depend on the order
     the implementations (or threads) come in."""
 
-    def __init__(self, size: int = 4096, trials: int = 32, per_trial: int = 8):
-        self.size, self.trials, self.per_trial = size, trials, per_trial
+    def __init__(self, size: int = 4096, trials: int = 32, per_trial: int = 8, reference_bytes: int = 64 * 2**20):
+        self.size, self.trials, self.per_trial, self.reference_bytes = size, trials, per_trial, reference_bytes
         self.store, self.boxes, self.references = OrderedDict(), OrderedDict(), OrderedDict()
         self.hits = self.misses = self.levels_traced = self.levels_reused = self.box_hits = 0
         self.lock = threading.Lock()  # the sweep measures several implementations at once
@@ -157,11 +157,7 @@ class OutcomeCache:
             value = wsol.best_ious(q, gt_boxes, thresholds)
             with self.lock:
                 self.levels_traced += len(thresholds)
-                kept = self.references.setdefault(trial, [])
-                kept[:] = (kept + [_Traced(q, top, value)])[-self.per_trial:]
-                self.references.move_to_end(trial)
-                while len(self.references) > self.trials:
-                    self.references.popitem(last=False)
+                self._keep(trial, _Traced(q, top, value))
             return value
         value = reference.best.copy()
         if changed.any():
@@ -170,6 +166,20 @@ class OutcomeCache:
             self.levels_traced += int(changed.sum())
             self.levels_reused += int(len(changed) - changed.sum())
         return value
+
+    def _keep(self, trial: bytes, traced: _Traced) -> None:
+        """Under the lock: ``traced`` as a reference of its trial. The oldest trials' references go
+        once more than ``trials`` trials or more than ``reference_bytes`` of maps are held (the
+        newest trial's are always kept)."""
+        kept = self.references.setdefault(trial, [])
+        kept[:] = (kept + [traced])[-self.per_trial:]
+        self.references.move_to_end(trial)
+        while len(self.references) > 1 and (len(self.references) > self.trials or self.reference_nbytes() >
+                                            self.reference_bytes):
+            self.references.popitem(last=False)
+
+    def reference_nbytes(self) -> int:
+        return sum(r.q.nbytes for kept in self.references.values() for r in kept)
 
     def largest_box(self, foreground: np.ndarray) -> np.ndarray | None:
         key = _digest(np.packbits(foreground)) + np.asarray(foreground.shape, dtype=np.int64).tobytes()

@@ -176,3 +176,18 @@ def test_the_outcome_cache_shares_a_cam_paper_box_only_for_the_same_foreground()
     assert cache.largest_box(moved).tolist() == [2, 2, 6, 6]
     assert cache.largest_box(fg.copy()).tolist() == [2, 2, 5, 5] and cache.box_hits == 1
     assert cache.largest_box(np.zeros((12, 12), bool)) is None
+
+
+def test_the_outcome_cache_holds_its_references_within_its_byte_budget():
+    rng = np.random.default_rng(4)
+    thresholds = wsol.cam_thresholds(0.05)
+    maps = [wsol.quantize(rng.random((30, 40))) for _ in range(4)]
+    cache = OutcomeCache(reference_bytes=2 * maps[0].nbytes)
+    for i, q in enumerate(maps):  # four trials (other boxes), one traced map each
+        gt = np.array([[i, i, 20 + i, 15 + i]])
+        assert np.array_equal(cache.best_ious(q, gt, thresholds), wsol.best_ious(q, gt, thresholds))
+        assert cache.reference_nbytes() <= 2 * q.nbytes
+    assert len(cache.references) == 2  # the two newest trials
+    big = OutcomeCache(reference_bytes=1)  # the newest trial's references stay, whatever their size
+    big.best_ious(maps[0], np.array([[0, 0, 5, 5]]), thresholds)
+    assert big.reference_nbytes() == maps[0].nbytes
