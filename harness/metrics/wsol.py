@@ -144,7 +144,8 @@ def changed_levels(a: np.ndarray, b: np.ndarray, at: np.ndarray, most: int | Non
     differ = a != b
     if most is not None and np.count_nonzero(differ) > most:
         return None
-    lo, hi = np.minimum(a[differ], b[differ]), np.maximum(a[differ], b[differ])
+    a_values, b_values = a[differ], b[differ]
+    lo, hi = np.minimum(a_values, b_values), np.maximum(a_values, b_values)
     covered = np.cumsum(np.bincount(lo, minlength=257) - np.bincount(hi, minlength=257)) > 0
     return covered[np.asarray(at, dtype=np.int64)]
 
