@@ -163,13 +163,19 @@ def test_named_report_loads_cleanly(browser):
     # 190 px open each). Faithfulness's table and curves added about 700 px open (issue 36). Each
     # Ship it row beyond the 18 float32 ones (issue 35's precisions) adds about 37 px there and its
     # served latency rows about 12 px to the latency section (measured: 1424 px for 34 rows; +195 px).
+    # The latency stage's time budget decides which configurations are timed, so how many it lists
+    # as skipped depends on the machine's speed: five always are (the seed zoom's four, one over
+    # the memory budget); each further one is a row of about 24 px in that fold (measured: 8 Keras
+    # eager served timings estimated at 6 s against the 6 s budget, 174 to 369 px).
     more = max(0, len(doc["agreement"]["conventions"]) - 14)
     ship_rows = len((doc["recommendation"].get("ship_it") or {}).get("rows", []))
+    skipped_rows = len(doc["latency"].get("skipped", []))
     assert got[1400][0] <= 6000 + 40 * more, got
     assert got[390][1] <= 390, got
     assert got["dead_links"] == []
     check_verdict_card(browser, path)
-    assert folds_open_height(browser, path) <= 15500 + 200 * more + 50 * max(0, ship_rows - 18)
+    assert folds_open_height(browser, path) <= (15500 + 200 * more + 50 * max(0, ship_rows - 18)
+                                                + 25 * max(0, skipped_rows - 5))
     assert wrapped_numbers(browser, path) == []
     ab = json.loads((path.parent / "ab.json").read_text()) if (path.parent / "ab.json").is_file() else {}
     clean = (not doc["recommendation"]["verdict"]["defects"]["found"] and doc.get("gate", {}).get("passed", True)
