@@ -6,7 +6,7 @@ harness cannot be imported.
 ``JOB.json``: ``{"inputs": "in.npz", "out": "out.npz", "artifacts": [{"name", "format", "path",
 "kind": "cam" | "forward"}, ...], "batches": [1, 8, 32], "target_seconds": 0.5, "min_rounds": 5}``.
 ``in.npz`` holds ``image`` (float32 ``[N, H, W, C]``) and ``class_index`` (int32 ``[N]``). For each
-artifact it runs every image through its runtime (``tf.saved_model.load(...).serve`` and
+CAM artifact (a ``forward`` one is only timed) it runs every image through its runtime (``tf.saved_model.load(...).serve`` and
 ``.serve_class``; ``onnxruntime.InferenceSession``; the LiteRT ``Interpreter``'s signature
 runners; Keras' ``load_model(safe_mode=True)``), batches of 32, with the image-only entry point
 and with ``class_index``, saves the outputs as ``<name>/<entry>/<output>`` in ``out.npz``, and
@@ -183,15 +183,16 @@ def main(argv: list[str]) -> int:
 
 
 def _group(group: list[dict], images, class_index, job: dict, saved: dict, entries: dict) -> list[dict]:
-    """One precision's artifacts (its forward and its CAMs): loaded, run over every image into
-    ``saved``, timed together, and released when this returns, so the worker holds one group's
+    """One precision's artifacts (its forward and its CAMs): loaded, each CAM export run over
+    every image into ``saved`` (a forward-only export is the CAM's timing baseline, and only
+    timed), timed together, and released when this returns, so the worker holds one group's
     sessions at a time (ONNX Runtime keeps a memory arena per session: all of one format's
     artifacts at once held 5.6 GB on the default profile)."""
     timed: dict[str, dict] = {}
     for art in group:
         loaded = LOADERS[art["format"]](art["path"], art["kind"])
         entries[art["name"]] = sorted(loaded["entries"])
-        for entry, fn in loaded["entries"].items():
+        for entry, fn in loaded["entries"].items() if art["kind"] == "cam" else ():
             for key, value in _run_all(fn, images, class_index).items():
                 saved[f"{art['name']}/{entry}/{key}"] = value
         for call, fn in loaded["timed"].items():
