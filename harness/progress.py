@@ -33,6 +33,7 @@ class StageProgress:
         self.desc, self.total, self.unit, self.stream = desc, total, unit, stream
         self.interval_s, self.clock, self.n, self.closed, self.printed = interval_s, clock, 0, False, None
         self.start = self.last_line = clock()
+        self.settled: tuple[int, float] | None = None
         self.bar = None
         if terminal:
             from tqdm import tqdm
@@ -48,6 +49,13 @@ class StageProgress:
             self.bar.update(n)
         elif self.clock() - self.last_line >= self.interval_s:
             self._line()
+
+    def settle(self) -> None:
+        """From here on the plain line's time left comes from the rate since now: the work done
+        so far was a fixed part the rest will not repeat (the evaluation pass's first trials carry
+        the slow forms' prefix and the faithfulness curves, minutes that ``n / elapsed`` would
+        spread over every trial left). A bar on a terminal already follows tqdm's moving rate."""
+        self.settled = (self.n, self.clock())
 
     def close(self) -> None:
         if self.closed:
@@ -67,8 +75,11 @@ class StageProgress:
     def line(self) -> str:
         """The plain line for where the stage is now (tqdm's ``format_meter``)."""
         from tqdm import tqdm
-        line = tqdm.format_meter(self.n, self.total, self.clock() - self.start, prefix=self.desc,
-                                 unit=self.unit, bar_format=PLAIN_FORMAT if self.total else None)
+        now, rate = self.clock(), None
+        if self.settled is not None and self.n > self.settled[0] and now > self.settled[1]:
+            rate = (self.n - self.settled[0]) / (now - self.settled[1])
+        line = tqdm.format_meter(self.n, self.total, now - self.start, prefix=self.desc, unit=self.unit,
+                                 bar_format=PLAIN_FORMAT if self.total else None, rate=rate)
         return re.sub(" {2,}", " ", line)  # tqdm pads the rate to five characters
 
     def _line(self) -> None:
@@ -85,6 +96,9 @@ class StageProgress:
 
 class _Silent:
     n = 0
+
+    def settle(self) -> None:
+        pass
 
     def update(self, n: int = 1) -> None:
         self.n += n

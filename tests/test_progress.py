@@ -32,6 +32,46 @@ def test_plain_lines_at_start_every_interval_and_at_the_end_with_rate_and_time_l
     ]
 
 
+def test_after_settle_the_time_left_comes_from_the_rate_since_then():
+    """The pass's first block carries the slow prefix and the faithfulness curves: 32 trials in
+    200 s, then 32 in 4 s. ``n / elapsed`` would say 136 trials left at 0.31 trials/s (7 minutes);
+    the rate since the settle says 17 s."""
+    out, clock = io.StringIO(), FakeClock()
+    with Progress(out, terminal=False, interval_s=0.0, clock=clock).stage("evaluation pass", 200, "trials") as bar:
+        clock.t = 200.0
+        bar.update(32)
+        bar.settle()
+        clock.t = 204.0
+        bar.update(32)
+    assert out.getvalue().splitlines()[1:] == [
+        "evaluation pass: 32/200 trials [03:20<17:30, 6.25s/trials]",
+        "evaluation pass: 64/200 trials [03:24<00:17, 8.00trials/s]",
+    ]
+
+
+def test_the_pass_settles_its_time_left_after_the_block_that_ends_the_fixed_prefix():
+    from harness.evaluation.local import PassMerger
+
+    class Bar:
+        n, settled_at = 0, None
+
+        def update(self, k):
+            self.n += k
+
+        def settle(self):
+            self.settled_at = self.n
+
+    class Block:
+        def __init__(self, start, n):
+            self.start, self.labels, self.cost = start, [0] * n, None
+
+    merger = PassMerger(progress=Progress(enabled=False), fixed_prefix=40)
+    merger.bar, merger._add, merger.cost.add = Bar(), lambda block: None, lambda cost: None
+    for start in (0, 32, 64):
+        merger.add(Block(start, 32))
+        assert merger.bar.settled_at == (None if start == 0 else 64)
+
+
 def test_plain_line_at_the_end_and_no_total():
     out, clock = io.StringIO(), FakeClock()
     with Progress(out, terminal=False, interval_s=100.0, clock=clock).stage("training", None, "batches") as bar:

@@ -121,12 +121,14 @@ class PassMerger:
     """Blocks of one pass joined in trial order into its :class:`Evaluation`, with the same
     numbers as one sweep over all trials (:meth:`SweepResult.merge` and the accumulators'
     ``merge``). A block that does not start where the previous one ended is a bug, refused. The
-    blocks' costs add up in ``cost`` (with the merging itself), and ``progress`` counts the trials."""
+    blocks' costs add up in ``cost`` (with the merging itself), and ``progress`` counts the trials;
+    once the first ``fixed_prefix`` trials (:func:`fixed_prefix`) are in, its time left is the rate
+    of the trials after them."""
 
     def __init__(self, log: Callable[[str], None] = print, progress: Progress = SILENT, total: int | None = None,
-                 cost: PassCost | None = None):
+                 cost: PassCost | None = None, fixed_prefix: int = 0):
         self.log, self.merged, self.where = log, None, []
-        self.cost = cost or PassCost()
+        self.cost, self.fixed_prefix = cost or PassCost(), fixed_prefix
         self.bar = progress.stage("evaluation pass", total, "trials")
 
     def add(self, block: BlockResult) -> None:
@@ -134,7 +136,10 @@ class PassMerger:
         self._add(block)
         self.cost.add(block.cost)
         self.cost.seconds["merge"] += time.perf_counter() - t0
+        settles = self.bar.n < self.fixed_prefix <= self.bar.n + len(block.labels)
         self.bar.update(len(block.labels))
+        if settles:
+            self.bar.settle()
 
     def _add(self, block: BlockResult) -> None:
         m = self.merged
@@ -176,14 +181,23 @@ def evaluate(ctx: ModelContext, examples: Iterable[Example], card: DataCard, pro
     process: blocks of ``BLOCK`` trials, each evaluated as :func:`evaluate_block` and merged in
     order (the Ray engine evaluates the same blocks on actors, :mod:`harness.evaluation.ray_engine`).
     Every declared measure but ``skip_measures`` is taken (to time what one costs)."""
-    merger = PassMerger(log, progress, profile.eval_examples or None)
     metrics, start, decode = measure.for_pass(profile, skip_measures), 0, PassCost()
+    merger = PassMerger(log, progress, profile.eval_examples or None,
+                        fixed_prefix=fixed_prefix(profile, impls, "faithfulness" in metrics.cost_parts))
     with _faithfulness_progress(profile, metrics, progress) as curves:
         for block in prefetched_blocks(examples, BLOCK, decode):
             merger.add(evaluate_block(ctx, block, start, profile, impls, metrics, curves.update))
             start += len(block)
     merger.cost.add(decode)
     return merger.evaluation(card)
+
+
+def fixed_prefix(profile: Profile, impls: list[str], faithfulness: bool = True) -> int:
+    """How many of the pass's first trials carry work the later ones do not: the slow forms'
+    ``slow_impl_limit`` and, where the measure is taken, the ``faithfulness_trials`` (seconds a
+    trial each)."""
+    slow = profile.slow_impl_limit if any(cams.spec(n).slow for n in impls) else 0
+    return max(slow, profile.faithfulness_trials if faithfulness else 0)
 
 
 def _faithfulness_progress(profile: Profile, metrics: measure.PassMeasures, progress: Progress):

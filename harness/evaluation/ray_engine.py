@@ -50,7 +50,7 @@ from harness.data.example import Example
 from harness.data.stream import DataCard, planned, record_events
 from harness.errors import HarnessError, UsageError
 from harness.evaluation.cost import PassCost
-from harness.evaluation.local import BLOCK, Evaluation, PassMerger, evaluate_block, prefetched_blocks
+from harness.evaluation.local import BLOCK, Evaluation, PassMerger, evaluate_block, fixed_prefix, prefetched_blocks
 from harness.evaluation.ray_connect import ray_session
 from harness.metrics import measure
 from harness.progress import SILENT, Progress
@@ -244,7 +244,8 @@ def run_pass(ctx, inputs, config: EngineConfig, log: Callable[[str], None] = pri
         read_s = time.perf_counter() - t0
         name, model_bytes = _model_payload(model_section["model_file"])
         model_ref = ray.put(model_bytes)  # held here for the whole pass: a restarted actor reads it again
-        merger = PassMerger(log, progress, profile.eval_examples or None, decode)
+        merger = PassMerger(log, progress, profile.eval_examples or None, decode,
+                            fixed_prefix(profile, impls, "faithfulness" not in inputs.skip_measures))
         if ds is not None:
             pool = ds.map_batches(
                 BlockEvaluator, batch_size=1, batch_format="numpy",
