@@ -43,19 +43,19 @@ class StageProgress:
         else:
             self._line()
 
-    def update(self, n: int = 1) -> None:
+    def update(self, n: int = 1, settle: bool = False) -> None:
+        """``n`` more done. ``settle``: the work done so far was a fixed part the rest will not
+        repeat (the evaluation pass's first trials carry the slow forms' prefix and the
+        faithfulness curves, minutes that ``n / elapsed`` would spread over every trial left), so
+        from here on the plain line's time left comes from the rate since now (``?`` until the
+        next update). A bar on a terminal already follows tqdm's moving rate."""
         self.n += n
+        if settle:
+            self.settled = (self.n, self.clock())
         if self.bar is not None:
             self.bar.update(n)
-        elif self.clock() - self.last_line >= self.interval_s:
+        elif settle or self.clock() - self.last_line >= self.interval_s:
             self._line()
-
-    def settle(self) -> None:
-        """From here on the plain line's time left comes from the rate since now: the work done
-        so far was a fixed part the rest will not repeat (the evaluation pass's first trials carry
-        the slow forms' prefix and the faithfulness curves, minutes that ``n / elapsed`` would
-        spread over every trial left). A bar on a terminal already follows tqdm's moving rate."""
-        self.settled = (self.n, self.clock())
 
     def close(self) -> None:
         if self.closed:
@@ -75,11 +75,13 @@ class StageProgress:
     def line(self) -> str:
         """The plain line for where the stage is now (tqdm's ``format_meter``)."""
         from tqdm import tqdm
-        now, rate = self.clock(), None
+        now, rate, form = self.clock(), None, PLAIN_FORMAT if self.total else None
         if self.settled is not None and self.n > self.settled[0] and now > self.settled[1]:
             rate = (self.n - self.settled[0]) / (now - self.settled[1])
+        elif self.settled is not None and form:
+            form = form.replace("{remaining}", "?")
         line = tqdm.format_meter(self.n, self.total, now - self.start, prefix=self.desc, unit=self.unit,
-                                 bar_format=PLAIN_FORMAT if self.total else None, rate=rate)
+                                 bar_format=form, rate=rate)
         return re.sub(" {2,}", " ", line)  # tqdm pads the rate to five characters
 
     def _line(self) -> None:
@@ -97,10 +99,7 @@ class StageProgress:
 class _Silent:
     n = 0
 
-    def settle(self) -> None:
-        pass
-
-    def update(self, n: int = 1) -> None:
+    def update(self, n: int = 1, settle: bool = False) -> None:
         self.n += n
 
     def close(self) -> None:

@@ -34,18 +34,21 @@ def test_plain_lines_at_start_every_interval_and_at_the_end_with_rate_and_time_l
 
 def test_after_settle_the_time_left_comes_from_the_rate_since_then():
     """The pass's first block carries the slow prefix and the faithfulness curves: 32 trials in
-    200 s, then 32 in 4 s. ``n / elapsed`` would say 136 trials left at 0.31 trials/s (7 minutes);
-    the rate since the settle says 17 s."""
+    200 s, then 32 in 4 s. ``n / elapsed`` would say 17 minutes left after the first block and 7
+    after the second; the settling line says it does not know yet, the next one 17 s. The line is
+    printed at a settle even within ``interval_s``."""
     out, clock = io.StringIO(), FakeClock()
-    with Progress(out, terminal=False, interval_s=0.0, clock=clock).stage("evaluation pass", 200, "trials") as bar:
+    with Progress(out, terminal=False, interval_s=10.0, clock=clock).stage("evaluation pass", 200, "trials") as bar:
         clock.t = 200.0
         bar.update(32)
-        bar.settle()
-        clock.t = 204.0
+        clock.t = 201.0
+        bar.update(0, settle=True)
+        clock.t = 211.0
         bar.update(32)
     assert out.getvalue().splitlines()[1:] == [
         "evaluation pass: 32/200 trials [03:20<17:30, 6.25s/trials]",
-        "evaluation pass: 64/200 trials [03:24<00:17, 8.00trials/s]",
+        "evaluation pass: 32/200 trials [03:21<?, 6.28s/trials]",
+        "evaluation pass: 64/200 trials [03:31<00:42, 3.20trials/s]",
     ]
 
 
@@ -55,11 +58,9 @@ def test_the_pass_settles_its_time_left_after_the_block_that_ends_the_fixed_pref
     class Bar:
         n, settled_at = 0, None
 
-        def update(self, k):
+        def update(self, k, settle=False):
             self.n += k
-
-        def settle(self):
-            self.settled_at = self.n
+            self.settled_at = self.n if settle else self.settled_at
 
     class Block:
         def __init__(self, start, n):

@@ -136,10 +136,7 @@ class PassMerger:
         self._add(block)
         self.cost.add(block.cost)
         self.cost.seconds["merge"] += time.perf_counter() - t0
-        settles = self.bar.n < self.fixed_prefix <= self.bar.n + len(block.labels)
-        self.bar.update(len(block.labels))
-        if settles:
-            self.bar.settle()
+        self.bar.update(len(block.labels), settle=self.bar.n < self.fixed_prefix <= self.bar.n + len(block.labels))
 
     def _add(self, block: BlockResult) -> None:
         m = self.merged
