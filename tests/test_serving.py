@@ -227,3 +227,51 @@ def test_a_batch_the_time_budget_cannot_hold_is_recorded_as_skipped_not_timed(mo
                                 (48, 48), cfg, 1.0, precisions=("fp32",))
     assert {r["batch"] for r in rows} == {1} and over and {s["batch"] for s in over} == {4}
     assert all(s["kind"] == "served" and s["budget"] == "time" and s["device"] == "cpu" for s in over)
+
+
+def test_a_float_export_is_written_once_and_a_failed_write_leaves_nothing(tmp_path):
+    from harness.serving import FloatExports
+    floats, calls = FloatExports(tmp_path), []
+
+    def write(path):
+        calls.append(path)
+        if len(calls) == 1:
+            Path(path).write_bytes(b"half")
+            raise OSError("disk full")
+        Path(path).write_bytes(b"float32")
+
+    export = floats.of("onnx", "cam", "seed", (48, 48))
+    with pytest.raises(OSError):
+        export.file("float32.onnx", write)
+    assert list(tmp_path.rglob("*.onnx")) == []  # no half file for the next precision to read
+    assert export.file("float32.onnx", write).read_bytes() == b"float32"
+    assert export.file("float32.onnx", write).read_bytes() == b"float32" and len(calls) == 2
+    assert floats.of("onnx", "cam", "seed", (48, 48)) is export
+    assert floats.of("onnx", "cam", "seed", (40, 48)) is not export  # another output size is another export
+
+
+@pytest.mark.parametrize("fmt, traced", [("onnx", "_onnx"), ("litert", "_archive")])
+def test_each_precision_converts_the_float32_export_once_and_runs_as_a_fresh_export_does(model_file, tmp_path,
+                                                                                          monkeypatch, fmt, traced):
+    """With :class:`FloatExports` the float32 export (tf2onnx; the SavedModel LiteRT converts) is
+    made once for every precision of one export, and each artifact gives the outputs, bit for
+    bit, of the artifact exported afresh (ONNX's bytes differ only in Keras' numbered names)."""
+    from harness import serving
+    from harness.export import cam_model
+    for module in NEEDS[fmt]:
+        pytest.importorskip(module, reason="pip install '.[export]'")
+    model = keras.saving.load_model(model_file)
+    images = np.random.default_rng(0).random((4, 48, 48, 3), dtype=np.float32)
+    calls, original = [], getattr(serving, traced)
+    monkeypatch.setattr(serving, traced, lambda *a, **k: calls.append(1) or original(*a, **k))
+    floats, suffix, artifacts = serving.FloatExports(tmp_path / "floats"), {"onnx": ".onnx", "litert": ".tflite"}[fmt], []
+    for precision in ("fp32", "fp16", "int8-dynamic"):
+        for how, kept in (("kept", floats.of(fmt, "cam", "seed", (48, 48))), ("fresh", None)):
+            out = tmp_path / f"{how}-{precision}{suffix}"
+            serving.write_artifact(cam_model(model, "seed", (48, 48)), fmt, out, precision, images, kept)
+            artifacts.append({"name": f"{how}-{precision}", "format": fmt, "kind": "cam", "path": str(out)})
+    assert len(calls) == 1 + 3  # once for the kept export's three precisions, once for each fresh one
+    _, out = run_worker(tmp_path, artifacts, images, np.zeros(4, np.int32))
+    for precision in ("fp32", "fp16", "int8-dynamic"):
+        for entry in ("image_only", "class_index"):
+            np.testing.assert_array_equal(out[f"kept-{precision}/{entry}/cam"], out[f"fresh-{precision}/{entry}/cam"])
