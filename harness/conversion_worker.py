@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -40,12 +39,9 @@ def _protocol_stream():
     return out
 
 
-def write(model, request: dict, calibrations: dict, floats=None):
+def write(model, request: dict, calibrations: dict):
     """Write the artifact ``request`` asks for (the protocol's request) from ``model``; its path.
-    ``calibrations``: the calibration images loaded so far, by path. ``floats``
-    (:class:`~harness.serving.FloatExports`): the float32 files of each export written so far, so
-    each precision of one export (format, kind, convention, output size) converts the same
-    files; None: every artifact exported afresh."""
+    ``calibrations``: the calibration images loaded so far, by path."""
     import numpy as np
 
     from harness.export import cam_model
@@ -56,37 +52,31 @@ def write(model, request: dict, calibrations: dict, floats=None):
         calibrations[cal] = np.load(cal)["image"]
     calibration = calibrations.get(cal) if cal else None
     fmt, dest, precision = request["format"], Path(request["path"]), request["precision"]
-    forward = request["kind"] == "forward"
-    export = None if floats is None else floats.of(fmt, request["kind"], None if forward else request["convention"],
-                                                   None if forward else tuple(request["out_size"]))
     with collected_copies():
-        if forward:
-            return forward_artifact(model, fmt, dest, precision, calibration, export)
+        if request["kind"] == "forward":
+            return forward_artifact(model, fmt, dest, precision, calibration)
         return write_artifact(cam_model(model, request["convention"], tuple(request["out_size"])), fmt, dest,
-                              precision, calibration, export)
+                              precision, calibration)
 
 
 def main(argv: list[str]) -> int:
     out = _protocol_stream()
     import keras
 
-    from harness.serving import FloatExports
     from harness.usage import peak_rss_mb
     model = keras.saving.load_model(argv[0], safe_mode=False)
     out.write(json.dumps({"ready": True}) + "\n")
     calibrations: dict = {}
-    with tempfile.TemporaryDirectory(prefix="cam-harness-floats-") as root:
-        floats = FloatExports(Path(root))
-        for line in sys.stdin:
-            request = json.loads(line)
-            if request.get("op") == "quit":
-                out.write(json.dumps({"peak_rss_mb": peak_rss_mb()}) + "\n")
-                break
-            try:
-                reply = {"path": str(write(model, request, calibrations, floats))}
-            except Exception as exc:  # the main process reports it as it would its own
-                reply = {"error": str(exc), "type": type(exc).__name__}
-            out.write(json.dumps(reply) + "\n")
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request.get("op") == "quit":
+            out.write(json.dumps({"peak_rss_mb": peak_rss_mb()}) + "\n")
+            break
+        try:
+            reply = {"path": str(write(model, request, calibrations))}
+        except Exception as exc:  # the main process reports it as it would its own
+            reply = {"error": str(exc), "type": type(exc).__name__}
+        out.write(json.dumps(reply) + "\n")
     return 0
 
 

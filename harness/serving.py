@@ -149,52 +149,10 @@ def _forward_archive(model):
     return archive
 
 
-class FloatExport:
-    """The float32 files of one export (a convention's CAM at one output size, or the forward),
-    kept in ``folder`` by a session that writes several precisions of it: the ONNX file as
-    tf2onnx wrote it and the SavedModel the LiteRT converter reads. Each precision is then
-    converted from the file the float32 artifact came from, not exported again (on the default
-    profile an export of VGG16 is seconds, and ONNX and LiteRT have three reduced precisions).
-    The conversion worker keeps one per export it is asked for; without one every artifact is
-    exported afresh, as before."""
-
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
-
-    def file(self, name: str, write: Callable[[Path], None]) -> Path:
-        """The file ``folder/name``, written by ``write`` the first time, atomically."""
-        path = self.folder / name
-        if not path.exists():
-            atomic_write(path, write)
-        return path
-
-    def saved_model(self, write: Callable[[Path], None]) -> Path:
-        """The SavedModel folder, written by ``write`` the first time, atomically."""
-        path = self.folder / "saved_model"
-        if not path.exists():
-            with atomic_dir(path) as tmp:
-                write(tmp)
-        return path
-
-
-class FloatExports:
-    """Each export's :class:`FloatExport`, in folders under ``root``, by what it exports."""
-
-    def __init__(self, root: Path):
-        self.root, self._kept = Path(root), {}
-
-    def of(self, *what) -> FloatExport:
-        """The float32 files of the export ``what`` (format, kind, convention, output size)."""
-        if what not in self._kept:
-            self._kept[what] = FloatExport(self.root / str(len(self._kept)))
-        return self._kept[what]
-
-
-def _litert_bytes(make_archive: Callable[[], object], keys: list[str] | None, precision: str = "fp32",
-                  calibration=None, floats: FloatExport | None = None) -> bytes:
-    """A ``.tflite`` of the endpoints ``keys`` (the default one when None) of the archive
-    ``make_archive`` builds, converted from its SavedModel as Keras' own LiteRT export does, at
-    ``precision`` (:mod:`harness.quantize`); the SavedModel is ``floats``' when given."""
+def _litert_bytes(archive, keys: list[str] | None, precision: str = "fp32", calibration=None) -> bytes:
+    """A ``.tflite`` of ``archive``'s endpoints ``keys`` (its default one when None), converted
+    from a temporary SavedModel as Keras' own LiteRT export does, at ``precision``
+    (:mod:`harness.quantize`)."""
     import tempfile
 
     import numpy as np
@@ -202,11 +160,8 @@ def _litert_bytes(make_archive: Callable[[], object], keys: list[str] | None, pr
     from harness.quantize import litert_converter_bytes
     extra = {"serve_class": {"class_index": np.full(1, -1, np.int32)}}
     signatures = {k: extra.get(k, {}) for k in keys} if keys else None
-    if floats is not None:
-        saved = floats.saved_model(lambda tmp: make_archive().write_out(str(tmp), verbose=False))
-        return litert_converter_bytes(str(saved), keys, precision, calibration, signatures)
     with tempfile.TemporaryDirectory(prefix="cam-harness-litert-") as tmp:
-        make_archive().write_out(tmp, verbose=False)
+        archive.write_out(tmp, verbose=False)
         return litert_converter_bytes(tmp, keys, precision, calibration, signatures)
 
 
@@ -230,34 +185,24 @@ def _onnx_class_index_optional(path: Path) -> None:
         onnx.save(model, str(path))
 
 
-def _onnx_file(precision: str, calibration, write_float: Callable[[Path], None], dest: Path,
-               floats: FloatExport | None = None) -> Path:
-    """Write an ONNX file at ``precision`` to ``dest``: the float32 export (``floats``' when
-    given), then ONNX Runtime's conversion of it (:mod:`harness.quantize`)."""
-    from harness.quantize import onnx_quantized
-    if floats is not None:
-        import shutil
-        source = floats.file("float32.onnx", write_float)
-        if precision == "fp32":
-            shutil.copyfile(source, dest)
-            return dest
-        return onnx_quantized(source, dest, precision, calibration)
+def _onnx_file(precision: str, calibration, write_float: Callable[[Path], None], dest: Path) -> Path:
+    """Write an ONNX file at ``precision`` to ``dest``: the float32 export, then ONNX Runtime's
+    conversion of it (:mod:`harness.quantize`)."""
     if precision == "fp32":
         write_float(dest)
         return dest
     import tempfile
 
+    from harness.quantize import onnx_quantized
     with tempfile.TemporaryDirectory(prefix="cam-harness-onnx-") as tmp:
         source = Path(tmp) / "float32.onnx"
         write_float(source)
         return onnx_quantized(source, dest, precision, calibration)
 
 
-def write_artifact(exported, fmt: str, out: Path, precision: str = "fp32", calibration=None,
-                   floats: FloatExport | None = None) -> Path:
+def write_artifact(exported, fmt: str, out: Path, precision: str = "fp32", calibration=None) -> Path:
     """``exported`` (``cam_model``'s output) written to ``out`` as ``fmt`` at ``precision``
-    (:mod:`harness.quantize`; ``calibration``: the images ``int8`` is calibrated on), atomically;
-    ``floats``: the float32 files of this export, kept for its other precisions (:class:`FloatExport`)."""
+    (:mod:`harness.quantize`; ``calibration``: the images ``int8`` is calibrated on), atomically."""
     from harness.quantize import check_precision
     check_out(out, fmt)
     check_precision(fmt, precision)
@@ -272,17 +217,15 @@ def write_artifact(exported, fmt: str, out: Path, precision: str = "fp32", calib
     if fmt == "onnx":
         signature = [{"image": image_spec, "class_index": class_spec}]
         return atomic_write(out, lambda dest: _onnx_class_index_optional(
-            _onnx_file(precision, calibration, lambda tmp: _onnx(exported, tmp, signature), dest, floats)))
-    data = _litert_bytes(lambda: _archive(exported, LITERT_IMAGE_ONLY), [LITERT_IMAGE_ONLY, "serve_class"],
-                         precision, calibration, floats)
+            _onnx_file(precision, calibration, lambda tmp: _onnx(exported, tmp, signature), dest)))
+    data = _litert_bytes(_archive(exported, LITERT_IMAGE_ONLY), [LITERT_IMAGE_ONLY, "serve_class"], precision,
+                         calibration)
     return atomic_write(out, lambda tmp: tmp.write_bytes(data))
 
 
-def forward_artifact(model, fmt: str, out: Path, precision: str = "fp32", calibration=None,
-                     floats: FloatExport | None = None) -> Path:
+def forward_artifact(model, fmt: str, out: Path, precision: str = "fp32", calibration=None) -> Path:
     """The model alone (``image`` -> ``probabilities``) in ``fmt`` at ``out`` and ``precision``: the
-    forward pass the CAM's cost is measured against, through the same runtime (``floats``: as
-    :func:`write_artifact`'s)."""
+    forward pass the CAM's cost is measured against, through the same runtime."""
     from harness.quantize import check_precision
     check_out(out, fmt)
     check_precision(fmt, precision)
@@ -297,7 +240,6 @@ def forward_artifact(model, fmt: str, out: Path, precision: str = "fp32", calibr
         image = keras.Input(model.inputs[0].shape[1:], name="image")
         named = keras.Model(image, {"probabilities": keras.layers.Identity(name="probabilities")(model(image))})
         return atomic_write(out, lambda dest: _onnx_file(precision, calibration,
-                                                         lambda tmp: _onnx(named, tmp, [_specs(model)[0]]), dest,
-                                                         floats))
-    data = _litert_bytes(lambda: _forward_archive(model), None, precision, calibration, floats)
+                                                         lambda tmp: _onnx(named, tmp, [_specs(model)[0]]), dest))
+    data = _litert_bytes(_forward_archive(model), None, precision, calibration)
     return atomic_write(out, lambda tmp: tmp.write_bytes(data))
