@@ -33,6 +33,11 @@ class Profile:
     a curriculum that gets VGG16 from random weights off its plateau (docs/findings.md).
     ``slow_impl_limit`` caps how many evaluation images the all-channel CPU forms (seconds per
     map) see; it is fixed per profile so results stay deterministic, and rows record their ``n``.
+    ``slow_impl_budget_s`` (None: the count alone) also bounds that prefix by estimated seconds: a
+    slow form runs on trial ``i`` only while ``(i + 1)`` maps at that trial's geometry fit the
+    budget by the form's declared cost per map (:meth:`harness.cams.registry.CamSpec.estimated_seconds`,
+    one core), so a large geometry buys a few seed maps, not an hour of them, and the count is still
+    the same on every machine. It is recorded in ``model.config`` only when set.
 
     ``image_size`` is the model's input: one side (square) or ``(H, W)``.
     For a user's model and data (``run --model --data``): ``preprocessing`` turns uint8 pixels
@@ -65,6 +70,7 @@ class Profile:
     learning_rate: float | None = None
     seed: int = 0
     slow_impl_limit: int = 32
+    slow_impl_budget_s: float | None = None
     adversarial_batch: int = 2
     adversarial_geometries: tuple[tuple[int, int, int, int], ...] = ((7, 7, 224, 224), (4, 5, 300, 451))
     tolerance_frac: float = 0.03
@@ -80,7 +86,12 @@ class Profile:
     latency: LatencyConfig = field(default_factory=LatencyConfig)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field; ``slow_impl_budget_s`` only when set, so a configuration recorded before the
+        field existed is the same configuration (the gate's fingerprint, a baseline's profile)."""
+        out = dataclasses.asdict(self)
+        if out["slow_impl_budget_s"] is None:
+            del out["slow_impl_budget_s"]
+        return out
 
     def training_dict(self) -> dict:
         """The fields that change the trained model (the cache key's config part)."""

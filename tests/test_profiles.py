@@ -66,3 +66,19 @@ def test_missing_file_and_unknown_name():
         get_profile("nowhere.toml")
     with pytest.raises(ValueError, match="unknown profile 'nope'"):
         get_profile("nope")
+
+
+def test_the_slow_forms_time_budget_is_recorded_only_when_set_and_must_be_positive(tmp_path):
+    """A configuration recorded before ``slow_impl_budget_s`` existed (the smoke baseline's) is the
+    same configuration while the field is unset; a set value is recorded; a bad one names the key."""
+    assert "slow_impl_budget_s" not in Profile(name="x").to_dict()
+    path = tmp_path / "mine.toml"
+    path.write_text("slow_impl_budget_s = 90\n")
+    p = load_profile_file(path)
+    assert p.slow_impl_budget_s == 90.0 and p.to_dict()["slow_impl_budget_s"] == 90.0
+    for bad, says in (("0", "must be a finite positive number"), ("-1.5", "must be a finite positive number"),
+                      ("inf", "must be a finite positive number"), ("'60'", "is not a number")):
+        path.write_text(f"slow_impl_budget_s = {bad}\n")
+        with pytest.raises(ProfileFileError, match="slow_impl_budget_s") as err:
+            load_profile_file(path)
+        assert says in str(err.value)

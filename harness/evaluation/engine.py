@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from harness import cams
 from harness.config import EngineConfig, Profile
 from harness.evaluation.local import Evaluation
 from harness.model.context import ModelContext
@@ -39,4 +40,13 @@ def evaluate_pass(ctx: ModelContext, inputs: PassInputs, engine: EngineConfig, l
     else:
         from harness.evaluation.local import run_pass
     ev, record = run_pass(ctx, inputs, engine, log, progress)
-    return ev, {**record, "pass_s": round(time.perf_counter() - t0, 3), "cost": ev.cost.as_dict(len(ev.labels))}
+    return ev, {**record, "pass_s": round(time.perf_counter() - t0, 3), "cost": ev.cost.as_dict(len(ev.labels)),
+                "slow_prefix": slow_prefix(inputs.profile, ev)}
+
+
+def slow_prefix(profile: Profile, ev: Evaluation) -> dict:
+    """The slow forms' capped prefix: the profile's count and time budget, the trials each slow form
+    reached, and the seconds their calls took."""
+    return {"limit": profile.slow_impl_limit, "budget_s": profile.slow_impl_budget_s,
+            "trials": {name: ev.result.n[name] for name in ev.result.impls if cams.spec(name).slow},
+            "seconds": round(ev.cost.seconds["slow_cam_calls"], 3)}

@@ -97,7 +97,8 @@ def evaluate_block(ctx: ModelContext, block: list[Example], start: int, profile:
     limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
     cost = PassCost()
     sweeper = Sweeper(impls, ctx.weights, limits, metrics=measures.constructors, start=start,
-                      memory_budget_bytes=int(profile.latency.memory_budget_mb * 2**20), cost=cost)
+                      memory_budget_bytes=int(profile.latency.memory_budget_mb * 2**20), cost=cost,
+                      budget_s=profile.slow_impl_budget_s)
     with cost.part("forward"):
         x = sources.to_model_input([e.image for e in block], profile.image_size, profile.preprocessing)
         feats, preds = ctx.view(x, training=False)

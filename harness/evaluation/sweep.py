@@ -121,15 +121,19 @@ def _chunks(out_sizes: Sequence[tuple[int, int]], chunk: int) -> list[tuple[int,
 class Sweeper:
     """The sweep fed one block of images at a time (a stream): results as if all came at once.
     ``limits`` caps an implementation to the first ``limits[name]`` images overall, so ``total``
-    (the images to come, or None when unknown) is not needed to apply it. ``metrics`` are
+    (the images to come, or None when unknown) is not needed to apply it; ``budget_s`` (a profile's
+    ``slow_impl_budget_s``) lowers a limited form's cap at a geometry where fewer of its maps fit
+    that many estimated seconds (:meth:`_cap`). ``metrics`` are
     accumulator factories; each implementation gets one of each, fed where masks are given.
     ``start`` is the number of images before the first one fed (a sweeper of one block of a pass
     split up; :meth:`SweepResult.merge` joins the blocks)."""
 
     def __init__(self, impls: list[str], weights: np.ndarray, limits: dict[str, int] | None = None,
                  chunk: int = 16, metrics: Sequence[Callable[[], Accumulator]] = (), start: int = 0,
-                 memory_budget_bytes: int = MEMORY_BUDGET_BYTES, cost: PassCost | None = None):
+                 memory_budget_bytes: int = MEMORY_BUDGET_BYTES, cost: PassCost | None = None,
+                 budget_s: float | None = None):
         self.weights, self.limits, self.chunk, self.seen = np.array(weights), limits or {}, chunk, start
+        self.budget_s = budget_s
         self.memory_budget_bytes, self.cost = memory_budget_bytes, cost or PassCost()
         self.threads = usable_threads()
         self.result = SweepResult(impls=list(impls), n={k: 0 for k in impls},
@@ -154,10 +158,10 @@ class Sweeper:
                                                        None if boxes is None else list(boxes),
                                                        None if correct is None else np.asarray(correct, dtype=bool),
                                                        first=base)
-        cap = {name: self.limits.get(name, base + len(features)) - base for name in result.impls}
         pool = _shared_pool(self.threads)
         for lo, hi in _chunks(list(out_sizes), self.chunk):
             f, k, size = np.array(features[lo:hi]), np.array(class_idx[lo:hi]), tuple(out_sizes[lo])
+            cap = {name: self._cap(name, f, size, base + hi) - base for name in result.impls}
             ends = {name: min(hi, cap[name]) for name in result.impls
                     if lo < cap[name] and name not in result.errors and self._fits(name, f, size)}
             self._chunk(pool, f, k, size, ends, lo, None if trials is None else trials[lo:hi])
@@ -208,6 +212,26 @@ class Sweeper:
         """Feed ``name``'s maps to each of its metric accumulators (its own: a thread per form)."""
         for acc in self.result.metrics[name].values():
             acc.accumulate(maps, trials)
+
+    def _cap(self, name: str, f: np.ndarray, size: tuple[int, int], reached: int) -> int:
+        """How many trials of the pass ``name`` may see at this chunk's geometry (``reached``, the
+        trials up to this chunk's end, for a form without a limit): its limit, or fewer where the
+        time budget holds fewer of its maps at their declared cost. The budget is estimated
+        seconds, not measured ones, so the cap is the same on every machine and in every block;
+        once a chunk goes past it the reason is kept in ``capped``."""
+        limit = self.limits.get(name)
+        seconds = cams.spec(name).estimated_seconds(f.shape[3], size)
+        if limit is None or self.budget_s is None or seconds <= 0:
+            return reached if limit is None else limit
+        fit = int(self.budget_s // seconds)
+        if fit < limit and reached > fit:
+            where = f"{f.shape[1]}x{f.shape[2]}x{f.shape[3]} to {size[0]}x{size[1]}"
+            budget = f"the profile's slow_impl_budget_s ({self.budget_s:g} s)"
+            self.result.capped.setdefault(name, f"not run at {where}: one map is estimated at {seconds:.1f} s on one "
+                                                f"core, over {budget}" if fit == 0 else
+                                                f"first {fit} trials at {where}: {seconds:.2f} s a map estimated "
+                                                f"on one core, {fit} of them within {budget}")
+        return min(limit, fit)
 
     def _fits(self, name: str, f: np.ndarray, size: tuple[int, int]) -> bool:
         """Whether one image of this chunk fits ``name`` within the memory budget; a form that does
@@ -276,8 +300,10 @@ def sweep(impls: list[str], features: np.ndarray, weights: np.ndarray, class_idx
           out_sizes: Sequence[tuple[int, int]], masks: Sequence[np.ndarray] | None = None,
           limits: dict[str, int] | None = None, tolerance_px=15.0, chunk: int = 16,
           metrics: Sequence[Callable[[], Accumulator]] = (), boxes: Sequence[np.ndarray] | None = None,
-          correct: np.ndarray | None = None, memory_budget_bytes: int = MEMORY_BUDGET_BYTES) -> SweepResult:
+          correct: np.ndarray | None = None, memory_budget_bytes: int = MEMORY_BUDGET_BYTES,
+          budget_s: float | None = None) -> SweepResult:
     """Every implementation on ``features[i]`` -> ``out_sizes[i]`` in one go (see :class:`Sweeper`)."""
-    sweeper = Sweeper(impls, weights, limits, chunk, metrics, memory_budget_bytes=memory_budget_bytes)
+    sweeper = Sweeper(impls, weights, limits, chunk, metrics, memory_budget_bytes=memory_budget_bytes,
+                      budget_s=budget_s)
     sweeper.feed(features, class_idx, out_sizes, masks, tolerance_px, boxes, correct)
     return sweeper.result

@@ -105,7 +105,7 @@ def tolerance_sweep(distances: dict[str, np.ndarray], sides: np.ndarray, labels:
 
 
 def localization_section(games: dict[str, PointingGame], dataset: str, masks: MaskSummaries, labels: np.ndarray,
-                         class_names: Sequence[str], reference: str) -> dict:
+                         class_names: Sequence[str], reference: str, capped: dict[str, str] | None = None) -> dict:
     """Rows headed by the class-mean accuracy (TorchRay's headline), with the pooled rate beside it.
     ``games`` holds each implementation's pointing game in implementation order; the convention
     effect is measured against ``reference`` (the first implementation when it is absent)."""
@@ -114,7 +114,7 @@ def localization_section(games: dict[str, PointingGame], dataset: str, masks: Ma
     sides = np.array(masks.sides, dtype=np.float64)
     tolerances = tolerance_frac * sides
     rows = [{**score_row(name, "cam", dataset, np.array(g.hits), labels[: len(g.hits)],
-                         note=None if len(g.hits) == len(labels) else
+                         note=None if len(g.hits) == len(labels) else (capped or {}).get(name) or
                          f"first {len(g.hits)} of {len(labels)} images (profile's slow_impl_limit)"),
              "capped": len(g.hits) < len(labels)} for name, g in games.items()]
     center_d = np.array(masks.center_distances)
@@ -197,7 +197,7 @@ def box_section(boxes: dict[str, BoxLocalization], baselines: BoxBaselines, game
 
 def _pointing_section(inputs: SectionInputs) -> dict:
     return localization_section(inputs.of("pointing"), inputs.dataset, inputs.baselines["pointing"], inputs.labels,
-                                inputs.class_names, inputs.reference)
+                                inputs.class_names, inputs.reference, inputs.capped)
 
 
 def _box_section(inputs: SectionInputs) -> dict:

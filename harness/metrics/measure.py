@@ -96,7 +96,8 @@ class Gated:
 class SectionInputs:
     """What a measure's section is computed from: every measure's accumulators
     (``{measure: {implementation: accumulator}}``, implementation order) and per-trial baselines,
-    the trials' labels, and what the run says of its data."""
+    the trials' labels, what the run says of its data, and why a form saw fewer trials than the
+    pass where the sweep said why (``capped``: a memory or time budget)."""
 
     accumulators: dict[str, dict[str, Accumulator]]
     baselines: dict[str, Accumulator]
@@ -105,6 +106,7 @@ class SectionInputs:
     class_names: Sequence[str]
     reference: str
     masks_real: bool = True
+    capped: dict[str, str] = field(default_factory=dict)
 
     def of(self, measure: str) -> dict[str, Accumulator]:
         return self.accumulators[measure]

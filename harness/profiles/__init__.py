@@ -57,7 +57,7 @@ def _convert(where: str, key: str, value, default):
         if not isinstance(value, int) or isinstance(value, bool):
             raise bad("an integer")
         return value
-    if isinstance(default, float) or (default is None and key == "learning_rate"):
+    if isinstance(default, float) or (default is None and key in ("learning_rate", "slow_impl_budget_s")):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise bad("a number")
         return float(value)
@@ -123,8 +123,8 @@ def _problems(p: Profile) -> list[str]:
         out.append(f"tolerance_frac = {p.tolerance_frac!r} must be a finite fraction in (0, 1] of the longer side")
     if not (math.isfinite(p.min_test_accuracy) and 0 <= p.min_test_accuracy <= 1):
         out.append(f"min_test_accuracy = {p.min_test_accuracy!r} must lie in [0, 1]")
-    if p.learning_rate is not None and not (math.isfinite(p.learning_rate) and p.learning_rate > 0):
-        out.append(f"learning_rate = {p.learning_rate!r} must be a finite positive number")
+    out += [f"{k} = {getattr(p, k)!r} must be a finite positive number" for k in ("learning_rate", "slow_impl_budget_s")
+            if getattr(p, k) is not None and not (math.isfinite(getattr(p, k)) and getattr(p, k) > 0)]
     if not all(_ints(g, 4, 1, hi) and all(_side(v) for v in g[2:]) for g in p.adversarial_geometries):
         out.append(f"adversarial_geometries = {p.adversarial_geometries!r} must be [h, w, H, W] grids with "
                    f"output sides from {lo} to {hi}")

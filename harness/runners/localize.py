@@ -18,7 +18,7 @@ def stage(state) -> None:
         accumulators={name: ev.result.metric(name) for name in ev.result.measures()}, baselines=ev.baselines,
         labels=ev.labels, dataset=ev.card.format if state.data_spec else profile.eval_dataset,
         class_names=sources.class_names(profile), reference=cams.REFERENCE,
-        masks_real=not (state.data_spec and ev.card.format in BOX_ONLY_FORMATS)))
+        masks_real=not (state.data_spec and ev.card.format in BOX_ONLY_FORMATS), capped=ev.result.capped))
     picks = choose({k: g.hits[: len(ev.kept)] for k, g in games.items()}, cams.REFERENCE, profile.gallery_size)
     state.doc["gallery"] = gallery(picks, ev.kept, ev.kept_features, state.ctx.weights, state.impls,
                                    profile.tolerance_frac)

@@ -249,3 +249,58 @@ def test_a_pair_is_held_to_the_looser_of_its_two_forms_tolerances(rng):
     res = sweep([a, b], f, w, np.array([0, 1]), [size] * 2)
     (stats,) = res.pair_stats[(a, b)]
     assert stats["tolerance"].tolist() == [max(tol_a, tol_b)] * 2
+
+
+def _seed_seconds(channels: int, size: tuple[int, int]) -> float:
+    return cams.spec(cams.SEED).estimated_seconds(channels, size)
+
+
+def test_the_time_budget_caps_the_slow_form_where_fewer_of_its_maps_fit_and_streams_agree(rng):
+    """Issue 31: the slow forms' prefix bounded by a time budget. The budget holds 18 maps at the
+    small size and 4 at the large one, so under a limit of 6 the seed runs on trials 0-2 (small)
+    and 3 (large), not on 4-6; fed in blocks, the cap, the reason and every number are the same as
+    one call, and the same as a limit of 4 without a budget."""
+    f = rng.standard_normal((7, 4, 4, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 2)).astype(np.float32)
+    k = rng.integers(0, 2, 7)
+    sizes = [(12, 16)] * 3 + [(24, 32)] * 4
+    masks = [np.pad(np.ones((2, 2), bool), ((0, s[0] - 2), (0, s[1] - 2))) for s in sizes]
+    budget = 4.5 * _seed_seconds(8, (24, 32))
+    assert int(budget // _seed_seconds(8, (12, 16))) == 18 and int(budget // _seed_seconds(8, (24, 32))) == 4
+    impls, limits = ["cv2_dot_resize", cams.SEED], {cams.SEED: 6}
+    whole = sweep(impls, f, w, k, sizes, masks, limits, tolerance_px=3.0, metrics=(PointingGame,), budget_s=budget)
+    sweeper = Sweeper(impls, w, limits, metrics=(PointingGame,), budget_s=budget)
+    for lo, hi in ((0, 2), (2, 5), (5, 7)):
+        sweeper.feed(f[lo:hi], k[lo:hi], sizes[lo:hi], masks[lo:hi], 3.0)
+    by_count = sweep(impls, f, w, k, sizes, masks, {cams.SEED: 4}, tolerance_px=3.0, metrics=(PointingGame,))
+    for res in (whole, sweeper.result):
+        assert res.n == {"cv2_dot_resize": 7, cams.SEED: 4}
+        assert res.capped[cams.SEED].startswith("first 4 trials at 4x4x8 to 24x32")
+        assert "slow_impl_budget_s" in res.capped[cams.SEED]
+        assert res.metric("pointing")[cams.SEED].peaks == by_count.metric("pointing")[cams.SEED].peaks
+        stats = res.oracle_stats[cams.SEED]
+        assert np.array_equal(np.concatenate([s["max_rel"] for s in stats]),
+                              np.concatenate([s["max_rel"] for s in by_count.oracle_stats[cams.SEED]]))
+    assert by_count.capped == {}
+
+
+def test_a_slow_form_whose_one_map_exceeds_the_time_budget_is_not_run_and_says_why(rng, monkeypatch):
+    f = rng.standard_normal((3, 4, 4, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 2)).astype(np.float32)
+    calls = _recording(monkeypatch, cams.SEED)
+    budget = 0.99 * _seed_seconds(8, (20, 24))
+    res = sweep([cams.SEED, "cv2_dot_resize"], f, w, np.array([0, 1, 0]), [(20, 24)] * 3, limits={cams.SEED: 32},
+                budget_s=budget)
+    assert calls == [] and res.n == {cams.SEED: 0, "cv2_dot_resize": 3}
+    assert res.capped[cams.SEED].startswith("not run at 4x4x8 to 20x24: one map is estimated at")
+    free = sweep([cams.SEED], f, w, np.array([0, 1, 0]), [(20, 24)] * 3, limits={cams.SEED: 32}, budget_s=None)
+    assert free.n == {cams.SEED: 3} and free.capped == {}
+
+
+def test_the_default_profile_s_time_budget_leaves_its_count_in_charge_at_its_own_geometry():
+    """The default profile declares both; at its own geometry (VGG16's 4x4x512 to the 160x160 maps)
+    the count decides, so its numbers are the count's. A far larger geometry gets one map."""
+    p = PROFILES["default"]
+    assert p.slow_impl_budget_s is not None and PROFILES["smoke"].slow_impl_budget_s is None
+    assert int(p.slow_impl_budget_s // _seed_seconds(512, (p.synthetic_size,) * 2)) >= p.slow_impl_limit
+    assert int(p.slow_impl_budget_s // _seed_seconds(2048, (375, 500))) == 1

@@ -89,6 +89,8 @@ def test_the_run_records_its_cost_and_each_stage_s_time_and_peak_memory(first_ru
     assert cost["trials"] == 12 and cost["seconds"]["forward"] > 0 and cost["seconds"]["slow_cam_calls"] > 0
     assert cost["harness_s"] == pytest.approx(sum(v for k, v in cost["seconds"].items()
                                                   if k not in ("decode", "forward", "faithfulness")), abs=0.01)
+    assert env["engine"]["slow_prefix"] == {"limit": 3, "budget_s": None, "trials": {"scipy_zoom_dot": 3},
+                                            "seconds": pytest.approx(cost["seconds"]["slow_cam_calls"], abs=0.001)}
     stages = env["stages"]
     assert {"model", "evaluation", "agree", "localize", "latency", "peers", "training_process",
             "serving_workers", "conversion_worker"} <= set(stages)
