@@ -89,20 +89,40 @@ def prefetched_blocks(examples: Iterable[Example], size: int, cost: PassCost | N
             yield block
 
 
+@dataclass(frozen=True)
+class Forwarded:
+    """One block through the model: its inputs, features and class scores, and the seconds it took."""
+
+    x: np.ndarray
+    feats: np.ndarray
+    scores: np.ndarray
+    seconds: float
+
+
+def forward_block(ctx: ModelContext, block: list[Example], profile: Profile) -> Forwarded:
+    """The model over one block's images (the pass's ``forward`` part)."""
+    t0 = time.perf_counter()
+    x = sources.to_model_input([e.image for e in block], profile.image_size, profile.preprocessing)
+    feats, preds = ctx.view(x, training=False)
+    feats, scores = feats.numpy(), class_scores(preds.numpy(), ctx.head)
+    return Forwarded(x, feats, scores, time.perf_counter() - t0)
+
+
 def evaluate_block(ctx: ModelContext, block: list[Example], start: int, profile: Profile, impls: list[str],
-                   measures: measure.PassMeasures, trial_done: Callable[[], None] | None = None) -> BlockResult:
+                   measures: measure.PassMeasures, trial_done: Callable[[], None] | None = None,
+                   forwarded: Forwarded | None = None) -> BlockResult:
     """The model and every implementation over one block of trials, the first being trial
     ``start`` of the pass (so the slow forms' prefix and the kept trials are the pass's own);
-    ``trial_done`` is the model probe's (:class:`harness.metrics.ModelProbe`)."""
+    ``trial_done`` is the model probe's (:class:`harness.metrics.ModelProbe`). ``forwarded`` is
+    the block's :func:`forward_block`, where the caller ran it ahead."""
     limits = {n: profile.slow_impl_limit for n in impls if cams.spec(n).slow}
     cost = PassCost()
     sweeper = Sweeper(impls, ctx.weights, limits, metrics=measures.constructors, start=start,
                       memory_budget_bytes=int(profile.latency.memory_budget_mb * 2**20), cost=cost,
                       budget_s=profile.slow_impl_budget_s)
-    with cost.part("forward"):
-        x = sources.to_model_input([e.image for e in block], profile.image_size, profile.preprocessing)
-        feats, preds = ctx.view(x, training=False)
-        feats, scores = feats.numpy(), class_scores(preds.numpy(), ctx.head)
+    forwarded = forwarded or forward_block(ctx, block, profile)
+    cost.seconds["forward"] += forwarded.seconds
+    x, feats, scores = forwarded.x, forwarded.feats, forwarded.scores
     k = np.array([e.label for e in block])
     right = np.argmax(scores, axis=1) == k
     trials = TrialBatch([e.mask for e in block], np.array([tolerance_for(e.mask.shape, profile.tolerance_frac)
@@ -183,11 +203,29 @@ def evaluate(ctx: ModelContext, examples: Iterable[Example], card: DataCard, pro
     merger = PassMerger(log, progress, profile.eval_examples or None,
                         fixed_prefix=fixed_prefix(profile, impls, "faithfulness" in metrics.cost_parts))
     with _faithfulness_progress(profile, metrics, progress) as curves:
-        for block in prefetched_blocks(examples, BLOCK, decode):
-            merger.add(evaluate_block(ctx, block, start, profile, impls, metrics, curves.update))
+        for block, forwarded in forwarded_ahead(ctx, prefetched_blocks(examples, BLOCK, decode), profile):
+            merger.add(evaluate_block(ctx, block, start, profile, impls, metrics, curves.update, forwarded))
             start += len(block)
     merger.cost.add(decode)
     return merger.evaluation(card)
+
+
+def forwarded_ahead(ctx: ModelContext, blocks: Iterable[list[Example]], profile: Profile
+                    ) -> Iterator[tuple[list[Example], Forwarded]]:
+    """Each block with its :func:`forward_block`, the next block's forward running on a worker
+    thread while the caller evaluates the current one: TensorFlow releases the GIL, so the model
+    fills the cores the sweep's Python leaves idle. The forward's numbers are the same whichever
+    thread runs it (the run turns on TensorFlow's op determinism)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward") as pool:
+        it = iter(blocks)
+        block = next(it, None)
+        pending = pool.submit(forward_block, ctx, block, profile) if block else None
+        while block:
+            forwarded = pending.result()
+            following = next(it, None)
+            pending = pool.submit(forward_block, ctx, following, profile) if following else None
+            yield block, forwarded
+            block = following
 
 
 def fixed_prefix(profile: Profile, impls: list[str], faithfulness: bool = True) -> int:

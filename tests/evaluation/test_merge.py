@@ -183,3 +183,59 @@ def test_the_merged_pass_keeps_every_trial_of_every_block():
     assert game.labels == [e.label for e in examples] and len(game.hits) == n
     assert sum(len(s["max_rel"]) for s in ev.result.oracle_stats["scipy_dot_zoom"]) == n
     assert 0 < ev.correct <= n
+
+
+def test_the_next_block_s_forward_runs_while_the_current_block_is_evaluated(monkeypatch):
+    """The look-ahead: when the caller holds block i, the forward of block i + 1 has started on
+    the worker thread (without it, the wait below times out). Every block comes with its own
+    forward, in order."""
+    import threading
+
+    from harness.evaluation import local
+    started = {i: threading.Event() for i in range(3)}
+
+    def forward(ctx, block, profile):
+        started[block[0]].set()
+        return block[0], threading.current_thread().name
+
+    monkeypatch.setattr(local, "forward_block", forward)
+    got = []
+    for block, forwarded in local.forwarded_ahead(None, iter([[0], [1], [2]]), None):
+        if block[0] < 2:
+            assert started[block[0] + 1].wait(10), f"block {block[0] + 1}'s forward had not started"
+        got.append((block[0], forwarded))
+    assert [(b, f[0]) for b, f in got] == [(0, 0), (1, 1), (2, 2)]
+    assert all(f[1].startswith("forward") for _, f in got)
+
+
+def test_the_pass_with_its_forward_ahead_equals_blocks_evaluated_one_by_one():
+    """The pinned smoke model over 70 trials (three blocks): the streamed pass, whose forwards run
+    on the look-ahead thread, gives the features, peaks, hits, box records and statistics of the
+    blocks each forwarded and evaluated in turn on this thread."""
+    pytest.importorskip("keras")
+    from pathlib import Path
+
+    from harness.data import sources
+    from harness.data.stream import DataCard
+    from harness.evaluation.local import BLOCK, evaluate, evaluate_block
+    from harness.metrics import measure
+    from harness.model.context import model_from_file
+    from harness.profiles import PROFILES
+    profile = dataclasses.replace(PROFILES["smoke"], eval_examples=70, faithfulness_trials=0)
+    ctx = model_from_file(profile, Path(__file__).resolve().parents[2] / "baselines" / "smoke.keras",
+                          score_test_split=False, log=lambda s: None)
+    examples = list(sources.eval_stream(profile)[0])
+    impls = ["scipy_dot_zoom", "cv2_dot_resize"]
+    ahead = evaluate(ctx, examples, DataCard(spec="synthetic", format="synthetic"), profile, impls, log=lambda s: None)
+    metrics, merger = measure.for_pass(profile), PassMerger(lambda s: None)
+    for start in range(0, len(examples), BLOCK):
+        merger.add(evaluate_block(ctx, examples[start:start + BLOCK], start, profile, impls, metrics))
+    turn = merger.evaluation(DataCard(spec="synthetic", format="synthetic"))
+    assert len(examples) == 70 and ahead.kept_features.tobytes() == turn.kept_features.tobytes()
+    assert list(ahead.labels) == list(turn.labels) and ahead.correct == turn.correct
+    for name in impls:
+        a, b = ahead.result.metric("pointing")[name], turn.result.metric("pointing")[name]
+        assert (a.peaks, a.hits, a.distances) == (b.peaks, b.hits, b.distances)
+        assert ahead.result.metric("boxes")[name].compute() == turn.result.metric("boxes")[name].compute()
+        for got, want in zip(ahead.result.oracle_stats[name], turn.result.oracle_stats[name], strict=True):
+            assert all(np.array_equal(got[s], want[s]) for s in want)
