@@ -35,7 +35,7 @@ class Profile:
     map) see; it is fixed per profile so results stay deterministic, and rows record their ``n``.
     ``slow_impl_budget_s`` (None: the count alone) also bounds that prefix by estimated seconds: a
     slow form runs on trial ``i`` only while ``(i + 1)`` maps at that trial's geometry fit the
-    budget by the form's declared cost per map (:meth:`harness.cams.registry.CamSpec.estimated_seconds`,
+    budget by the form's declared cost per map (:func:`harness.cams.slow_cost.estimated_seconds`,
     one core), so a large geometry buys a few seed maps, not an hour of them, and the count is still
     the same on every machine. It is recorded in ``model.config`` only when set.
 

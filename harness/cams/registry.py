@@ -32,10 +32,6 @@ class CamSpec:
     many evaluation images they see. ``memory_factor`` scales the intermediates of
     :meth:`bytes_needed` where the library holds more than the arrays named (measured peak RSS in a
     fresh process, docs/findings.md: XLA ~10x, TensorFlow's all-channel resize ~1.07x).
-    ``cpu_ns_per_channel_pixel`` is a slow form's declared cost on one CPU core, per channel of the
-    features and per pixel of the map (:meth:`estimated_seconds`): a constant measured on this
-    project's machines, so that a profile's ``slow_impl_budget_s`` gives the same number of trials
-    on every machine and run.
     """
 
     name: str
@@ -50,7 +46,6 @@ class CamSpec:
     slow: bool = False
     whole_batch: bool = False
     memory_factor: float = 1.0
-    cpu_ns_per_channel_pixel: float = 0.0
     available: Callable[[], str | None] = field(default=lambda: None, repr=False, compare=False)
     tolerance_rule: Callable[[tuple[int, int], tuple[int, int]], float] | None = field(default=None, repr=False,
                                                                                        compare=False)
@@ -69,12 +64,6 @@ class CamSpec:
     def unavailable_reason(self) -> str | None:
         """None when this implementation can run here, else why not."""
         return self.available()
-
-    def estimated_seconds(self, channels: int, out_hw: tuple[int, int]) -> float:
-        """One map's declared cost on one core: ``cpu_ns_per_channel_pixel * channels * H * W``
-        nanoseconds (0 for a form that declares none)."""
-        H, W = out_hw
-        return self.cpu_ns_per_channel_pixel * channels * H * W / 1e9
 
     def bytes_needed(self, batch: int, h: int, w: int, channels: int, out_hw: tuple[int, int]) -> int:
         """An upper bound on the extra memory of one call, for skipping configurations over a

@@ -142,11 +142,6 @@ def scipy_spline2_matrix_dot(features, weights, class_idx, out_size):
         np.float32, copy=False)
 
 
-# The seed's all-channel zoom on one core, per feature channel and map pixel: 117-138 ns measured on
-# this project's 2-core machines from 4x4x512 -> 96x96 to 7x7x2048 -> 375x500 (docs/scaling.md).
-SEED_ZOOM_NS = 130.0
-
-
 def specs() -> list[CamSpec]:
     common = dict(family="scipy", device="cpu")
     zoom_edge = dict(known_defect=zoom_edge_defect)
@@ -156,7 +151,7 @@ def specs() -> list[CamSpec]:
                 description="the seed's convention exactly at every size: two cached spline matrices built from "
                             "its coordinates (no zoom), dot first", **common),
         CamSpec("scipy_zoom_dot", scipy_zoom_dot, alignment="corner", interpolation="spline2",
-                order="upsample_then_dot", slow=True, cpu_ns_per_channel_pixel=SEED_ZOOM_NS,
+                order="upsample_then_dot", slow=True,
                 description="the seed: zoom(order=2) of all channels, then dot", **common, **zoom_edge),
         CamSpec("scipy_dot_zoom", scipy_dot_zoom, alignment="corner", interpolation="spline2",
                 order="dot_then_upsample", description="the seed's function, dot first", **common, **zoom_edge),

@@ -27,6 +27,7 @@ import numpy as np
 
 from harness import agreement, cams
 from harness.cams.oracles import oracle_cam
+from harness.cams.slow_cost import estimated_seconds
 from harness.config import LatencyConfig
 from harness.evaluation.cost import PassCost
 from harness.metrics import Accumulator, TrialBatch
@@ -220,7 +221,7 @@ class Sweeper:
         seconds, not measured ones, so the cap is the same on every machine and in every block;
         once a chunk goes past it the reason is kept in ``capped``."""
         limit = self.limits.get(name)
-        seconds = cams.spec(name).estimated_seconds(f.shape[3], size)
+        seconds = estimated_seconds(name, f.shape[3], size)
         if limit is None or self.budget_s is None or seconds <= 0:
             return reached if limit is None else limit
         fit = int(self.budget_s // seconds)

@@ -1,6 +1,7 @@
 import numpy as np
 
 from harness import cams
+from harness.cams.slow_cost import estimated_seconds
 from harness.evaluation.sweep import Sweeper, _chunks, sweep
 from harness.metrics.pointing import PointingGame, peak
 from harness.profiles import PROFILES
@@ -252,7 +253,7 @@ def test_a_pair_is_held_to_the_looser_of_its_two_forms_tolerances(rng):
 
 
 def _seed_seconds(channels: int, size: tuple[int, int]) -> float:
-    return cams.spec(cams.SEED).estimated_seconds(channels, size)
+    return estimated_seconds(cams.SEED, channels, size)
 
 
 def test_the_time_budget_caps_the_slow_form_where_fewer_of_its_maps_fit_and_streams_agree(rng):
