@@ -226,7 +226,7 @@ class Sweeper:
             return reached if limit is None else limit
         fit = int(self.budget_s // seconds)
         if fit < limit and reached > fit:
-            where = f"{f.shape[1]}x{f.shape[2]}x{f.shape[3]} to {size[0]}x{size[1]}"
+            where = _geometry(f, size)
             budget = f"the profile's slow_impl_budget_s ({self.budget_s:g} s)"
             self.result.capped.setdefault(name, f"not run at {where}: one map is estimated at {seconds:.1f} s on one "
                                                 f"core, over {budget}" if fit == 0 else
@@ -240,8 +240,7 @@ class Sweeper:
         :func:`harness.timing.clock.memory_skip`)."""
         reason = memory_skip(cams.spec(name), 1, (*f.shape[1:], *size), self.memory_budget_bytes / 2**20)
         if reason is not None:
-            self.result.capped.setdefault(name, f"not run at {f.shape[1]}x{f.shape[2]}x{f.shape[3]} to "
-                                                f"{size[0]}x{size[1]}: one image {reason}")
+            self.result.capped.setdefault(name, f"not run at {_geometry(f, size)}: one image {reason}")
         return reason is None
 
     def _call(self, name: str, f: np.ndarray, k: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
@@ -291,6 +290,11 @@ class Sweeper:
     @staticmethod
     def _tolerance(name: str, f: np.ndarray, size: tuple[int, int]) -> float:
         return cams.spec(name).tolerance(f.shape[1:3], size)
+
+
+def _geometry(f: np.ndarray, size: tuple[int, int]) -> str:
+    """A chunk's features to its maps, as the ``capped`` reasons name it: ``4x4x512 to 160x160``."""
+    return f"{f.shape[1]}x{f.shape[2]}x{f.shape[3]} to {size[0]}x{size[1]}"
 
 
 def _convention(name: str) -> str:
